@@ -1,0 +1,676 @@
+package runbooks
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+)
+
+// LoadOptions says where guides live and which action types exist.
+type LoadOptions struct {
+	// Actions is required: every action is decoded through it.
+	Actions ActionTypes
+	// Guides is where guide references resolve. When nil, guides resolve
+	// relative to the runbook file inside the same file system (or the
+	// `guides:` directory the runbook names).
+	Guides fs.FS
+}
+
+// Load reads and validates one runbook. On failure the error is Errors:
+// every problem found, each with file:line:col.
+func Load(fsys fs.FS, name string, opt LoadOptions) (*Runbook, error) {
+	src, err := fs.ReadFile(fsys, name)
+	if err != nil {
+		return nil, fmt.Errorf("read runbook %s: %w", name, err)
+	}
+	return Parse(src, name, fsys, opt)
+}
+
+// Parse validates runbook source. name is used in positions; fsys (may be
+// nil) is where guides resolve when opt.Guides is nil.
+func Parse(src []byte, name string, fsys fs.FS, opt LoadOptions) (rb *Runbook, err error) {
+	l := &loader{file: name, opt: opt}
+	// The YAML library is well tested, but a runbook loader must never take
+	// the process down on hostile input: turn a panic into a positioned error.
+	defer func() {
+		if r := recover(); r != nil {
+			rb, err = nil, Errors{{Pos: Pos{File: name}, Msg: fmt.Sprintf("cannot parse runbook: %v", r)}}
+		}
+	}()
+	if opt.Actions == nil {
+		return nil, errors.New("runbooks: LoadOptions.Actions is required")
+	}
+	f, perr := parser.ParseBytes(src, 0)
+	if perr != nil {
+		return nil, Errors{l.yamlErr(perr)}
+	}
+	if len(f.Docs) != 1 || f.Docs[0] == nil || f.Docs[0].Body == nil {
+		return nil, Errors{{Pos: Pos{File: name, Line: 1, Col: 1}, Msg: "expected exactly one YAML document holding a runbook"}}
+	}
+	sum := sha256.Sum256(src)
+	rb = &Runbook{Source: name, Digest: hex.EncodeToString(sum[:8])}
+	guidesDir := l.runbook(f.Docs[0].Body, rb)
+	rb.Guides = opt.Guides
+	if rb.Guides == nil && fsys != nil {
+		dir := path.Dir(name)
+		if guidesDir != "" {
+			dir = path.Join(dir, guidesDir)
+		}
+		if sub, err := fs.Sub(fsys, dir); err == nil {
+			rb.Guides = sub
+		}
+	}
+	if rb.Guides != nil && len(l.errs) == 0 {
+		l.checkGuides(rb)
+	}
+	if len(l.errs) > 0 {
+		return nil, l.errs.sorted()
+	}
+	return rb, nil
+}
+
+type loader struct {
+	file string
+	opt  LoadOptions
+	errs Errors
+}
+
+func (l *loader) pos(n ast.Node) Pos {
+	if n == nil || n.GetToken() == nil || n.GetToken().Position == nil {
+		return Pos{File: l.file}
+	}
+	p := n.GetToken().Position
+	return Pos{File: l.file, Line: p.Line, Col: p.Column}
+}
+
+func (l *loader) errorf(n ast.Node, format string, args ...any) {
+	l.errs = append(l.errs, &Error{Pos: l.pos(n), Msg: fmt.Sprintf(format, args...)})
+}
+
+// yamlErr turns an error of the YAML library into a positioned Error.
+func (l *loader) yamlErr(err error) *Error {
+	var ye yaml.Error
+	if errors.As(err, &ye) {
+		e := &Error{Pos: Pos{File: l.file}, Msg: ye.GetMessage()}
+		if tk := ye.GetToken(); tk != nil && tk.Position != nil {
+			e.Pos.Line, e.Pos.Col = tk.Position.Line, tk.Position.Column
+		}
+		return e
+	}
+	return &Error{Pos: Pos{File: l.file}, Msg: err.Error()}
+}
+
+// unwrap strips anchors, tags and comments so the walker sees values.
+func unwrap(n ast.Node) ast.Node {
+	for {
+		switch v := n.(type) {
+		case *ast.AnchorNode:
+			n = v.Value
+		case *ast.TagNode:
+			n = v.Value
+		case *ast.CommentGroupNode:
+			return nil
+		default:
+			return n
+		}
+	}
+}
+
+type field struct {
+	key   string
+	keyN  ast.Node
+	value ast.Node
+}
+
+// mapping returns the entries of a mapping node in source order, or reports
+// what was found instead.
+func (l *loader) mapping(n ast.Node, what string) ([]field, bool) {
+	n = unwrap(n)
+	var vals []*ast.MappingValueNode
+	switch v := n.(type) {
+	case *ast.MappingNode:
+		vals = v.Values
+	case *ast.MappingValueNode:
+		vals = []*ast.MappingValueNode{v}
+	case nil, *ast.NullNode:
+		return nil, true
+	default:
+		l.errorf(n, "%s must be a mapping, found %s", what, kindOf(n))
+		return nil, false
+	}
+	out := make([]field, 0, len(vals))
+	for _, mv := range vals {
+		k := unwrap(mv.Key)
+		ks, ok := scalar(k)
+		if !ok {
+			l.errorf(mv.Key, "%s: keys must be plain strings", what)
+			continue
+		}
+		out = append(out, field{key: ks, keyN: mv.Key, value: mv.Value})
+	}
+	return out, true
+}
+
+func (l *loader) sequence(n ast.Node, what string) []ast.Node {
+	n = unwrap(n)
+	switch v := n.(type) {
+	case *ast.SequenceNode:
+		return v.Values
+	case nil, *ast.NullNode:
+		return nil
+	default:
+		l.errorf(n, "%s must be a list, found %s", what, kindOf(n))
+		return nil
+	}
+}
+
+func kindOf(n ast.Node) string {
+	switch unwrap(n).(type) {
+	case *ast.MappingNode, *ast.MappingValueNode:
+		return "a mapping"
+	case *ast.SequenceNode:
+		return "a list"
+	case *ast.NullNode, nil:
+		return "nothing"
+	case *ast.IntegerNode:
+		return "a number"
+	case *ast.FloatNode:
+		return "a number"
+	case *ast.BoolNode:
+		return "a boolean"
+	case *ast.AliasNode:
+		return "an alias (aliases are not supported in runbooks)"
+	default:
+		return "a string"
+	}
+}
+
+func scalar(n ast.Node) (string, bool) {
+	switch v := unwrap(n).(type) {
+	case *ast.StringNode:
+		return v.Value, true
+	case *ast.LiteralNode:
+		return v.Value.Value, true
+	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.InfinityNode, *ast.NanNode:
+		return v.GetToken().Value, true
+	}
+	return "", false
+}
+
+func (l *loader) str(f field, what string) string {
+	s, ok := scalar(f.value)
+	if !ok {
+		l.errorf(f.value, "%s must be a string, found %s", what, kindOf(f.value))
+	}
+	return s
+}
+
+func (l *loader) boolean(f field, what string) bool {
+	if b, ok := unwrap(f.value).(*ast.BoolNode); ok {
+		return b.Value
+	}
+	l.errorf(f.value, "%s must be true or false, found %s", what, kindOf(f.value))
+	return false
+}
+
+func (l *loader) integer(f field, what string) int {
+	if i, ok := unwrap(f.value).(*ast.IntegerNode); ok {
+		switch v := i.Value.(type) {
+		case int64:
+			if v >= 0 && v < 1000 {
+				return int(v)
+			}
+		case uint64:
+			if v < 1000 {
+				return int(v)
+			}
+		}
+		l.errorf(f.value, "%s must be between 0 and 999", what)
+		return 0
+	}
+	l.errorf(f.value, "%s must be a whole number, found %s", what, kindOf(f.value))
+	return 0
+}
+
+func (l *loader) duration(f field, what string) time.Duration {
+	s, ok := scalar(f.value)
+	if !ok {
+		l.errorf(f.value, "%s must be a duration like 5m or 1h30m, found %s", what, kindOf(f.value))
+		return 0
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil || d <= 0 {
+		l.errorf(f.value, "%s: %q is not a positive duration (expected e.g. 30s, 5m, 1h30m)", what, s)
+		return 0
+	}
+	return d
+}
+
+func (l *loader) strings(f field, what string) []string {
+	var out []string
+	for _, n := range l.sequence(f.value, what) {
+		s, ok := scalar(n)
+		if !ok {
+			l.errorf(n, "%s items must be strings, found %s", what, kindOf(n))
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func (l *loader) unknown(f field, in string, known ...string) {
+	l.errorf(f.keyN, "unknown key %q in %s (expected one of: %s)", f.key, in, strings.Join(known, ", "))
+}
+
+func (l *loader) required(n ast.Node, seen map[string]bool, in string, keys ...string) {
+	for _, k := range keys {
+		if !seen[k] {
+			l.errorf(n, "%s is missing required key %q", in, k)
+		}
+	}
+}
+
+var idRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+
+func (l *loader) id(f field, what string) string {
+	s := l.str(f, what)
+	if s != "" && !idRE.MatchString(s) {
+		l.errorf(f.value, "%s %q must be lowercase letters, digits, '.', '_' or '-' (at most 64)", what, s)
+	}
+	return s
+}
+
+var runbookKeys = []string{"id", "title", "schedule", "guides", "targets", "phases"}
+
+func (l *loader) runbook(body ast.Node, rb *Runbook) (guidesDir string) {
+	fields, ok := l.mapping(body, "runbook")
+	if !ok {
+		return ""
+	}
+	seen := map[string]bool{}
+	var phasesN, schedN ast.Node
+	for _, f := range fields {
+		seen[f.key] = true
+		switch f.key {
+		case "id":
+			rb.ID = l.id(f, "runbook id")
+		case "title":
+			rb.Title = l.str(f, "title")
+		case "schedule":
+			schedN = f.value
+		case "guides":
+			guidesDir = l.str(f, "guides")
+			if path.IsAbs(guidesDir) || strings.HasPrefix(path.Clean(guidesDir), "..") {
+				l.errorf(f.value, "guides must be a directory inside the runbook's directory")
+			}
+		case "targets":
+			l.targets(f.value, rb)
+		case "phases":
+			phasesN = f.value
+		default:
+			l.unknown(f, "runbook", runbookKeys...)
+		}
+	}
+	l.required(body, seen, "runbook", "id", "title", "schedule", "phases")
+	if schedN != nil {
+		l.schedule(schedN, rb)
+	}
+	if phasesN != nil {
+		l.phases(phasesN, rb)
+	}
+	return guidesDir
+}
+
+func (l *loader) schedule(n ast.Node, rb *Runbook) {
+	fields, ok := l.mapping(n, "schedule")
+	if !ok {
+		return
+	}
+	seen := map[string]bool{}
+	var dateN, startN ast.Node
+	var start string
+	rb.Schedule.Location = time.UTC
+	for _, f := range fields {
+		seen[f.key] = true
+		switch f.key {
+		case "date":
+			rb.Schedule.Date = l.str(f, "schedule date")
+			dateN = f.value
+		case "timezone":
+			tz := l.str(f, "timezone")
+			loc, err := time.LoadLocation(tz)
+			if err != nil {
+				l.errorf(f.value, "unknown time zone %q (expected an IANA name like UTC or Europe/Berlin)", tz)
+			} else {
+				rb.Schedule.Location = loc
+			}
+		case "start":
+			start, startN = l.str(f, "schedule start"), f.value
+		default:
+			l.unknown(f, "schedule", "date", "timezone", "start")
+		}
+	}
+	l.required(n, seen, "schedule", "date", "timezone")
+	if dateN != nil {
+		if _, err := time.Parse("2006-01-02", rb.Schedule.Date); err != nil {
+			l.errorf(dateN, "schedule date %q must be YYYY-MM-DD", rb.Schedule.Date)
+			rb.Schedule.Date = ""
+		}
+	}
+	if startN != nil && rb.Schedule.Date != "" {
+		if t, ok := l.clock(startN, rb, start); ok {
+			rb.Schedule.Start = t
+		}
+	}
+}
+
+// clock turns HH:MM on the schedule's date into an absolute time.
+func (l *loader) clock(n ast.Node, rb *Runbook, hhmm string) (time.Time, bool) {
+	if rb.Schedule.Date == "" {
+		return time.Time{}, false
+	}
+	t, err := time.ParseInLocation("2006-01-02 15:04", rb.Schedule.Date+" "+strings.TrimSpace(hhmm), rb.Schedule.Location)
+	if err != nil {
+		l.errorf(n, "%q is not a time of day (expected HH:MM, 24-hour)", hhmm)
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+var targetKinds = []string{string(TargetDocker), string(TargetPostgres), string(TargetURL), string(TargetDir)}
+
+var envRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func (l *loader) targets(n ast.Node, rb *Runbook) {
+	fields, _ := l.mapping(n, "targets")
+	for _, tf := range fields {
+		t := Target{Name: tf.key, Pos: l.pos(tf.keyN)}
+		if !idRE.MatchString(t.Name) {
+			l.errorf(tf.keyN, "target name %q must be lowercase letters, digits, '.', '_' or '-'", t.Name)
+		}
+		fs, ok := l.mapping(tf.value, "target "+t.Name)
+		if !ok {
+			continue
+		}
+		seen := map[string]bool{}
+		for _, f := range fs {
+			seen[f.key] = true
+			switch f.key {
+			case "kind":
+				k := l.str(f, "target kind")
+				t.Kind = TargetKind(k)
+				if k != "" && !contains(targetKinds, k) {
+					l.errorf(f.value, "unknown target kind %q (expected one of: %s)", k, strings.Join(targetKinds, ", "))
+				}
+			case "env":
+				t.Env = l.str(f, "target env")
+				if t.Env != "" && !envRE.MatchString(t.Env) {
+					l.errorf(f.value, "%q is not an environment variable name", t.Env)
+				}
+			case "default":
+				t.Default = l.str(f, "target default")
+			case "secret":
+				t.Secret = l.boolean(f, "target secret")
+			case "description":
+				t.Description = l.str(f, "target description")
+			default:
+				l.unknown(f, "target", "kind", "env", "default", "secret", "description")
+			}
+		}
+		l.required(tf.value, seen, "target "+t.Name, "kind")
+		rb.Targets = append(rb.Targets, t)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+var phaseKeys = []string{"id", "title", "slot", "checkpoint", "steps"}
+
+func (l *loader) phases(n ast.Node, rb *Runbook) {
+	phaseIDs := map[string]Pos{}
+	stepIDs := map[string]Pos{}
+	items := l.sequence(n, "phases")
+	if len(items) == 0 && len(l.errs) == 0 {
+		l.errorf(n, "a runbook needs at least one phase")
+	}
+	for _, pn := range items {
+		p := Phase{Checkpoint: true, Pos: l.pos(pn)}
+		fields, ok := l.mapping(pn, "phase")
+		if !ok {
+			continue
+		}
+		seen := map[string]bool{}
+		var stepsN ast.Node
+		for _, f := range fields {
+			seen[f.key] = true
+			switch f.key {
+			case "id":
+				p.ID = l.id(f, "phase id")
+				if prev, dup := phaseIDs[p.ID]; dup && p.ID != "" {
+					l.errorf(f.value, "duplicate phase id %q (first defined at %s)", p.ID, prev)
+				}
+				phaseIDs[p.ID] = l.pos(f.value)
+			case "title":
+				p.Title = l.str(f, "phase title")
+			case "slot":
+				l.slot(f, rb, &p)
+			case "checkpoint":
+				p.Checkpoint = l.boolean(f, "checkpoint")
+			case "steps":
+				stepsN = f.value
+			default:
+				l.unknown(f, "phase", phaseKeys...)
+			}
+		}
+		l.required(pn, seen, "phase", "id", "title", "slot", "steps")
+		if stepsN != nil {
+			for _, sn := range l.sequence(stepsN, "steps") {
+				s, ok := l.step(sn)
+				if !ok {
+					continue
+				}
+				if prev, dup := stepIDs[s.ID]; dup && s.ID != "" {
+					l.errorf(sn, "duplicate step id %q (first defined at %s)", s.ID, prev)
+				}
+				stepIDs[s.ID] = s.Pos
+				p.Steps = append(p.Steps, s)
+			}
+			if len(p.Steps) == 0 {
+				l.errorf(stepsN, "phase %q has no steps", p.ID)
+			}
+		}
+		rb.Phases = append(rb.Phases, p)
+	}
+	if rb.Schedule.Start.IsZero() && len(rb.Phases) > 0 {
+		rb.Schedule.Start = rb.Phases[0].SlotStart
+	}
+}
+
+func (l *loader) slot(f field, rb *Runbook, p *Phase) {
+	s := l.str(f, "slot")
+	a, b, ok := strings.Cut(s, "-")
+	if !ok {
+		l.errorf(f.value, "slot %q must be HH:MM-HH:MM", s)
+		return
+	}
+	start, ok1 := l.clock(f.value, rb, a)
+	end, ok2 := l.clock(f.value, rb, b)
+	if !ok1 || !ok2 {
+		return
+	}
+	if !end.After(start) {
+		// A slot that runs past midnight ends on the next day.
+		end = end.AddDate(0, 0, 1)
+	}
+	p.SlotStart, p.SlotEnd = start, end
+}
+
+var stepKeys = []string{"id", "title", "budget", "undo_budget", "guide", "checklist", "do", "verify", "undo", "retries", "timeout"}
+
+func (l *loader) step(n ast.Node) (Step, bool) {
+	s := Step{Pos: l.pos(n)}
+	fields, ok := l.mapping(n, "step")
+	if !ok {
+		return s, false
+	}
+	seen := map[string]bool{}
+	for _, f := range fields {
+		seen[f.key] = true
+		switch f.key {
+		case "id":
+			s.ID = l.id(f, "step id")
+		case "title":
+			s.Title = l.str(f, "step title")
+		case "budget":
+			s.Budget = l.duration(f, "budget")
+		case "undo_budget":
+			s.UndoBudget = l.duration(f, "undo_budget")
+		case "timeout":
+			s.Timeout = l.duration(f, "timeout")
+		case "retries":
+			s.Retries = l.integer(f, "retries")
+		case "guide":
+			g := l.str(f, "guide")
+			file, anchor, _ := strings.Cut(g, "#")
+			s.Guide = GuideRef{File: file, Anchor: anchor, Pos: l.pos(f.value)}
+			if g != "" && (file == "" || !strings.HasSuffix(file, ".md")) {
+				l.errorf(f.value, "guide %q must name a markdown file, as file.md#anchor", g)
+			}
+		case "checklist":
+			s.Checklist = l.strings(f, "checklist")
+		case "do":
+			s.Do = l.actions(f.value, "do")
+		case "verify":
+			s.Verify = l.actions(f.value, "verify")
+		case "undo":
+			s.Undo = l.actions(f.value, "undo")
+		default:
+			l.unknown(f, "step", stepKeys...)
+		}
+	}
+	l.required(n, seen, "step", "id", "title", "budget", "guide")
+	if s.UndoBudget == 0 && len(s.Undo) > 0 {
+		s.UndoBudget = max(s.Budget/3, time.Minute)
+	}
+	return s, true
+}
+
+func (l *loader) actions(n ast.Node, list string) []Action {
+	var out []Action
+	for _, an := range l.sequence(n, list) {
+		if a, ok := l.action(an, list); ok {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// action decodes `- TYPE: {params}` with an optional `name:` beside it.
+func (l *loader) action(n ast.Node, list string) (Action, bool) {
+	a := Action{Pos: l.pos(n)}
+	fields, ok := l.mapping(n, "an action in "+list)
+	if !ok {
+		return a, false
+	}
+	var typeF *field
+	for i, f := range fields {
+		if f.key == "name" {
+			a.Name = l.str(f, "action name")
+			continue
+		}
+		if typeF != nil {
+			l.errorf(f.keyN, "action has two types, %q and %q: one action per list item", typeF.key, f.key)
+			return a, false
+		}
+		typeF = &fields[i]
+	}
+	if typeF == nil {
+		l.errorf(n, "action in %s names no type (expected one of: %s)", list, strings.Join(sortedTypes(l.opt.Actions), ", "))
+		return a, false
+	}
+	a.Type, a.Pos = typeF.key, l.pos(typeF.keyN)
+	params, known := l.opt.Actions.NewParams(a.Type)
+	if !known {
+		l.errorf(typeF.keyN, "unknown action type %q (expected one of: %s)", a.Type, strings.Join(sortedTypes(l.opt.Actions), ", "))
+		return a, false
+	}
+	v := unwrap(typeF.value)
+	if v != nil {
+		if _, isNull := v.(*ast.NullNode); !isNull {
+			if _, isMap := l.mapping(v, "parameters of "+a.Type); !isMap {
+				return a, false
+			}
+			if err := yaml.NodeToValue(v, params, yaml.Strict(), yaml.DisallowUnknownField()); err != nil {
+				e := l.yamlErr(err)
+				e.Msg = a.Type + ": " + e.Msg
+				l.errs = append(l.errs, e)
+				return a, false
+			}
+		}
+	}
+	if val, ok := params.(Validator); ok {
+		if err := val.Validate(); err != nil {
+			l.errorf(typeF.keyN, "%s: %v", a.Type, err)
+			return a, false
+		}
+	}
+	a.Params = params
+	return a, true
+}
+
+func sortedTypes(t ActionTypes) []string {
+	ts := append([]string(nil), t.Types()...)
+	sort.Strings(ts)
+	return ts
+}
+
+func (l *loader) checkGuides(rb *Runbook) {
+	anchors := map[string]map[string]bool{}
+	for _, p := range rb.Phases {
+		for _, s := range p.Steps {
+			g := s.Guide
+			if g.File == "" {
+				continue
+			}
+			set, ok := anchors[g.File]
+			if !ok {
+				src, err := fs.ReadFile(rb.Guides, g.File)
+				if err != nil {
+					l.errs = append(l.errs, &Error{Pos: g.Pos, Msg: fmt.Sprintf("guide file %q not found", g.File)})
+					anchors[g.File] = nil
+					continue
+				}
+				set = map[string]bool{}
+				for _, h := range Headings(src) {
+					set[h.Anchor] = true
+				}
+				anchors[g.File] = set
+			}
+			if set == nil || g.Anchor == "" {
+				continue
+			}
+			if !set[g.Anchor] {
+				l.errs = append(l.errs, &Error{Pos: g.Pos, Msg: fmt.Sprintf("guide %s has no heading with anchor %q", g.File, g.Anchor)})
+			}
+		}
+	}
+}

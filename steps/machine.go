@@ -1,0 +1,267 @@
+package steps
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// EffectKind is work the driver must do after an event is journaled.
+type EffectKind uint8
+
+// Effects returned by Transition.
+const (
+	EffRunDo EffectKind = iota + 1
+	EffRunVerify
+	EffRunUndo
+	EffCheckpoint
+)
+
+func (e EffectKind) String() string {
+	switch e {
+	case EffRunDo:
+		return "run do"
+	case EffRunVerify:
+		return "run verify"
+	case EffRunUndo:
+		return "run undo"
+	case EffCheckpoint:
+		return "checkpoint"
+	}
+	return fmt.Sprintf("EffectKind(%d)", e)
+}
+
+// Effect is one piece of work for the driver.
+type Effect struct {
+	Kind EffectKind
+	Step string
+	// From is the first do action to run (after a confirmed manual action).
+	From int
+}
+
+// Note is an operator note on a step.
+type Note struct {
+	At   time.Time
+	By   string
+	Text string
+}
+
+// StepState is everything the journal says about one step.
+type StepState struct {
+	Status   Status
+	Attempts int
+	// StartedAt is the first start; FinishedAt the last time it reached an
+	// end (succeeded, skipped, failed, undone). Zero when not yet.
+	StartedAt  time.Time
+	FinishedAt time.Time
+	// Active is the time spent in work (running, verifying, awaiting),
+	// summed over attempts; the open interval is added by Elapsed.
+	Active     time.Duration
+	activeFrom time.Time
+
+	LastErr  string
+	Reason   string // skip or mark-done reason
+	Actor    string // who confirmed or marked done
+	Notes    []Note
+	Checked  map[int]bool
+	Commit   string // last checkpoint
+	Manual   int    // index of the manual action awaited
+	InFlight Status // Dirty: what was in flight when the process died
+	Undone   bool   // the step's undo has run at least once
+}
+
+// Elapsed is the work time of the step as of now.
+func (s StepState) Elapsed(now time.Time) time.Duration {
+	d := s.Active
+	if !s.activeFrom.IsZero() && now.After(s.activeFrom) {
+		d += now.Sub(s.activeFrom)
+	}
+	return d
+}
+
+// IllegalError is a transition the machine refuses.
+type IllegalError struct {
+	From Status
+	Kind EventKind
+	Why  string
+}
+
+func (e *IllegalError) Error() string {
+	msg := fmt.Sprintf("cannot %s a step that is %s", verb(e.Kind), e.From)
+	if e.Why != "" {
+		msg += ": " + e.Why
+	}
+	return msg
+}
+
+func verb(k EventKind) string {
+	switch k {
+	case EvStepStarted:
+		return "start"
+	case EvStepVerifying:
+		return "verify"
+	case EvStepAwaiting:
+		return "await the operator on"
+	case EvStepConfirmed:
+		return "confirm"
+	case EvStepSucceeded:
+		return "succeed"
+	case EvStepFailed:
+		return "fail"
+	case EvStepMarkedDone:
+		return "mark done"
+	case EvStepSkipped:
+		return "skip"
+	case EvStepDirty:
+		return "mark dirty"
+	case EvUndoStarted:
+		return "undo"
+	case EvUndoFinished:
+		return "finish the undo of"
+	case EvUndoFailed:
+		return "fail the undo of"
+	}
+	return "apply " + k.String() + " to"
+}
+
+// allowed[k] is the set of statuses event k may leave from.
+var allowed = map[EventKind][]Status{
+	EvStepStarted:    {Pending, Failed, Undone, Dirty},
+	EvStepVerifying:  {Running, Dirty, Failed, Succeeded},
+	EvStepAwaiting:   {Running},
+	EvStepConfirmed:  {AwaitingOperator},
+	EvStepSucceeded:  {Running, Verifying},
+	EvStepFailed:     {Running, Verifying},
+	EvStepMarkedDone: {Dirty, Failed, AwaitingOperator},
+	EvStepSkipped:    {Pending, Failed, Dirty, AwaitingOperator, Undone},
+	EvStepDirty:      {Running, Verifying, Undoing},
+	EvUndoStarted:    {Succeeded, Failed, Dirty, AwaitingOperator},
+	EvUndoFinished:   {Undoing},
+	EvUndoFailed:     {Undoing},
+}
+
+// Transition is the step state machine: a pure function from a state and an
+// event to the next state and the work the event asks for. It refuses
+// illegal transitions with an *IllegalError and leaves the state unchanged.
+func Transition(s StepState, ev Event) (StepState, []Effect, error) {
+	switch ev.Kind {
+	case EvNote:
+		if strings.TrimSpace(ev.Note) == "" {
+			return s, nil, &IllegalError{From: s.Status, Kind: ev.Kind, Why: "a note needs text"}
+		}
+		s.Notes = append(s.Notes[:len(s.Notes):len(s.Notes)], Note{At: ev.At, By: ev.Actor, Text: ev.Note})
+		return s, nil, nil
+	case EvChecklistTick:
+		m := make(map[int]bool, len(s.Checked)+1)
+		for k, v := range s.Checked {
+			m[k] = v
+		}
+		m[ev.Item] = ev.Checked
+		s.Checked = m
+		return s, nil, nil
+	case EvCheckpoint:
+		s.Commit = ev.Commit
+		return s, nil, nil
+	}
+	from, ok := allowed[ev.Kind]
+	if !ok {
+		return s, nil, &IllegalError{From: s.Status, Kind: ev.Kind, Why: "not a step event"}
+	}
+	legal := false
+	for _, f := range from {
+		legal = legal || f == s.Status
+	}
+	if !legal {
+		return s, nil, &IllegalError{From: s.Status, Kind: ev.Kind}
+	}
+	if (ev.Kind == EvStepSkipped || ev.Kind == EvStepMarkedDone) && strings.TrimSpace(ev.Reason) == "" {
+		return s, nil, &IllegalError{From: s.Status, Kind: ev.Kind, Why: "a reason is required"}
+	}
+
+	var eff []Effect
+	switch ev.Kind {
+	case EvStepStarted:
+		s.Status = Running
+		s.Attempts++
+		if s.StartedAt.IsZero() {
+			s.StartedAt = ev.At
+		}
+		s.LastErr, s.InFlight = "", 0
+		s.startClock(ev.At)
+		eff = append(eff, Effect{Kind: EffRunDo, Step: ev.Step})
+	case EvStepVerifying:
+		s.Status = Verifying
+		if s.StartedAt.IsZero() {
+			s.StartedAt = ev.At
+		}
+		s.LastErr, s.InFlight = "", 0
+		s.startClock(ev.At)
+		eff = append(eff, Effect{Kind: EffRunVerify, Step: ev.Step})
+	case EvStepAwaiting:
+		s.Status = AwaitingOperator
+		s.Manual = ev.Action
+	case EvStepConfirmed:
+		s.Status = Running
+		s.Actor = ev.Actor
+		eff = append(eff, Effect{Kind: EffRunDo, Step: ev.Step, From: s.Manual + 1})
+	case EvStepSucceeded:
+		s.Status = Succeeded
+		s.stopClock(ev.At)
+		s.FinishedAt = ev.At
+		eff = append(eff, Effect{Kind: EffCheckpoint, Step: ev.Step})
+	case EvStepFailed:
+		s.Status = Failed
+		s.LastErr = ev.Err
+		s.stopClock(ev.At)
+		s.FinishedAt = ev.At
+	case EvStepMarkedDone:
+		s.Status = Succeeded
+		s.Reason, s.Actor = ev.Reason, ev.Actor
+		s.stopClock(ev.At)
+		s.FinishedAt = ev.At
+		s.InFlight = 0
+		eff = append(eff, Effect{Kind: EffCheckpoint, Step: ev.Step})
+	case EvStepSkipped:
+		s.Status = Skipped
+		s.Reason, s.Actor = ev.Reason, ev.Actor
+		s.stopClock(ev.At)
+		s.FinishedAt = ev.At
+		s.InFlight = 0
+		eff = append(eff, Effect{Kind: EffCheckpoint, Step: ev.Step})
+	case EvStepDirty:
+		s.InFlight = s.Status
+		s.Status = Dirty
+		// The time until the crash is unknown: the clock stops at the last
+		// journaled moment, not at the reopen.
+		s.activeFrom = time.Time{}
+	case EvUndoStarted:
+		s.Status = Undoing
+		s.LastErr, s.InFlight = "", 0
+		s.stopClock(ev.At)
+	case EvUndoFinished:
+		s.Status = Undone
+		s.Undone = true
+		s.FinishedAt = ev.At
+		eff = append(eff, Effect{Kind: EffCheckpoint, Step: ev.Step})
+	case EvUndoFailed:
+		s.Status = Failed
+		s.LastErr = "undo: " + ev.Err
+		s.FinishedAt = ev.At
+	}
+	return s, eff, nil
+}
+
+func (s *StepState) startClock(at time.Time) {
+	if s.activeFrom.IsZero() {
+		s.activeFrom = at
+	}
+}
+
+func (s *StepState) stopClock(at time.Time) {
+	if !s.activeFrom.IsZero() {
+		if at.After(s.activeFrom) {
+			s.Active += at.Sub(s.activeFrom)
+		}
+		s.activeFrom = time.Time{}
+	}
+}

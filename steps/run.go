@@ -1,0 +1,110 @@
+package steps
+
+import (
+	"fmt"
+	"time"
+)
+
+// Run is the state of one run: the fold of its journal.
+type Run struct {
+	Runbook    string
+	Digest     string
+	StartedAt  time.Time
+	Finished   bool
+	FinishedAt time.Time
+	Operator   string
+	Host       string
+	Rehearsal  bool
+	Resumes    int
+	LastSeq    uint64
+	LastAt     time.Time
+	Steps      map[string]*StepState
+}
+
+// NewRun is an empty run (no journal yet).
+func NewRun() *Run { return &Run{Steps: map[string]*StepState{}} }
+
+// Step returns the state of a step (Pending when the journal never named it).
+func (r *Run) Step(id string) StepState {
+	if s, ok := r.Steps[id]; ok {
+		return *s
+	}
+	return StepState{}
+}
+
+// Apply folds one event into the run. Step transitions go through the pure
+// Transition; an illegal one leaves the run unchanged and returns its error.
+func (r *Run) Apply(ev Event) ([]Effect, error) {
+	switch ev.Kind {
+	case EvRunStarted:
+		if !r.StartedAt.IsZero() {
+			return nil, fmt.Errorf("run already started at %s", r.StartedAt.Format(time.RFC3339))
+		}
+		r.Runbook, r.Digest, r.StartedAt = ev.Runbook, ev.Digest, ev.At
+		r.Operator, r.Host, r.Rehearsal = ev.Actor, ev.Host, ev.Rehearsal
+	case EvRunResumed:
+		r.Resumes++
+		r.Operator, r.Host = ev.Actor, ev.Host
+		if ev.Digest != "" {
+			r.Digest = ev.Digest
+		}
+	case EvRunFinished:
+		r.Finished, r.FinishedAt = true, ev.At
+	default:
+		if ev.Step == "" {
+			return nil, fmt.Errorf("%s event without a step", ev.Kind)
+		}
+		cur := r.Steps[ev.Step]
+		var s StepState
+		if cur != nil {
+			s = *cur
+		}
+		next, eff, err := Transition(s, ev)
+		if err != nil {
+			return nil, fmt.Errorf("step %s: %w", ev.Step, err)
+		}
+		if cur == nil {
+			cur = new(StepState)
+			r.Steps[ev.Step] = cur
+		}
+		*cur = next
+		if ev.Kind != EvNote && ev.Kind != EvChecklistTick && ev.Kind != EvCheckpoint && r.Finished {
+			// Work after the end (an undo, a retry) reopens the run.
+			r.Finished = false
+		}
+		r.track(ev)
+		return eff, nil
+	}
+	r.track(ev)
+	return nil, nil
+}
+
+func (r *Run) track(ev Event) {
+	r.LastSeq = ev.Seq
+	if ev.At.After(r.LastAt) {
+		r.LastAt = ev.At
+	}
+}
+
+// Fold replays events into a fresh run.
+func Fold(events []Event) (*Run, error) {
+	r := NewRun()
+	for _, ev := range events {
+		if _, err := r.Apply(ev); err != nil {
+			return r, fmt.Errorf("journal record %d (%s): %w", ev.Seq, ev.Kind, err)
+		}
+	}
+	return r, nil
+}
+
+// InFlight lists steps whose work was started and not ended, in id order
+// of the given list.
+func (r *Run) InFlight(order []string) []string {
+	var out []string
+	for _, id := range order {
+		if s, ok := r.Steps[id]; ok && s.Status.Busy() {
+			out = append(out, id)
+		}
+	}
+	return out
+}

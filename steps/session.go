@@ -1,0 +1,596 @@
+package steps
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/runbook-dev/runbook/runbooks"
+)
+
+// DefaultActionTimeout bounds an action when neither the step nor the action
+// says otherwise.
+const DefaultActionTimeout = 10 * time.Minute
+
+// Checkpointer commits a step's checkpoint. Issue-free runs without a
+// workspace repository pass nil.
+type Checkpointer interface {
+	Checkpoint(ctx context.Context, req CheckpointRequest) (commit string, err error)
+}
+
+// CheckpointRequest is what a checkpoint commit records.
+type CheckpointRequest struct {
+	Phase   runbooks.Phase
+	Step    runbooks.Step
+	State   StepState
+	Journal string // the journal file, committed with the step's files
+	Now     time.Time
+}
+
+// Options configure a session.
+type Options struct {
+	Runbook   *runbooks.Runbook
+	StateDir  string // where journal, lock and logs live (created 0700)
+	Workspace string
+	Clock     Clock
+	Operator  string
+	Host      string
+	PID       int
+	TakeOver  bool
+	Rehearsal bool
+	Targets   Targets
+	Redactor  *Redactor
+	// Checkpointer may be nil: no checkpoints.
+	Checkpointer Checkpointer
+	// Output receives each line a step prints, already redacted. It is
+	// called from the goroutine running the step; it must not block long.
+	Output func(step, line string)
+	// JournalFault is passed to the journal (crash tests only).
+	JournalFault func(seq uint64, rec []byte) []byte
+}
+
+// Session is one operator's hold on a run: the lock, the journal and the
+// folded state. Methods are safe for concurrent use; one step runs at a time.
+type Session struct {
+	opt     Options
+	lock    *Lock
+	journal *Journal
+	mu      sync.Mutex // guards run and journal
+	run     *Run
+	work    sync.Mutex // one step's actions at a time
+	// Recovered tells what opening found: steps that were in flight and a
+	// torn journal tail.
+	Recovered Recovery
+}
+
+// Recovery is what Open found and repaired.
+type Recovery struct {
+	Dirty []string
+	Torn  *TornTail
+	New   bool
+}
+
+// JournalPath is where a runbook's journal lives in a state directory.
+func JournalPath(stateDir, runbookID string) string {
+	return filepath.Join(stateDir, runbookID, "journal")
+}
+
+// RunDir is the per-runbook state directory.
+func RunDir(stateDir, runbookID string) string { return filepath.Join(stateDir, runbookID) }
+
+// Open takes the lock, reads the journal and records the (re)opening. Steps
+// that were in flight when the last session died are journaled dirty.
+func Open(opt Options) (*Session, error) {
+	if opt.Runbook == nil {
+		return nil, errors.New("open session: no runbook")
+	}
+	if opt.Clock == nil {
+		opt.Clock = SystemClock{}
+	}
+	if opt.Redactor == nil {
+		opt.Redactor = NewRedactor()
+	}
+	if opt.PID == 0 {
+		opt.PID = os.Getpid()
+	}
+	if opt.Host == "" {
+		opt.Host, _ = os.Hostname()
+	}
+	if err := os.MkdirAll(opt.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create state directory %s: %w", opt.StateDir, err)
+	}
+	dir := RunDir(opt.StateDir, opt.Runbook.ID)
+	lock, err := AcquireLock(dir, LockInfo{Holder: opt.Operator, Host: opt.Host, PID: opt.PID, Since: opt.Clock.Now()}, opt.TakeOver)
+	if err != nil {
+		return nil, err
+	}
+	j, events, torn, err := OpenJournal(JournalPath(opt.StateDir, opt.Runbook.ID), opt.Redactor)
+	if err != nil {
+		lock.Release()
+		return nil, err
+	}
+	j.Fault = opt.JournalFault
+	run, err := Fold(events)
+	if err != nil {
+		j.Close()
+		lock.Release()
+		return nil, fmt.Errorf("fold journal %s: %w", j.Path(), err)
+	}
+	if run.Runbook != "" && run.Runbook != opt.Runbook.ID {
+		j.Close()
+		lock.Release()
+		return nil, fmt.Errorf("journal %s belongs to runbook %q, not %q", j.Path(), run.Runbook, opt.Runbook.ID)
+	}
+	s := &Session{opt: opt, lock: lock, journal: j, run: run}
+	s.Recovered.Torn = torn
+	now := opt.Clock.Now()
+	if len(events) == 0 {
+		s.Recovered.New = true
+		err = s.record(Event{Kind: EvRunStarted, At: now, Runbook: opt.Runbook.ID, Digest: opt.Runbook.Digest, Actor: opt.Operator, Host: opt.Host, PID: opt.PID, Rehearsal: opt.Rehearsal})
+	} else {
+		note := ""
+		if torn != nil {
+			note = torn.String()
+		}
+		err = s.record(Event{Kind: EvRunResumed, At: now, Digest: opt.Runbook.Digest, Actor: opt.Operator, Host: opt.Host, PID: opt.PID, Note: note})
+	}
+	if err == nil {
+		for _, id := range run.InFlight(s.order()) {
+			st := run.Step(id)
+			if err = s.record(Event{Kind: EvStepDirty, At: now, Step: id, Note: "process ended while " + st.Status.String()}); err != nil {
+				break
+			}
+			s.Recovered.Dirty = append(s.Recovered.Dirty, id)
+		}
+	}
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Session) order() []string {
+	var ids []string
+	for _, st := range s.opt.Runbook.Steps() {
+		ids = append(ids, st.ID)
+	}
+	// Steps the journal knows and the runbook no longer has are still
+	// in flight candidates.
+	for id := range s.run.Steps {
+		if _, _, ok := s.opt.Runbook.StepRef(id); !ok {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// Close releases the journal and the lock.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	if s.journal != nil {
+		errs = append(errs, s.journal.Close())
+		s.journal = nil
+	}
+	if s.lock != nil {
+		errs = append(errs, s.lock.Release())
+		s.lock = nil
+	}
+	return errors.Join(errs...)
+}
+
+// Runbook is the session's runbook.
+func (s *Session) Runbook() *runbooks.Runbook { return s.opt.Runbook }
+
+// Clock is the session's clock.
+func (s *Session) Clock() Clock { return s.opt.Clock }
+
+// JournalFile is the path of the journal.
+func (s *Session) JournalFile() string { return JournalPath(s.opt.StateDir, s.opt.Runbook.ID) }
+
+// Snapshot returns a copy of the run state, safe to read while steps run.
+func (s *Session) Snapshot() *Run {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.run.Clone()
+}
+
+// Clone deep-copies a run.
+func (r *Run) Clone() *Run {
+	c := *r
+	c.Steps = make(map[string]*StepState, len(r.Steps))
+	for k, v := range r.Steps {
+		vv := *v
+		c.Steps[k] = &vv
+	}
+	return &c
+}
+
+// record journals an event (fsynced) and folds it in. The state changes
+// only after the record is durable.
+func (s *Session) record(ev Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.recordLocked(ev)
+}
+
+func (s *Session) recordLocked(ev Event) error {
+	if s.journal == nil {
+		return errors.New("session is closed")
+	}
+	if ev.At.IsZero() {
+		ev.At = s.opt.Clock.Now()
+	}
+	// Check legality before writing: an illegal event never reaches disk.
+	if ev.Step != "" {
+		if _, _, err := Transition(s.run.Step(ev.Step), ev); err != nil {
+			return fmt.Errorf("step %s: %w", ev.Step, err)
+		}
+	}
+	written, err := s.journal.Append(ev)
+	if err != nil {
+		return err
+	}
+	if _, err := s.run.Apply(written); err != nil {
+		return fmt.Errorf("journal and state disagree: %w", err)
+	}
+	return nil
+}
+
+func (s *Session) step(id string) (runbooks.Phase, runbooks.Step, error) {
+	pi, si, ok := s.opt.Runbook.StepRef(id)
+	if !ok {
+		return runbooks.Phase{}, runbooks.Step{}, fmt.Errorf("no step %q in runbook %s", id, s.opt.Runbook.ID)
+	}
+	p := s.opt.Runbook.Phases[pi]
+	return p, p.Steps[si], nil
+}
+
+// Start runs a step's do actions (a first run, or a retry after failure,
+// undo or a dirty stop), then its verify actions. A manual action stops it
+// in AwaitingOperator; Confirm continues.
+func (s *Session) Start(ctx context.Context, id string) error {
+	_, _, err := s.step(id)
+	if err != nil {
+		return err
+	}
+	s.work.Lock()
+	defer s.work.Unlock()
+	att := s.Snapshot().Step(id).Attempts + 1
+	if err := s.record(Event{Kind: EvStepStarted, Step: id, Attempt: att, Actor: s.opt.Operator}); err != nil {
+		return err
+	}
+	return s.continueDo(ctx, id, 0)
+}
+
+// Confirm records that the operator did the manual action the step awaits,
+// and continues the step.
+func (s *Session) Confirm(ctx context.Context, id, actor, remark string) error {
+	if _, _, err := s.step(id); err != nil {
+		return err
+	}
+	s.work.Lock()
+	defer s.work.Unlock()
+	st := s.Snapshot().Step(id)
+	if err := s.record(Event{Kind: EvStepConfirmed, Step: id, Actor: actor, Reason: remark, Action: st.Manual}); err != nil {
+		return err
+	}
+	return s.continueDo(ctx, id, st.Manual+1)
+}
+
+// Verify runs a step's verify actions: after a dirty stop, or to re-check.
+func (s *Session) Verify(ctx context.Context, id string) error {
+	_, step, err := s.step(id)
+	if err != nil {
+		return err
+	}
+	if len(step.Verify) == 0 {
+		return fmt.Errorf("step %s has no verify actions: retry it, mark it done or undo it", id)
+	}
+	s.work.Lock()
+	defer s.work.Unlock()
+	if err := s.record(Event{Kind: EvStepVerifying, Step: id, Actor: s.opt.Operator}); err != nil {
+		return err
+	}
+	return s.finishVerify(ctx, id, step)
+}
+
+func (s *Session) continueDo(ctx context.Context, id string, from int) error {
+	phase, step, _ := s.step(id)
+	out := s.output(id)
+	defer out.Close()
+	for i := from; i < len(step.Do); i++ {
+		a := step.Do[i]
+		err := s.runAction(ctx, step, a, out, step.Retries)
+		if IsNeedsOperator(err) {
+			return s.record(Event{Kind: EvStepAwaiting, Step: id, Action: i})
+		}
+		if err != nil {
+			return s.fail(id, EvStepFailed, fmt.Errorf("do %d (%s): %w", i+1, a.Type, err))
+		}
+	}
+	if len(step.Verify) > 0 {
+		if err := s.record(Event{Kind: EvStepVerifying, Step: id}); err != nil {
+			return err
+		}
+		return s.finishVerify(ctx, id, step)
+	}
+	if err := s.record(Event{Kind: EvStepSucceeded, Step: id}); err != nil {
+		return err
+	}
+	return s.checkpoint(ctx, phase, step)
+}
+
+func (s *Session) finishVerify(ctx context.Context, id string, step runbooks.Step) error {
+	phase, _, _ := s.step(id)
+	out := s.output(id)
+	defer out.Close()
+	for i, a := range step.Verify {
+		if err := s.runAction(ctx, step, a, out, 0); err != nil {
+			if IsNeedsOperator(err) {
+				err = errors.New("a manual action cannot verify: use mark done")
+			}
+			return s.fail(id, EvStepFailed, fmt.Errorf("verify %d (%s): %w", i+1, a.Type, err))
+		}
+	}
+	if err := s.record(Event{Kind: EvStepSucceeded, Step: id}); err != nil {
+		return err
+	}
+	return s.checkpoint(ctx, phase, step)
+}
+
+// StepError is a step that failed; the failure is journaled.
+type StepError struct {
+	Step string
+	Err  error
+}
+
+func (e *StepError) Error() string { return "step " + e.Step + ": " + e.Err.Error() }
+func (e *StepError) Unwrap() error { return e.Err }
+
+func (s *Session) fail(id string, kind EventKind, cause error) error {
+	msg := cause.Error()
+	if errors.Is(cause, context.Canceled) {
+		msg = "interrupted by the operator: " + msg
+	}
+	if err := s.record(Event{Kind: kind, Step: id, Err: msg}); err != nil {
+		return errors.Join(cause, err)
+	}
+	return &StepError{Step: id, Err: errors.New(s.opt.Redactor.String(msg))}
+}
+
+// runAction runs one action with the step's timeout, retrying a failure up
+// to retries times.
+func (s *Session) runAction(ctx context.Context, step runbooks.Step, a runbooks.Action, out io.Writer, retries int) error {
+	act, ok := a.Params.(Action)
+	if !ok {
+		return fmt.Errorf("action %s at %s cannot run (type %T)", a.Type, a.Pos, a.Params)
+	}
+	env := s.env(step.ID, out)
+	timeout := step.Timeout
+	if timeout == 0 {
+		timeout = DefaultActionTimeout
+	}
+	var err error
+	for try := 0; try <= retries; try++ {
+		if try > 0 {
+			env.Printf("retry %d of %d after: %v", try, retries, err)
+		}
+		label := a.Type
+		if a.Name != "" {
+			label = a.Name
+		}
+		env.Printf("▸ %s", label)
+		actx, cancel := context.WithTimeout(ctx, timeout)
+		err = act.Run(actx, env)
+		if err != nil && actx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+			err = fmt.Errorf("timed out after %s: %w", timeout, err)
+		}
+		cancel()
+		if err == nil || IsNeedsOperator(err) || ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
+}
+
+func (s *Session) env(step string, out io.Writer) *Env {
+	st := s.Snapshot().Step(step)
+	return &Env{
+		Out: out, Targets: s.opt.Targets, Redact: s.opt.Redactor,
+		Workspace: s.opt.Workspace, StateDir: s.opt.StateDir, Step: step,
+		Rehearsal: s.opt.Rehearsal, Clock: s.opt.Clock, StepStarted: st.StartedAt,
+	}
+}
+
+// Env describes the environment a step's actions see, for plan views.
+func (s *Session) Env(step string) *Env { return s.env(step, io.Discard) }
+
+// Undo runs a step's undo actions.
+func (s *Session) Undo(ctx context.Context, id string) error {
+	phase, step, err := s.step(id)
+	if err != nil {
+		return err
+	}
+	s.work.Lock()
+	defer s.work.Unlock()
+	if err := s.record(Event{Kind: EvUndoStarted, Step: id, Actor: s.opt.Operator}); err != nil {
+		return err
+	}
+	out := s.output(id)
+	defer out.Close()
+	for i, a := range step.Undo {
+		if err := s.runAction(ctx, step, a, out, step.Retries); err != nil {
+			if IsNeedsOperator(err) {
+				// A manual undo is done by the operator; the undo completes
+				// only after they mark it so. Treated as a failed undo that
+				// names what to do.
+				err = fmt.Errorf("manual undo: %w", err)
+			}
+			return s.fail(id, EvUndoFailed, fmt.Errorf("undo %d (%s): %w", i+1, a.Type, err))
+		}
+	}
+	if err := s.record(Event{Kind: EvUndoFinished, Step: id}); err != nil {
+		return err
+	}
+	return s.checkpoint(ctx, phase, step)
+}
+
+// MarkDone declares a dirty, failed or awaiting step done.
+func (s *Session) MarkDone(ctx context.Context, id, reason string) error {
+	phase, step, err := s.step(id)
+	if err != nil {
+		return err
+	}
+	if err := s.record(Event{Kind: EvStepMarkedDone, Step: id, Reason: reason, Actor: s.opt.Operator}); err != nil {
+		return err
+	}
+	return s.checkpoint(ctx, phase, step)
+}
+
+// Skip skips a step; the reason is required and recorded.
+func (s *Session) Skip(ctx context.Context, id, reason string) error {
+	phase, step, err := s.step(id)
+	if err != nil {
+		return err
+	}
+	if err := s.record(Event{Kind: EvStepSkipped, Step: id, Reason: reason, Actor: s.opt.Operator}); err != nil {
+		return err
+	}
+	return s.checkpoint(ctx, phase, step)
+}
+
+// Note adds an operator note to a step.
+func (s *Session) Note(id, text string) error {
+	if _, _, err := s.step(id); err != nil {
+		return err
+	}
+	return s.record(Event{Kind: EvNote, Step: id, Note: text, Actor: s.opt.Operator})
+}
+
+// Tick ticks or unticks a checklist item.
+func (s *Session) Tick(id string, item int, checked bool) error {
+	_, step, err := s.step(id)
+	if err != nil {
+		return err
+	}
+	if item < 0 || item >= len(step.Checklist) {
+		return fmt.Errorf("step %s has no checklist item %d", id, item+1)
+	}
+	return s.record(Event{Kind: EvChecklistTick, Step: id, Item: item, Checked: checked, Actor: s.opt.Operator})
+}
+
+// Finish records the end of the run when every step is done.
+func (s *Session) Finish() error {
+	r := s.Snapshot()
+	if r.Finished {
+		return nil
+	}
+	for _, st := range s.opt.Runbook.Steps() {
+		if !r.Step(st.ID).Status.Done() {
+			return fmt.Errorf("step %s is %s", st.ID, r.Step(st.ID).Status)
+		}
+	}
+	return s.record(Event{Kind: EvRunFinished})
+}
+
+func (s *Session) checkpoint(ctx context.Context, phase runbooks.Phase, step runbooks.Step) error {
+	if s.opt.Checkpointer == nil || !phase.Checkpoint {
+		return nil
+	}
+	commit, err := s.opt.Checkpointer.Checkpoint(ctx, CheckpointRequest{
+		Phase: phase, Step: step, State: s.Snapshot().Step(step.ID),
+		Journal: s.JournalFile(), Now: s.opt.Clock.Now(),
+	})
+	if err != nil {
+		nerr := s.record(Event{Kind: EvNote, Step: step.ID, Note: "checkpoint failed: " + err.Error(), Actor: "runbook"})
+		return errors.Join(fmt.Errorf("checkpoint after step %s: %w", step.ID, err), nerr)
+	}
+	if commit == "" {
+		return nil
+	}
+	return s.record(Event{Kind: EvCheckpoint, Step: step.ID, Commit: commit})
+}
+
+// output returns the line writer for a step: each complete line is redacted,
+// appended to the step's log file and handed to Options.Output.
+func (s *Session) output(step string) *lineWriter {
+	w := &lineWriter{step: step, red: s.opt.Redactor, sink: s.opt.Output}
+	dir := filepath.Join(RunDir(s.opt.StateDir, s.opt.Runbook.ID), "logs")
+	if err := os.MkdirAll(dir, 0o700); err == nil {
+		f, err := os.OpenFile(filepath.Join(dir, step+".log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err == nil {
+			w.log = f
+			fmt.Fprintf(f, "--- %s\n", s.opt.Clock.Now().UTC().Format(time.RFC3339))
+		}
+	}
+	return w
+}
+
+// LogPath is the output log of a step.
+func (s *Session) LogPath(step string) string {
+	return filepath.Join(RunDir(s.opt.StateDir, s.opt.Runbook.ID), "logs", step+".log")
+}
+
+type lineWriter struct {
+	mu   sync.Mutex
+	step string
+	red  *Redactor
+	sink func(step, line string)
+	log  *os.File
+	buf  []byte
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		w.emit(string(w.buf[:i]))
+		w.buf = w.buf[i+1:]
+	}
+	if len(w.buf) > 64<<10 {
+		// A very long line without a newline: flush it in pieces.
+		w.emit(string(w.buf))
+		w.buf = w.buf[:0]
+	}
+	return len(p), nil
+}
+
+func (w *lineWriter) emit(line string) {
+	line = w.red.String(strings.TrimRight(line, "\r"))
+	if w.log != nil {
+		w.log.WriteString(line + "\n")
+	}
+	if w.sink != nil {
+		w.sink(w.step, line)
+	}
+}
+
+func (w *lineWriter) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.buf) > 0 {
+		w.emit(string(w.buf))
+		w.buf = nil
+	}
+	if w.log != nil {
+		err := w.log.Close()
+		w.log = nil
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,144 @@
+package steps
+
+import (
+	"time"
+
+	"github.com/runbook-dev/runbook/runbooks"
+)
+
+// StepTiming is one step against its budget.
+type StepTiming struct {
+	ID           string
+	Status       Status
+	Budget       time.Duration
+	Elapsed      time.Duration
+	Over         bool // elapsed beyond budget
+	PlannedStart time.Time
+	PlannedEnd   time.Time
+}
+
+// PhaseTiming is one phase against its slot.
+type PhaseTiming struct {
+	ID         string
+	SlotStart  time.Time
+	SlotEnd    time.Time
+	SlotLeft   time.Duration // until slot end from now (negative: overrun)
+	Budget     time.Duration
+	Done, Total int
+	Steps      []StepTiming
+}
+
+// Timing is the whole window as of one moment.
+type Timing struct {
+	Now          time.Time
+	PlannedStart time.Time
+	PlannedEnd   time.Time
+	// Remaining is the budget of every step not yet done (the running
+	// step counts what is left of its budget).
+	Remaining time.Duration
+	// ProjectedFinish is now (or the planned start, if later) plus Remaining.
+	ProjectedFinish time.Time
+	// Buffer is PlannedEnd - ProjectedFinish (negative: the window is short).
+	Buffer time.Duration
+	// Variance is how far the current step runs behind its plan (positive)
+	// or ahead of it (negative).
+	Variance time.Duration
+	// Current is the step being worked on or next, and its phase index.
+	Current      string
+	CurrentPhase int
+	Done, Total  int
+	// UndoNeeded is the undo budget of every step that has been done and
+	// not undone: what a rollback from here would take.
+	UndoNeeded time.Duration
+	// NoReturn: behind plan, and the time left in the window no longer
+	// covers a rollback of what has been done.
+	NoReturn bool
+	Phases   []PhaseTiming
+}
+
+// Behind reports whether the run is behind its plan.
+func (t Timing) Behind() bool { return t.Variance > 0 }
+
+// ComputeTiming places the run on the clock. It is pure: same inputs, same
+// figures.
+func ComputeTiming(rb *runbooks.Runbook, run *Run, now time.Time) Timing {
+	plan := rb.Plan()
+	t := Timing{Now: now, PlannedStart: rb.Schedule.Start, PlannedEnd: rb.PlannedEnd(), CurrentPhase: -1}
+	var current *StepTiming
+	var currentState StepState
+	for pi, pp := range plan {
+		ph := PhaseTiming{ID: pp.Phase.ID, SlotStart: pp.Phase.SlotStart, SlotEnd: pp.Phase.SlotEnd, SlotLeft: pp.Phase.SlotEnd.Sub(now), Budget: pp.Phase.Budget(), Total: len(pp.Steps)}
+		for _, ps := range pp.Steps {
+			st := run.Step(ps.Step.ID)
+			stt := StepTiming{ID: ps.Step.ID, Status: st.Status, Budget: ps.Step.Budget, Elapsed: st.Elapsed(now), PlannedStart: ps.Start, PlannedEnd: ps.End}
+			stt.Over = stt.Elapsed > stt.Budget
+			t.Total++
+			if st.Status.Done() {
+				ph.Done++
+				t.Done++
+			} else {
+				left := stt.Budget - stt.Elapsed
+				if left < 0 {
+					left = 0
+				}
+				t.Remaining += left
+			}
+			if st.Status == Succeeded && !st.Undone || st.Status == Failed || st.Status == Dirty {
+				t.UndoNeeded += ps.Step.UndoBudget
+			}
+			ph.Steps = append(ph.Steps, stt)
+		}
+		t.Phases = append(t.Phases, ph)
+		_ = pi
+	}
+	// The current step: the first one in flight or waiting, else the first
+	// not done.
+	for pi := range t.Phases {
+		for si := range t.Phases[pi].Steps {
+			s := &t.Phases[pi].Steps[si]
+			if s.Status.Busy() || s.Status == AwaitingOperator || s.Status == Dirty {
+				current, t.CurrentPhase = s, pi
+				break
+			}
+		}
+		if current != nil {
+			break
+		}
+	}
+	if current == nil {
+		for pi := range t.Phases {
+			for si := range t.Phases[pi].Steps {
+				if s := &t.Phases[pi].Steps[si]; !s.Status.Done() {
+					current, t.CurrentPhase = s, pi
+					break
+				}
+			}
+			if current != nil {
+				break
+			}
+		}
+	}
+	base := now
+	if t.PlannedStart.After(base) {
+		base = t.PlannedStart
+	}
+	t.ProjectedFinish = base.Add(t.Remaining)
+	t.Buffer = t.PlannedEnd.Sub(t.ProjectedFinish)
+	if current != nil {
+		t.Current = current.ID
+		currentState = run.Step(current.ID)
+		// When will the current step end if it takes its budget?
+		end := now.Add(current.Budget - current.Elapsed)
+		if current.Elapsed > current.Budget {
+			end = now
+		}
+		if currentState.StartedAt.IsZero() && now.Before(current.PlannedStart) {
+			end = current.PlannedStart.Add(current.Budget)
+		}
+		t.Variance = end.Sub(current.PlannedEnd)
+	} else if len(plan) > 0 && run.Finished {
+		t.Variance = run.FinishedAt.Sub(t.PlannedEnd)
+	}
+	t.NoReturn = t.Behind() && t.UndoNeeded > 0 && t.PlannedEnd.Sub(now) < t.UndoNeeded
+	return t
+}
