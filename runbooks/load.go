@@ -1,6 +1,7 @@
 package runbooks
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -51,7 +52,9 @@ func Parse(src []byte, name string, fsys fs.FS, opt LoadOptions) (rb *Runbook, e
 	if opt.Actions == nil {
 		return nil, errors.New("runbooks: LoadOptions.Actions is required")
 	}
-	f, perr := parser.ParseBytes(src, 0)
+	// Editors on some systems start a UTF-8 file with a byte order mark;
+	// it is not part of the first key.
+	f, perr := parser.ParseBytes(bytes.TrimPrefix(src, []byte("\ufeff")), 0)
 	if perr != nil {
 		return nil, Errors{l.yamlErr(perr)}
 	}
@@ -71,7 +74,9 @@ func Parse(src []byte, name string, fsys fs.FS, opt LoadOptions) (rb *Runbook, e
 			rb.Guides = sub
 		}
 	}
-	if rb.Guides != nil && len(l.errs) == 0 {
+	// Guides are checked even when the file has other faults, so one
+	// validate run reports them all.
+	if rb.Guides != nil {
 		l.checkGuides(rb)
 	}
 	if len(l.errs) > 0 {
@@ -87,6 +92,18 @@ type loader struct {
 }
 
 func (l *loader) pos(n ast.Node) Pos {
+	// The token of a block mapping (and of one entry) is the colon after its
+	// first key; point at the key itself, where a reader looks.
+	switch v := n.(type) {
+	case *ast.MappingNode:
+		if !v.IsFlowStyle && len(v.Values) > 0 && v.Values[0].Key != nil {
+			return l.pos(v.Values[0].Key)
+		}
+	case *ast.MappingValueNode:
+		if v.Key != nil {
+			return l.pos(v.Key)
+		}
+	}
 	if n == nil || n.GetToken() == nil || n.GetToken().Position == nil {
 		return Pos{File: l.file}
 	}
@@ -389,7 +406,7 @@ func (l *loader) clock(n ast.Node, rb *Runbook, hhmm string) (time.Time, bool) {
 	return t, true
 }
 
-var targetKinds = []string{string(TargetDocker), string(TargetPostgres), string(TargetURL), string(TargetDir)}
+var targetKinds = []string{string(TargetDocker), string(TargetPostgres), string(TargetURL), string(TargetDir), string(TargetValue)}
 
 var envRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
@@ -484,14 +501,14 @@ func (l *loader) phases(n ast.Node, rb *Runbook) {
 		l.required(pn, seen, "phase", "id", "title", "slot", "steps")
 		if stepsN != nil {
 			for _, sn := range l.sequence(stepsN, "steps") {
-				s, ok := l.step(sn)
+				s, idN, ok := l.step(sn)
 				if !ok {
 					continue
 				}
 				if prev, dup := stepIDs[s.ID]; dup && s.ID != "" {
-					l.errorf(sn, "duplicate step id %q (first defined at %s)", s.ID, prev)
+					l.errorf(idN, "duplicate step id %q (first defined at %s)", s.ID, prev)
 				}
-				stepIDs[s.ID] = s.Pos
+				stepIDs[s.ID] = l.pos(idN)
 				p.Steps = append(p.Steps, s)
 			}
 			if len(p.Steps) == 0 {
@@ -506,9 +523,13 @@ func (l *loader) phases(n ast.Node, rb *Runbook) {
 }
 
 func (l *loader) slot(f field, rb *Runbook, p *Phase) {
-	s := l.str(f, "slot")
-	a, b, ok := strings.Cut(s, "-")
+	s, ok := scalar(f.value)
 	if !ok {
+		l.errorf(f.value, "slot must be a string, found %s", kindOf(f.value))
+		return
+	}
+	a, b, ok := strings.Cut(s, "-")
+	if !ok || strings.TrimSpace(a) == "" || strings.TrimSpace(b) == "" {
 		l.errorf(f.value, "slot %q must be HH:MM-HH:MM", s)
 		return
 	}
@@ -526,18 +547,19 @@ func (l *loader) slot(f field, rb *Runbook, p *Phase) {
 
 var stepKeys = []string{"id", "title", "budget", "undo_budget", "guide", "checklist", "do", "verify", "undo", "retries", "timeout"}
 
-func (l *loader) step(n ast.Node) (Step, bool) {
-	s := Step{Pos: l.pos(n)}
+// step decodes one step; idN is the node of its id (for duplicate checks).
+func (l *loader) step(n ast.Node) (s Step, idN ast.Node, ok bool) {
+	s = Step{Pos: l.pos(n)}
 	fields, ok := l.mapping(n, "step")
 	if !ok {
-		return s, false
+		return s, nil, false
 	}
 	seen := map[string]bool{}
 	for _, f := range fields {
 		seen[f.key] = true
 		switch f.key {
 		case "id":
-			s.ID = l.id(f, "step id")
+			s.ID, idN = l.id(f, "step id"), f.value
 		case "title":
 			s.Title = l.str(f, "step title")
 		case "budget":
@@ -571,7 +593,7 @@ func (l *loader) step(n ast.Node) (Step, bool) {
 	if s.UndoBudget == 0 && len(s.Undo) > 0 {
 		s.UndoBudget = max(s.Budget/3, time.Minute)
 	}
-	return s, true
+	return s, idN, true
 }
 
 func (l *loader) actions(n ast.Node, list string) []Action {
@@ -648,8 +670,8 @@ func (l *loader) checkGuides(rb *Runbook) {
 	for _, p := range rb.Phases {
 		for _, s := range p.Steps {
 			g := s.Guide
-			if g.File == "" {
-				continue
+			if g.File == "" || !strings.HasSuffix(g.File, ".md") {
+				continue // missing or malformed: reported where it was read
 			}
 			set, ok := anchors[g.File]
 			if !ok {

@@ -43,6 +43,9 @@ const (
 	TargetPostgres TargetKind = "postgres"
 	TargetURL      TargetKind = "url"
 	TargetDir      TargetKind = "dir"
+	// TargetValue is a plain value an action uses (a compose project
+	// name, a host name): set like any target, checked by nothing.
+	TargetValue TargetKind = "value"
 )
 
 // Target is a named endpoint, resolved at run time. Value order: command-line

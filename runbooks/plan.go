@@ -1,6 +1,9 @@
 package runbooks
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // PlannedStep is a step placed on the schedule.
 type PlannedStep struct {
@@ -67,4 +70,37 @@ func (r *Runbook) TotalBudget() time.Duration {
 		d += p.Budget()
 	}
 	return d
+}
+
+// OnDate returns a copy of the runbook whose schedule is moved to another
+// day (YYYY-MM-DD): the same clock times in the same time zone. A team
+// rehearses on one day and runs the window on another; the runbook keeps
+// the date it was planned for.
+func (r *Runbook) OnDate(date string) (*Runbook, error) {
+	day, err := time.ParseInLocation("2006-01-02", date, r.Schedule.Location)
+	if err != nil {
+		return nil, fmt.Errorf("date %q: expected YYYY-MM-DD", date)
+	}
+	old, err := time.ParseInLocation("2006-01-02", r.Schedule.Date, r.Schedule.Location)
+	if err != nil {
+		return nil, fmt.Errorf("runbook date %q: %w", r.Schedule.Date, err)
+	}
+	y, m, d := day.Date()
+	oy, om, od := old.Date()
+	shift := func(t time.Time) time.Time {
+		if t.IsZero() {
+			return t
+		}
+		// Whole days by the calendar, so clock times survive DST changes.
+		return t.AddDate(y-oy, int(m-om), d-od)
+	}
+	c := *r
+	c.Schedule.Date = date
+	c.Schedule.Start = shift(r.Schedule.Start)
+	c.Phases = make([]Phase, len(r.Phases))
+	for i, p := range r.Phases {
+		p.SlotStart, p.SlotEnd = shift(p.SlotStart), shift(p.SlotEnd)
+		c.Phases[i] = p
+	}
+	return &c, nil
 }

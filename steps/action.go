@@ -36,6 +36,54 @@ type Env struct {
 	// StepStarted is when the step's current attempt began (for actions
 	// that look at logs "since the step began").
 	StepStarted time.Time
+	// SaveDir is a directory private to this step (created on demand by
+	// the action) where a do action keeps what its undo needs: the previous
+	// content of a file it overwrote, the previous compose file. It
+	// survives restarts.
+	SaveDir string
+	// Touched records workspace paths (relative to Workspace) an action
+	// created, changed or removed, so the step's checkpoint commits exactly
+	// those. Nil-safe.
+	Touched *PathSet
+}
+
+// Touch records changed workspace paths for the step's checkpoint.
+func (e *Env) Touch(paths ...string) { e.Touched.Add(paths...) }
+
+// PathSet is a set of paths, safe for concurrent use.
+type PathSet struct {
+	mu sync.Mutex
+	m  map[string]struct{}
+}
+
+// Add puts paths in the set; a nil set ignores them.
+func (p *PathSet) Add(paths ...string) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = map[string]struct{}{}
+	}
+	for _, x := range paths {
+		p.m[x] = struct{}{}
+	}
+}
+
+// List returns the paths, sorted.
+func (p *PathSet) List() []string {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]string, 0, len(p.m))
+	for k := range p.m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Printf writes one line of output.

@@ -105,4 +105,7 @@ type Event struct {
 	Host      string
 	PID       int
 	Rehearsal bool
+	// Date is the day (YYYY-MM-DD) the run was planned on (EvRunStarted):
+	// a resumed run keeps its day even when the runbook says another.
+	Date string
 }

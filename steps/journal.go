@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -30,9 +31,10 @@ type Journal struct {
 	seq    uint64
 	redact *Redactor
 	// Fault, when set, is called with each encoded record before it is
-	// written and may return a shorter one: crash tests use it to leave a
-	// torn record behind. Nil in normal use.
-	Fault func(seq uint64, rec []byte) []byte
+	// written. Crash tests use it to leave a torn record behind: it may
+	// return a shorter record and ask to die, and Append then writes that,
+	// syncs it and kills the process as a power cut would. Nil in normal use.
+	Fault func(seq uint64, rec []byte) (out []byte, die bool)
 }
 
 // TornTail describes an incomplete or corrupt last record found on open.
@@ -63,9 +65,23 @@ func (e *CorruptError) Error() string {
 	return fmt.Sprintf("journal %s is damaged at line %d (%s); it is not trusted: keep a copy, then restore it from the last checkpoint or move it aside to start a new run", e.Path, e.Line, e.Reason)
 }
 
+// NewerFormatError is a record written by a newer runbook, in a journal
+// format this build cannot read. It is never treated as a torn tail: the
+// record is sound, and cutting it would lose another build's work.
+type NewerFormatError struct {
+	Path    string
+	Line    int
+	Version int
+}
+
+func (e *NewerFormatError) Error() string {
+	return fmt.Sprintf("journal %s line %d was written by a newer runbook (journal format %d; this build reads formats up to %d): resume this run with that newer runbook", e.Path, e.Line, e.Version, JournalVersion)
+}
+
 // ReadJournal reads every record of a journal without changing it. A torn
 // last record is returned as TornTail (and not as an event); damage earlier
-// is a *CorruptError. A missing file is no events and no error.
+// is a *CorruptError; a record of a newer format, anywhere, is a
+// *NewerFormatError. A missing file is no events and no error.
 func ReadJournal(path string) ([]Event, *TornTail, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -80,6 +96,7 @@ func ReadJournal(path string) ([]Event, *TornTail, error) {
 // DecodeJournal parses journal bytes (path is for messages).
 func DecodeJournal(path string, data []byte) ([]Event, *TornTail, error) {
 	events := make([]Event, 0, bytes.Count(data, []byte{'\n'}))
+	in := interner{}
 	var off int64
 	line := 0
 	for len(data) > 0 {
@@ -93,7 +110,10 @@ func DecodeJournal(path string, data []byte) ([]Event, *TornTail, error) {
 			rec, data = data[:i], data[i+1:]
 			last = len(data) == 0
 		}
-		ev, reason := decodeRecord(rec)
+		ev, reason, newer := decodeRecord(rec, in)
+		if newer != 0 {
+			return events, nil, &NewerFormatError{Path: path, Line: line, Version: newer}
+		}
 		if reason == "" && i < 0 {
 			reason = "has no end of line"
 		}
@@ -193,14 +213,19 @@ func (j *Journal) Append(ev Event) (Event, error) {
 	ev.Seq = j.seq + 1
 	ev = j.redact.Event(ev)
 	rec := AppendRecord(nil, ev)
+	die := false
 	if j.Fault != nil {
-		rec = j.Fault(ev.Seq, rec)
+		rec, die = j.Fault(ev.Seq, rec)
 	}
 	if _, err := j.f.Write(rec); err != nil {
 		return ev, fmt.Errorf("write journal %s: %w", j.path, err)
 	}
 	if err := j.f.Sync(); err != nil {
 		return ev, fmt.Errorf("sync journal %s: %w", j.path, err)
+	}
+	if die {
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {} // never returns: the signal ends the process
 	}
 	j.seq = ev.Seq
 	return ev, nil
@@ -239,6 +264,7 @@ func AppendRecord(dst []byte, ev Event) []byte {
 	if ev.Rehearsal {
 		p = append(p, "\treh=1"...)
 	}
+	p = field(p, "date", ev.Date)
 	var crc [8]byte
 	sum := crc32.Checksum(p, castagnoli)
 	const hexd = "0123456789abcdef"
@@ -312,19 +338,23 @@ func unescape(v []byte) string {
 }
 
 // decodeRecord parses one line (without newline); reason is empty on
-// success and says what is wrong otherwise.
-func decodeRecord(rec []byte) (Event, string) {
-	var ev Event
+// success and says what is wrong otherwise. newer is the version of a sound
+// record of a newer format (0 otherwise).
+//
+// It runs once per record when a run is folded, so it avoids making strings
+// it does not keep: keys are switched on in place, numbers parsed from the
+// bytes, and ids that repeat (step, actor, host) shared through in.
+func decodeRecord(rec []byte, in interner) (ev Event, reason string, newer int) {
 	if len(rec) < 10 || rec[8] != ' ' {
-		return ev, "is not a record"
+		return ev, "is not a record", 0
 	}
-	want, err := strconv.ParseUint(string(rec[:8]), 16, 32)
-	if err != nil {
-		return ev, "has no checksum"
+	want, ok := parseHex32(rec[:8])
+	if !ok {
+		return ev, "has no checksum", 0
 	}
 	payload := rec[9:]
-	if uint32(want) != crc32.Checksum(payload, castagnoli) {
-		return ev, "fails its checksum"
+	if want != crc32.Checksum(payload, castagnoli) {
+		return ev, "fails its checksum", 0
 	}
 	version := -1
 	for len(payload) > 0 {
@@ -334,41 +364,52 @@ func decodeRecord(rec []byte) (Event, string) {
 		} else {
 			kv, payload = payload, nil
 		}
-		eq := bytes.IndexByte(kv, '=')
-		if eq < 0 {
-			return ev, "has a field without '='"
+		eq := -1 // keys are a few bytes: a plain loop beats IndexByte
+		for i, c := range kv {
+			if c == '=' {
+				eq = i
+				break
+			}
 		}
-		k, v := string(kv[:eq]), kv[eq+1:]
+		if eq < 0 {
+			return ev, "has a field without '='", 0
+		}
+		key, v := kv[:eq], kv[eq+1:]
 		var perr error
-		switch k {
+		switch string(key) {
 		case "v":
-			version, perr = strconv.Atoi(string(v))
+			version, perr = atoi(v)
 			if perr == nil && version > JournalVersion {
-				return ev, fmt.Sprintf("was written by a newer runbook (format %d, this build reads up to %d)", version, JournalVersion)
+				return ev, fmt.Sprintf("was written by a newer runbook (format %d, this build reads up to %d)", version, JournalVersion), version
 			}
 		case "seq":
-			ev.Seq, perr = strconv.ParseUint(string(v), 10, 64)
+			var n int64
+			n, perr = parseInt(v)
+			if n < 0 {
+				perr = strconv.ErrRange
+			}
+			ev.Seq = uint64(n)
 		case "at":
 			var ns int64
-			ns, perr = strconv.ParseInt(string(v), 10, 64)
+			ns, perr = parseInt(v)
 			ev.At = time.Unix(0, ns).UTC()
 		case "k":
 			var ok bool
 			if ev.Kind, ok = parseEventKind(string(v)); !ok {
-				return ev, fmt.Sprintf("has unknown kind %q", v)
+				return ev, fmt.Sprintf("has unknown kind %q", v), 0
 			}
 		case "s":
-			ev.Step = unescape(v)
+			ev.Step = in.get(v)
 		case "att":
-			ev.Attempt, perr = strconv.Atoi(string(v))
+			ev.Attempt, perr = atoi(v)
 		case "act":
-			ev.Action, perr = strconv.Atoi(string(v))
+			ev.Action, perr = atoi(v)
 		case "item":
-			ev.Item, perr = strconv.Atoi(string(v))
+			ev.Item, perr = atoi(v)
 		case "chk":
 			ev.Checked = string(v) == "1"
 		case "by":
-			ev.Actor = unescape(v)
+			ev.Actor = in.get(v)
 		case "why":
 			ev.Reason = unescape(v)
 		case "note":
@@ -378,29 +419,31 @@ func decodeRecord(rec []byte) (Event, string) {
 		case "commit":
 			ev.Commit = unescape(v)
 		case "rb":
-			ev.Runbook = unescape(v)
+			ev.Runbook = in.get(v)
 		case "dig":
-			ev.Digest = unescape(v)
+			ev.Digest = in.get(v)
 		case "host":
-			ev.Host = unescape(v)
+			ev.Host = in.get(v)
 		case "pid":
-			ev.PID, perr = strconv.Atoi(string(v))
+			ev.PID, perr = atoi(v)
 		case "reh":
 			ev.Rehearsal = string(v) == "1"
+		case "date":
+			ev.Date = in.get(v)
 		default:
 			// A field from a later version of the same format: ignored.
 		}
 		if perr != nil {
-			return ev, fmt.Sprintf("has a bad %s field", k)
+			return ev, fmt.Sprintf("has a bad %s field", key), 0
 		}
 	}
 	if version < 0 {
-		return ev, "has no version"
+		return ev, "has no version", 0
 	}
 	if ev.Kind == EvInvalid {
-		return ev, "has no kind"
+		return ev, "has no kind", 0
 	}
-	return ev, ""
+	return ev, "", 0
 }
 
 // WriteEvents writes events as a fresh journal (for tests and tools).
@@ -414,4 +457,74 @@ func WriteEvents(w io.Writer, events []Event) error {
 		}
 	}
 	return bw.Flush()
+}
+
+// interner shares one string among the records that repeat it.
+type interner map[string]string
+
+func (m interner) get(v []byte) string {
+	if m == nil || bytes.IndexByte(v, '\\') >= 0 {
+		return unescape(v)
+	}
+	if s, ok := m[string(v)]; ok { // no allocation for the lookup
+		return s
+	}
+	s := string(v)
+	if len(m) < 1<<12 {
+		m[s] = s
+	}
+	return s
+}
+
+// parseInt parses a decimal int64 from bytes; short numbers (all a journal
+// writes) without allocating.
+func parseInt(v []byte) (int64, error) {
+	d := v
+	if len(d) > 0 && d[0] == '-' {
+		d = d[1:]
+	}
+	if len(d) == 0 || len(d) > 19 {
+		return strconv.ParseInt(string(v), 10, 64)
+	}
+	var n uint64 // 19 digits always fit
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return 0, strconv.ErrSyntax
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	neg := len(d) < len(v)
+	switch {
+	case neg && n <= 1<<63:
+		return -int64(n), nil
+	case !neg && n < 1<<63:
+		return int64(n), nil
+	}
+	return 0, strconv.ErrRange
+}
+
+func atoi(v []byte) (int, error) {
+	n, err := parseInt(v)
+	if err == nil && int64(int(n)) != n {
+		err = strconv.ErrRange
+	}
+	return int(n), err
+}
+
+func parseHex32(v []byte) (uint32, bool) {
+	var n uint32
+	for _, c := range v {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		n = n<<4 | uint32(c)
+	}
+	return n, true
 }

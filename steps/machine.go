@@ -58,6 +58,9 @@ type StepState struct {
 	// summed over attempts; the open interval is added by Elapsed.
 	Active     time.Duration
 	activeFrom time.Time
+	// lastAt is the last journaled moment of the step's work, where the
+	// clock of a step found dirty stops.
+	lastAt time.Time
 
 	LastErr  string
 	Reason   string // skip or mark-done reason
@@ -179,6 +182,10 @@ func Transition(s StepState, ev Event) (StepState, []Effect, error) {
 	}
 
 	var eff []Effect
+	prevAt := s.lastAt
+	if ev.At.After(s.lastAt) {
+		s.lastAt = ev.At
+	}
 	switch ev.Kind {
 	case EvStepStarted:
 		s.Status = Running
@@ -233,11 +240,13 @@ func Transition(s StepState, ev Event) (StepState, []Effect, error) {
 		s.Status = Dirty
 		// The time until the crash is unknown: the clock stops at the last
 		// journaled moment, not at the reopen.
-		s.activeFrom = time.Time{}
+		s.stopClock(prevAt)
+		s.lastAt = prevAt
 	case EvUndoStarted:
 		s.Status = Undoing
 		s.LastErr, s.InFlight = "", 0
 		s.stopClock(ev.At)
+		eff = append(eff, Effect{Kind: EffRunUndo, Step: ev.Step})
 	case EvUndoFinished:
 		s.Status = Undone
 		s.Undone = true

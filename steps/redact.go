@@ -105,3 +105,20 @@ func (r *Redactor) Event(ev Event) Event {
 	ev.Actor = r.String(ev.Actor)
 	return ev
 }
+
+// Known reports whether s contains one of the secret values the redactor
+// was taught (not merely text shaped like a secret). An action that writes
+// files uses it to refuse writing a secret value where it does not belong.
+func (r *Redactor) Known(s string) bool {
+	if r == nil || s == "" {
+		return false
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, v := range r.values {
+		if strings.Contains(s, v) {
+			return true
+		}
+	}
+	return false
+}

@@ -15,6 +15,7 @@ type Run struct {
 	Operator   string
 	Host       string
 	Rehearsal  bool
+	Date       string // the day the run was planned on
 	Resumes    int
 	LastSeq    uint64
 	LastAt     time.Time
@@ -27,7 +28,9 @@ func NewRun() *Run { return &Run{Steps: map[string]*StepState{}} }
 // Step returns the state of a step (Pending when the journal never named it).
 func (r *Run) Step(id string) StepState {
 	if s, ok := r.Steps[id]; ok {
-		return *s
+		st := *s
+		st.Notes = st.Notes[:len(st.Notes):len(st.Notes)] // see Apply
+		return st
 	}
 	return StepState{}
 }
@@ -41,7 +44,7 @@ func (r *Run) Apply(ev Event) ([]Effect, error) {
 			return nil, fmt.Errorf("run already started at %s", r.StartedAt.Format(time.RFC3339))
 		}
 		r.Runbook, r.Digest, r.StartedAt = ev.Runbook, ev.Digest, ev.At
-		r.Operator, r.Host, r.Rehearsal = ev.Actor, ev.Host, ev.Rehearsal
+		r.Operator, r.Host, r.Rehearsal, r.Date = ev.Actor, ev.Host, ev.Rehearsal, ev.Date
 	case EvRunResumed:
 		r.Resumes++
 		r.Operator, r.Host = ev.Actor, ev.Host
@@ -59,9 +62,20 @@ func (r *Run) Apply(ev Event) ([]Effect, error) {
 		if cur != nil {
 			s = *cur
 		}
+		// Transition copies the notes to stay pure, which makes a step with
+		// n notes fold in O(n²). The run owns its states: let Transition
+		// see no old notes and append the new one here, in place. Clone
+		// clips what it hands out, so no snapshot shares the spare room.
+		notes := s.Notes
+		if ev.Kind == EvNote {
+			s.Notes = nil
+		}
 		next, eff, err := Transition(s, ev)
 		if err != nil {
 			return nil, fmt.Errorf("step %s: %w", ev.Step, err)
+		}
+		if ev.Kind == EvNote {
+			next.Notes = append(notes, next.Notes...)
 		}
 		if cur == nil {
 			cur = new(StepState)

@@ -32,6 +32,11 @@ type CheckpointRequest struct {
 	State   StepState
 	Journal string // the journal file, committed with the step's files
 	Now     time.Time
+	// Paths are the workspace paths the step's actions reported changing
+	// (Env.Touch), relative to the workspace.
+	Paths []string
+	// Undo is true for the checkpoint after a step's undo.
+	Undo bool
 }
 
 // Options configure a session.
@@ -53,7 +58,7 @@ type Options struct {
 	// called from the goroutine running the step; it must not block long.
 	Output func(step, line string)
 	// JournalFault is passed to the journal (crash tests only).
-	JournalFault func(seq uint64, rec []byte) []byte
+	JournalFault func(seq uint64, rec []byte) ([]byte, bool)
 }
 
 // Session is one operator's hold on a run: the lock, the journal and the
@@ -65,6 +70,7 @@ type Session struct {
 	mu      sync.Mutex // guards run and journal
 	run     *Run
 	work    sync.Mutex // one step's actions at a time
+	touched map[string]*PathSet
 	// Recovered tells what opening found: steps that were in flight and a
 	// torn journal tail.
 	Recovered Recovery
@@ -133,7 +139,7 @@ func Open(opt Options) (*Session, error) {
 	now := opt.Clock.Now()
 	if len(events) == 0 {
 		s.Recovered.New = true
-		err = s.record(Event{Kind: EvRunStarted, At: now, Runbook: opt.Runbook.ID, Digest: opt.Runbook.Digest, Actor: opt.Operator, Host: opt.Host, PID: opt.PID, Rehearsal: opt.Rehearsal})
+		err = s.record(Event{Kind: EvRunStarted, At: now, Runbook: opt.Runbook.ID, Digest: opt.Runbook.Digest, Actor: opt.Operator, Host: opt.Host, PID: opt.PID, Rehearsal: opt.Rehearsal, Date: opt.Runbook.Schedule.Date})
 	} else {
 		note := ""
 		if torn != nil {
@@ -210,6 +216,9 @@ func (r *Run) Clone() *Run {
 	c.Steps = make(map[string]*StepState, len(r.Steps))
 	for k, v := range r.Steps {
 		vv := *v
+		// Clip: the run appends notes in place (see Apply); a snapshot
+		// must never share that spare room.
+		vv.Notes = vv.Notes[:len(vv.Notes):len(vv.Notes)]
 		c.Steps[k] = &vv
 	}
 	return &c
@@ -396,6 +405,12 @@ func (s *Session) runAction(ctx context.Context, step runbooks.Step, a runbooks.
 			err = fmt.Errorf("timed out after %s: %w", timeout, err)
 		}
 		cancel()
+		if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			// The action did not say it was cancelled (a killed child says
+			// "signal: killed"); keep the cause, so the failure is recorded
+			// as an interruption.
+			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+		}
 		if err == nil || IsNeedsOperator(err) || ctx.Err() != nil {
 			return err
 		}
@@ -409,7 +424,23 @@ func (s *Session) env(step string, out io.Writer) *Env {
 		Out: out, Targets: s.opt.Targets, Redact: s.opt.Redactor,
 		Workspace: s.opt.Workspace, StateDir: s.opt.StateDir, Step: step,
 		Rehearsal: s.opt.Rehearsal, Clock: s.opt.Clock, StepStarted: st.StartedAt,
+		SaveDir: filepath.Join(RunDir(s.opt.StateDir, s.opt.Runbook.ID), "saved", step),
+		Touched: s.touchedSet(step),
 	}
+}
+
+func (s *Session) touchedSet(step string) *PathSet {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.touched == nil {
+		s.touched = map[string]*PathSet{}
+	}
+	ps, ok := s.touched[step]
+	if !ok {
+		ps = new(PathSet)
+		s.touched[step] = ps
+	}
+	return ps
 }
 
 // Env describes the environment a step's actions see, for plan views.
@@ -507,9 +538,11 @@ func (s *Session) checkpoint(ctx context.Context, phase runbooks.Phase, step run
 	if s.opt.Checkpointer == nil || !phase.Checkpoint {
 		return nil
 	}
+	st := s.Snapshot().Step(step.ID)
 	commit, err := s.opt.Checkpointer.Checkpoint(ctx, CheckpointRequest{
-		Phase: phase, Step: step, State: s.Snapshot().Step(step.ID),
+		Phase: phase, Step: step, State: st,
 		Journal: s.JournalFile(), Now: s.opt.Clock.Now(),
+		Paths: s.touchedSet(step.ID).List(), Undo: st.Status == Undone,
 	})
 	if err != nil {
 		nerr := s.record(Event{Kind: EvNote, Step: step.ID, Note: "checkpoint failed: " + err.Error(), Actor: "runbook"})

@@ -65,3 +65,14 @@ func (s Status) Done() bool { return s == Succeeded || s == Skipped }
 
 // MarshalText writes the status name (for --json output).
 func (s Status) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads a status name written by MarshalText.
+func (s *Status) UnmarshalText(b []byte) error {
+	for i, n := range statusNames {
+		if n == string(b) {
+			*s = Status(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown step status %q", b)
+}

@@ -19,13 +19,13 @@ type StepTiming struct {
 
 // PhaseTiming is one phase against its slot.
 type PhaseTiming struct {
-	ID         string
-	SlotStart  time.Time
-	SlotEnd    time.Time
-	SlotLeft   time.Duration // until slot end from now (negative: overrun)
-	Budget     time.Duration
+	ID          string
+	SlotStart   time.Time
+	SlotEnd     time.Time
+	SlotLeft    time.Duration // until slot end from now (negative: overrun)
+	Budget      time.Duration
 	Done, Total int
-	Steps      []StepTiming
+	Steps       []StepTiming
 }
 
 // Timing is the whole window as of one moment.
@@ -83,7 +83,9 @@ func ComputeTiming(rb *runbooks.Runbook, run *Run, now time.Time) Timing {
 				}
 				t.Remaining += left
 			}
-			if st.Status == Succeeded && !st.Undone || st.Status == Failed || st.Status == Dirty {
+			// A step done again after an undo has its changes back, and so
+			// its undo counts again.
+			if st.Status == Succeeded || st.Status == Failed || st.Status == Dirty {
 				t.UndoNeeded += ps.Step.UndoBudget
 			}
 			ph.Steps = append(ph.Steps, stt)
@@ -123,6 +125,10 @@ func ComputeTiming(rb *runbooks.Runbook, run *Run, now time.Time) Timing {
 		base = t.PlannedStart
 	}
 	t.ProjectedFinish = base.Add(t.Remaining)
+	if run.Finished && t.Remaining == 0 {
+		// The window is over: its finish is a fact, not a projection.
+		t.ProjectedFinish = run.FinishedAt
+	}
 	t.Buffer = t.PlannedEnd.Sub(t.ProjectedFinish)
 	if current != nil {
 		t.Current = current.ID

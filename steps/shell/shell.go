@@ -18,13 +18,13 @@ import (
 
 // Exec is the `shell` action.
 //
-//	- shell:
-//	    argv: [openssl, version]
-//	    dir: .            # relative to the workspace
-//	    env: {LC_ALL: C}  # added to runbook's own environment
-//	    expect_exit: 0
-//	    expect_output: 'OpenSSL 3\.'
-//	    timeout: 30s
+//   - shell:
+//     argv: [openssl, version]
+//     dir: .            # relative to the workspace
+//     env: {LC_ALL: C}  # added to runbook's own environment
+//     expect_exit: 0
+//     expect_output: 'OpenSSL 3\.'
+//     timeout: 30s
 type Exec struct {
 	Argv         []string          `yaml:"argv"`
 	Dir          string            `yaml:"dir"`
