@@ -1,0 +1,140 @@
+package ui
+
+import (
+	"context"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/runbook-dev/runbook/runbooks"
+	"github.com/runbook-dev/runbook/steps"
+	"github.com/runbook-dev/runbook/ui/components/guide"
+)
+
+// opKind is a session call the UI makes for the operator.
+type opKind uint8
+
+const (
+	opStart    opKind = iota + 1 // Session.Start: run (or retry) the step
+	opConfirm                    // Session.Confirm: the manual action is done
+	opVerify                     // Session.Verify
+	opUndo                       // Session.Undo
+	opMarkDone                   // Session.MarkDone (reason)
+	opSkip                       // Session.Skip (reason)
+	opNote                       // Session.Note (text)
+	opTick                       // Session.Tick (item, checked)
+)
+
+func (k opKind) String() string {
+	switch k {
+	case opStart:
+		return "run"
+	case opConfirm:
+		return "confirm"
+	case opVerify:
+		return "verify"
+	case opUndo:
+		return "undo"
+	case opMarkDone:
+		return "mark done"
+	case opSkip:
+		return "skip"
+	case opNote:
+		return "note"
+	case opTick:
+		return "tick"
+	}
+	return "op"
+}
+
+// long reports whether the op runs actions: one at a time, cancellable,
+// and it must be journaled before the program may exit.
+func (k opKind) long() bool {
+	return k == opStart || k == opConfirm || k == opVerify || k == opUndo
+}
+
+// op is one session call with its arguments.
+type op struct {
+	kind    opKind
+	step    string
+	text    string // reason, note, remark
+	item    int
+	checked bool
+}
+
+// opDoneMsg reports a finished session call with the state after it.
+type opDoneMsg struct {
+	op   op
+	err  error
+	snap *steps.Run
+	now  time.Time
+}
+
+// tickMsg is the once-a-second refresh: the clock and a fresh snapshot
+// (steps change state while their actions run).
+type tickMsg struct {
+	snap *steps.Run
+	now  time.Time
+}
+
+// describedMsg carries the plan of a step's actions in words.
+type describedMsg struct {
+	step string
+	d    *guide.Described
+}
+
+// finishedMsg reports the run.finished record.
+type finishedMsg struct {
+	err  error
+	snap *steps.Run
+}
+
+// runOpCmd calls the session. The context is the op's own: quitting
+// cancels it and then waits for this command's message, which comes only
+// after the session has journaled the outcome.
+func runOpCmd(ctx context.Context, sess *steps.Session, clock steps.Clock, operator string, o op) tea.Cmd {
+	return func() tea.Msg {
+		var err error
+		switch o.kind {
+		case opStart:
+			err = sess.Start(ctx, o.step)
+		case opConfirm:
+			err = sess.Confirm(ctx, o.step, operator, o.text)
+		case opVerify:
+			err = sess.Verify(ctx, o.step)
+		case opUndo:
+			err = sess.Undo(ctx, o.step)
+		case opMarkDone:
+			err = sess.MarkDone(ctx, o.step, o.text)
+		case opSkip:
+			err = sess.Skip(ctx, o.step, o.text)
+		case opNote:
+			err = sess.Note(o.step, o.text)
+		case opTick:
+			err = sess.Tick(o.step, o.item, o.checked)
+		}
+		return opDoneMsg{op: o, err: err, snap: sess.Snapshot(), now: clock.Now()}
+	}
+}
+
+// tickCmd schedules the next refresh.
+func tickCmd(sess *steps.Session, clock steps.Clock) tea.Cmd {
+	return tea.Tick(time.Second, func(time.Time) tea.Msg {
+		return tickMsg{snap: sess.Snapshot(), now: clock.Now()}
+	})
+}
+
+// describeCmd describes a step's actions against the session's targets.
+func describeCmd(sess *steps.Session, step runbooks.Step) tea.Cmd {
+	return func() tea.Msg {
+		return describedMsg{step: step.ID, d: guide.Describe(step, sess.Env(step.ID))}
+	}
+}
+
+// finishCmd records the end of the run.
+func finishCmd(sess *steps.Session) tea.Cmd {
+	return func() tea.Msg {
+		err := sess.Finish()
+		return finishedMsg{err: err, snap: sess.Snapshot()}
+	}
+}

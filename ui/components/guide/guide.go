@@ -1,0 +1,299 @@
+// Package guide is the guide pane: the selected step's facts, checklist and
+// actions above its guide section rendered as markdown by glamour. Rendering
+// happens in a command, at the pane's width, and is cached per (guide,
+// width, style); a resize or a new background asks for a new render.
+package guide
+
+import (
+	"fmt"
+	"io/fs"
+	"strings"
+
+	tea "charm.land/bubbletea/v2"
+	"charm.land/glamour/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/runbook-dev/runbook/runbooks"
+	"github.com/runbook-dev/runbook/steps"
+	"github.com/runbook-dev/runbook/ui/components/timeline"
+	"github.com/runbook-dev/runbook/ui/styles"
+)
+
+// Key names one rendering of one guide section.
+type Key struct {
+	Guide string // runbooks.GuideRef.String()
+	Width int
+	Style string // glamour style name
+}
+
+// RenderedMsg carries a finished rendering.
+type RenderedMsg struct {
+	Key   Key
+	Lines []string
+	Err   error
+}
+
+// RenderCmd reads the guide section and renders it. It runs off the
+// program's goroutine: reading the guide is I/O and glamour takes a few
+// milliseconds.
+func RenderCmd(fsys fs.FS, ref runbooks.GuideRef, k Key) tea.Cmd {
+	return func() tea.Msg {
+		lines, err := Render(fsys, ref, k)
+		return RenderedMsg{Key: k, Lines: lines, Err: err}
+	}
+}
+
+// Render reads and renders one guide section into lines.
+func Render(fsys fs.FS, ref runbooks.GuideRef, k Key) ([]string, error) {
+	md, err := runbooks.GuideSection(fsys, ref)
+	if err != nil {
+		return nil, fmt.Errorf("read guide: %w", err)
+	}
+	r, err := glamour.NewTermRenderer(glamour.WithStandardStyle(k.Style), glamour.WithWordWrap(max(k.Width-4, 10)))
+	if err != nil {
+		return nil, fmt.Errorf("render guide %s: %w", ref, err)
+	}
+	out, err := r.Render(md)
+	if err != nil {
+		return nil, fmt.Errorf("render guide %s: %w", ref, err)
+	}
+	out = strings.Trim(out, "\n")
+	return strings.Split(out, "\n"), nil
+}
+
+// maxCache bounds the cache: many resizes must not keep every width.
+const maxCache = 64
+
+type entry struct {
+	lines []string
+	err   error
+}
+
+// Model is the guide pane. The cache map is shared between copies of the
+// model; only Update writes it.
+type Model struct {
+	cache         map[Key]entry
+	pending       map[Key]bool
+	offset        int
+	forStep       string
+	lastHeight    int
+	width, height int
+}
+
+// New makes an empty pane.
+func New() Model {
+	return Model{cache: map[Key]entry{}, pending: map[Key]bool{}}
+}
+
+// SetSize sets the text area (inside the frame).
+func (m *Model) SetSize(w, h int) { m.width, m.height = max(w, 0), max(h, 0) }
+
+// Width is the text width renders are made for.
+func (m Model) Width() int { return m.width }
+
+// KeyFor is the cache key of a guide at the current width.
+func (m Model) KeyFor(ref runbooks.GuideRef, style string) Key {
+	return Key{Guide: ref.String(), Width: m.width, Style: style}
+}
+
+// Need returns the command that renders the guide for the current width,
+// or nil when it is cached or already on its way.
+func (m *Model) Need(fsys fs.FS, ref runbooks.GuideRef, style string) tea.Cmd {
+	if m.width <= 0 || ref.File == "" {
+		return nil
+	}
+	k := m.KeyFor(ref, style)
+	if _, ok := m.cache[k]; ok || m.pending[k] {
+		return nil
+	}
+	m.pending[k] = true
+	return RenderCmd(fsys, ref, k)
+}
+
+// Store keeps a rendering.
+func (m *Model) Store(msg RenderedMsg) {
+	delete(m.pending, msg.Key)
+	if len(m.cache) >= maxCache {
+		clear(m.cache)
+	}
+	m.cache[msg.Key] = entry{lines: msg.Lines, err: msg.Err}
+}
+
+// Cached reports whether a rendering is held.
+func (m Model) Cached(k Key) bool {
+	_, ok := m.cache[k]
+	return ok
+}
+
+// Scroll moves the view by n lines; Home and End go to the ends.
+func (m *Model) Scroll(n int) { m.offset = max(m.offset+n, 0) }
+
+// Home goes to the top.
+func (m *Model) Home() { m.offset = 0 }
+
+// End goes to the bottom.
+func (m *Model) End() { m.offset = 1 << 30 }
+
+// Props is what the pane draws: the step, its state, its actions.
+type Props struct {
+	Step    runbooks.Step
+	State   steps.StepState
+	Timing  steps.StepTiming
+	Actions *Described // nil while being described
+	Style   string     // glamour style
+	Styles  styles.Styles
+	// Busy is true while the UI has an action of this step in flight.
+	Busy bool
+	// Prompt is what the manual action the step waits on asks for.
+	Prompt string
+}
+
+// Described is the plan of a step's actions, in words.
+type Described struct {
+	Do, Verify, Undo []string
+}
+
+// Describe says what each action of a step will do (Action.Describe does no
+// I/O). Parameters that are not runnable actions show their type.
+func Describe(step runbooks.Step, env *steps.Env) *Described {
+	one := func(list []runbooks.Action) []string {
+		out := make([]string, 0, len(list))
+		for _, a := range list {
+			if act, ok := a.Params.(steps.Action); ok {
+				out = append(out, act.Describe(env))
+			} else {
+				out = append(out, a.Type)
+			}
+		}
+		return out
+	}
+	return &Described{Do: one(step.Do), Verify: one(step.Verify), Undo: one(step.Undo)}
+}
+
+// Follow resets the scroll when the selection moves to another step.
+func (m *Model) Follow(step string) {
+	if step != m.forStep {
+		m.forStep, m.offset = step, 0
+	}
+}
+
+// View renders exactly height lines of at most width cells.
+func (m Model) View(p Props) string {
+	if m.width <= 0 || m.height <= 0 {
+		return ""
+	}
+	lines := m.head(p)
+	k := m.KeyFor(p.Step.Guide, p.Style)
+	if e, ok := m.cache[k]; ok {
+		if e.err != nil {
+			lines = append(lines, p.Styles.Bad.Render(e.err.Error()))
+		} else {
+			lines = append(lines, e.lines...)
+		}
+	} else if p.Step.Guide.File != "" {
+		lines = append(lines, p.Styles.Faint.Render("Rendering guide "+p.Step.Guide.String()+"…"))
+	}
+	off := min(m.offset, max(len(lines)-m.height, 0))
+	end := min(off+m.height, len(lines))
+	out := make([]string, 0, m.height)
+	for _, l := range lines[off:end] {
+		if ansi.StringWidth(l) > m.width {
+			l = ansi.Truncate(l, m.width, "…")
+		}
+		out = append(out, l)
+	}
+	for len(out) < m.height {
+		out = append(out, "")
+	}
+	return strings.Join(out, "\n")
+}
+
+// head is the block above the guide: status, budget, reason or error,
+// checklist, actions.
+func (m Model) head(p Props) []string {
+	st := p.Styles
+	s := p.Step
+	w := m.width
+	cut := func(x string) string { return ansi.Truncate(x, w, "…") }
+	var out []string
+	// wrap keeps sentences the operator must read whole (errors, reasons,
+	// what a dirty step needs) on as many lines as they take.
+	wrap := func(style func(...string) string, x string) {
+		for _, l := range strings.Split(ansi.Wrap(x, w, " "), "\n") {
+			out = append(out, style(l))
+		}
+	}
+	status := p.State.Status
+	icon := timeline.StatusStyle(st, status)(timeline.Icon(status) + " " + status.String())
+	if p.Busy && !status.Busy() {
+		icon = st.Running.Render(timeline.Icon(steps.Running) + " starting")
+	}
+	out = append(out, st.Title.Render(cut(s.Title)))
+	facts := fmt.Sprintf("%s · budget %s", s.ID, timeline.Dur(s.Budget))
+	if !p.Timing.PlannedStart.IsZero() {
+		facts += " · planned " + p.Timing.PlannedStart.Format("15:04") + "–" + p.Timing.PlannedEnd.Format("15:04")
+	}
+	if p.Timing.Elapsed > 0 {
+		facts += " · used " + timeline.Dur(p.Timing.Elapsed)
+	}
+	if p.State.Attempts > 1 {
+		facts += fmt.Sprintf(" · attempt %d", p.State.Attempts)
+	}
+	out = append(out, cut(icon+"  "+st.Muted.Render(facts)))
+	switch {
+	case status == steps.Dirty:
+		what := "in flight"
+		if p.State.InFlight != 0 {
+			what = p.State.InFlight.String()
+		}
+		wrap(st.Bad.Render, "Dirty: the last session ended while this step was "+what+". Enter: verify / retry / mark done / undo.")
+	case status == steps.AwaitingOperator:
+		wrap(st.Warn.Render, "Waiting for you: "+p.Prompt+" Enter confirms.")
+	case p.State.LastErr != "":
+		wrap(st.Bad.Render, "Error: "+p.State.LastErr)
+	}
+	if p.State.Reason != "" {
+		wrap(st.Muted.Render, "Reason: "+p.State.Reason)
+	}
+	if n := len(p.State.Notes); n > 0 {
+		last := p.State.Notes[n-1]
+		wrap(st.Muted.Render, fmt.Sprintf("Notes (%d), last by %s: %s", n, last.By, last.Text))
+	}
+	if len(s.Checklist) > 0 {
+		done := 0
+		for i := range s.Checklist {
+			if p.State.Checked[i] {
+				done++
+			}
+		}
+		out = append(out, "", st.Phase.Render(fmt.Sprintf("Checklist %d/%d", done, len(s.Checklist)))+st.Faint.Render("  space: tick next · 1-9: toggle"))
+		for i, item := range s.Checklist {
+			box := "[ ]"
+			if p.State.Checked[i] {
+				box = st.OK.Render("[x]")
+			}
+			out = append(out, cut(fmt.Sprintf(" %s %d. %s", box, i+1, item)))
+		}
+	}
+	if d := p.Actions; d != nil && (len(d.Do)+len(d.Verify)+len(d.Undo)) > 0 {
+		out = append(out, "", st.Phase.Render("Actions"))
+		list := func(label string, xs []string) {
+			for i, x := range xs {
+				l := "       "
+				if i == 0 {
+					l = fmt.Sprintf(" %-6s", label)
+				}
+				out = append(out, cut(st.Muted.Render(l)+" "+x))
+			}
+		}
+		list("do", d.Do)
+		list("verify", d.Verify)
+		list("undo", d.Undo)
+	}
+	out = append(out, st.Faint.Render(strings.Repeat("─", w)))
+	return out
+}
+
+// ViewKey is the pane's own state that View depends on (besides Props),
+// for caching a drawing: scroll offset and size.
+func (m Model) ViewKey() [4]int { return [4]int{m.offset, m.width, m.height, 0} }

@@ -1,0 +1,228 @@
+// Package header draws the three lines at the top of the screen: the wall
+// clock, the current step against its budget, the phase slot, the
+// projected finish, the buffer, ahead/behind, the point-of-no-return
+// warning and the overall progress bar. It is a pure function of the
+// timing the engine computes.
+package header
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/runbook-dev/runbook/runbooks"
+	"github.com/runbook-dev/runbook/steps"
+	"github.com/runbook-dev/runbook/ui/components/timeline"
+	"github.com/runbook-dev/runbook/ui/styles"
+)
+
+// Height is the number of lines View returns.
+const Height = 3
+
+// Props is what the header draws from.
+type Props struct {
+	Runbook   *runbooks.Runbook
+	Run       *steps.Run
+	Timing    steps.Timing
+	Operator  string
+	Rehearsal bool
+	Styles    styles.Styles
+	Width     int
+}
+
+// View renders exactly Height lines of at most Width cells.
+func View(p Props) string {
+	st := p.Styles
+	t := p.Timing
+	loc := p.Runbook.Schedule.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	w := p.Width
+
+	// Line 1: title on the left, who and the wall clock on the right.
+	// The date shows only when the day is not the schedule's: a window
+	// resumed the next morning must not look like the same day.
+	now := t.Now.In(loc)
+	clock := now.Format("Mon 15:04:05 MST")
+	if p.Runbook.Schedule.Date != "" && now.Format("2006-01-02") != p.Runbook.Schedule.Date {
+		clock = now.Format("Mon 2 Jan 15:04:05 MST")
+	}
+	right := clock
+	if p.Operator != "" {
+		right = p.Operator + "  " + clock
+	}
+	if p.Rehearsal {
+		right = "REHEARSAL  " + right
+	}
+	title := ansi.Truncate(p.Runbook.Title, max(w-ansi.StringWidth(right)-2, 1), "…")
+	l1 := st.Title.Render(title) + pad(w, title, right) + st.Accent.Render(right)
+
+	// Line 2: the clocks. Long labels when they fit, short ones when not;
+	// on a very narrow screen the least important go first.
+	var segs []segment
+	if cur, ph, ok := current(p); ok {
+		stt := t.Phases[ph.i].Steps[cur.i]
+		timer := fmt.Sprintf("%d/%d %s/%s", cur.n, t.Total, clockDur(stt.Elapsed), clockDur(stt.Budget))
+		style := st.Running
+		if stt.Over {
+			style = st.Bad
+			timer += " over"
+		}
+		segs = append(segs, segment{prio: 0,
+			long:  style.Render("Step "+timer) + " " + timeline.Bar(st, stt.Elapsed, stt.Budget, 10),
+			short: style.Render(timer) + " " + timeline.Bar(st, stt.Elapsed, stt.Budget, 6)})
+		left := ph.t.SlotLeft
+		if left < 0 {
+			segs = append(segs, segment{prio: 3, long: st.Bad.Render("slot over by " + timeline.Dur(-left)), short: st.Bad.Render("slot -" + timeline.Dur(-left))})
+		} else {
+			segs = append(segs, segment{prio: 3, long: st.Muted.Render("slot " + timeline.Dur(left) + " left"), short: st.Muted.Render("slot " + timeline.Dur(left))})
+		}
+	} else if t.Total > 0 {
+		segs = append(segs, segment{prio: 0, long: st.OK.Render("All steps done"), short: st.OK.Render("All done")})
+	}
+	fin := t.ProjectedFinish.In(loc).Format("15:04")
+	segs = append(segs, segment{prio: 2, long: "finish " + st.Accent.Render(fin), short: "fin " + st.Accent.Render(fin)})
+	bstyle := st.OK
+	if t.Buffer < 0 {
+		bstyle = st.Bad
+	}
+	segs = append(segs, segment{prio: 2, long: bstyle.Render("buffer " + signed(t.Buffer)), short: bstyle.Render("buf " + signed(t.Buffer))})
+	var pace segment
+	switch {
+	case t.Variance >= time.Minute:
+		pace = segment{long: st.Bad.Render("behind " + timeline.Dur(t.Variance))}
+	case t.Variance <= -time.Minute:
+		pace = segment{long: st.OK.Render("ahead " + timeline.Dur(-t.Variance))}
+	default:
+		pace = segment{long: st.OK.Render("on plan")}
+	}
+	pace.prio, pace.short = 1, pace.long
+	segs = append(segs, pace)
+	l2 := fit(segs, st.Faint.Render(" │ "), w)
+
+	// Line 3: progress, or the point-of-no-return warning which matters more.
+	var l3 string
+	if t.NoReturn {
+		left := t.PlannedEnd.Sub(t.Now)
+		l3 = st.Bad.Render(ansi.Truncate(fmt.Sprintf("⚠ Point of no return: undoing what is done takes %s, the window has %s left",
+			timeline.Dur(t.UndoNeeded), timeline.Dur(max(left, 0))), w, "…"))
+	} else {
+		pct := 0
+		if t.Total > 0 {
+			pct = t.Done * 100 / t.Total
+		}
+		label := fmt.Sprintf(" %d/%d steps %3d%%", t.Done, t.Total, pct)
+		window := fmt.Sprintf("  window %s–%s", t.PlannedStart.In(loc).Format("15:04"), t.PlannedEnd.In(loc).Format("15:04"))
+		barW := w - ansi.StringWidth(label) - ansi.StringWidth(window)
+		if barW < 10 {
+			window = ""
+			barW = w - ansi.StringWidth(label)
+		}
+		l3 = progress(st, t.Done, t.Total, max(barW, 0)) + label + st.Muted.Render(window)
+	}
+	return l1 + "\n" + l2 + "\n" + l3
+}
+
+type pos struct {
+	i, n int
+	t    steps.PhaseTiming
+}
+
+// current finds the current step: its index in its phase, its number in
+// the run (1-based), and its phase.
+func current(p Props) (stepPos, phasePos pos, ok bool) {
+	t := p.Timing
+	if t.Current == "" || t.CurrentPhase < 0 || t.CurrentPhase >= len(t.Phases) {
+		return pos{}, pos{}, false
+	}
+	n := 0
+	for pi, ph := range t.Phases {
+		for si, s := range ph.Steps {
+			n++
+			if s.ID == t.Current {
+				return pos{i: si, n: n}, pos{i: pi, t: ph}, true
+			}
+		}
+	}
+	return pos{}, pos{}, false
+}
+
+func pad(w int, left, right string) string {
+	return strings.Repeat(" ", max(w-ansi.StringWidth(left)-ansi.StringWidth(right), 1))
+}
+
+// segment is one figure of the clocks line, in a long and a short form;
+// prio 0 is the last to be left out.
+type segment struct {
+	long, short string
+	prio        int
+}
+
+// fit joins the segments in their order: all long if they fit, else all
+// short, leaving out the least important until the rest fit in w.
+func fit(segs []segment, sep string, w int) string {
+	join := func(short bool, maxPrio int) (string, int) {
+		var b strings.Builder
+		used := 0
+		for _, s := range segs {
+			if s.prio > maxPrio {
+				continue
+			}
+			x := s.long
+			if short {
+				x = s.short
+			}
+			if used > 0 {
+				b.WriteString(sep)
+				used += ansi.StringWidth(sep)
+			}
+			b.WriteString(x)
+			used += ansi.StringWidth(x)
+		}
+		return b.String(), used
+	}
+	if s, n := join(false, 99); n <= w {
+		return s
+	}
+	for p := 99; p >= 0; p-- {
+		if s, n := join(true, p); n <= w {
+			return s
+		}
+	}
+	s, _ := join(true, 0)
+	return ansi.Truncate(s, w, "…")
+}
+
+func progress(st styles.Styles, done, total, w int) string {
+	if w <= 0 {
+		return ""
+	}
+	full := 0
+	if total > 0 {
+		full = w * done / total
+	}
+	return st.BarFull.Render(strings.Repeat("━", full)) + st.BarEmpty.Render(strings.Repeat("─", w-full))
+}
+
+// clockDur is a running timer: 4:05, 1:02:03.
+func clockDur(d time.Duration) string {
+	d = d.Truncate(time.Second)
+	if d < 0 {
+		d = 0
+	}
+	h, m, s := int(d/time.Hour), int(d%time.Hour/time.Minute), int(d%time.Minute/time.Second)
+	if h > 0 {
+		return fmt.Sprintf("%d:%02d:%02d", h, m, s)
+	}
+	return fmt.Sprintf("%d:%02d", m, s)
+}
+
+func signed(d time.Duration) string {
+	if d >= 0 {
+		return "+" + timeline.Dur(d)
+	}
+	return timeline.Dur(d)
+}

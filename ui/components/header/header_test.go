@@ -1,0 +1,129 @@
+package header
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/runbook-dev/runbook/runbooks"
+	"github.com/runbook-dev/runbook/steps"
+	"github.com/runbook-dev/runbook/ui/styles"
+)
+
+var day = time.Date(2025, 10, 24, 0, 0, 0, 0, time.UTC)
+
+func runbook() *runbooks.Runbook {
+	at := func(h, m int) time.Time { return day.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute) }
+	return &runbooks.Runbook{
+		Title:    "Window",
+		Schedule: runbooks.Schedule{Date: "2025-10-24", Location: time.UTC, Start: at(8, 0)},
+		Phases: []runbooks.Phase{{
+			ID: "a", Title: "A", SlotStart: at(8, 0), SlotEnd: at(9, 0),
+			Steps: []runbooks.Step{
+				{ID: "a.1", Title: "One", Budget: 20 * time.Minute, UndoBudget: 30 * time.Minute},
+				{ID: "a.2", Title: "Two", Budget: 20 * time.Minute},
+			},
+		}},
+	}
+}
+
+func view(t *testing.T, run *steps.Run, now time.Time, w int) (string, string) {
+	t.Helper()
+	rb := runbook()
+	v := View(Props{Runbook: rb, Run: run, Timing: steps.ComputeTiming(rb, run, now), Operator: "ana", Styles: styles.New(styles.Theme{Dark: true}), Width: w})
+	if n := strings.Count(v, "\n") + 1; n != Height {
+		t.Fatalf("%d lines, want %d", n, Height)
+	}
+	for i, l := range strings.Split(v, "\n") {
+		if ansi.StringWidth(l) > w {
+			t.Errorf("line %d is %d wide (max %d): %q", i, ansi.StringWidth(l), w, ansi.Strip(l))
+		}
+	}
+	return v, ansi.Strip(v)
+}
+
+func started(at time.Time) *steps.Run {
+	r := steps.NewRun()
+	r.Apply(steps.Event{Kind: steps.EvRunStarted, At: at})
+	return r
+}
+
+func TestClocks(t *testing.T) {
+	run := started(day.Add(8 * time.Hour))
+	run.Apply(steps.Event{Kind: steps.EvStepStarted, Step: "a.1", At: day.Add(8 * time.Hour)})
+	_, s := view(t, run, day.Add(8*time.Hour+5*time.Minute), 120)
+	for _, want := range []string{"Window", "ana  Fri 08:05:00 UTC", "Step 1/2 5:00/20:00", "slot 55m left", "finish 08:40", "buffer +20m", "on plan", "0/2 steps   0%", "window 08:00–09:00"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("header lacks %q:\n%s", want, s)
+		}
+	}
+}
+
+func TestBehindAndOverBudgetInRed(t *testing.T) {
+	run := started(day.Add(8 * time.Hour))
+	run.Apply(steps.Event{Kind: steps.EvStepStarted, Step: "a.1", At: day.Add(8 * time.Hour)})
+	v, s := view(t, run, day.Add(8*time.Hour+25*time.Minute), 120)
+	if !strings.Contains(s, "Step 1/2 25:00/20:00 over") || !strings.Contains(s, "behind 5m") {
+		t.Errorf("over budget / behind not shown:\n%s", s)
+	}
+	red := styles.New(styles.Theme{Dark: true}).Bad.Render("behind 5m")
+	if !strings.Contains(v, red) {
+		t.Errorf("behind is not in the bad colour: %q", v)
+	}
+	run2 := started(day.Add(8 * time.Hour))
+	run2.Apply(steps.Event{Kind: steps.EvStepStarted, Step: "a.1", At: day.Add(8 * time.Hour)})
+	run2.Apply(steps.Event{Kind: steps.EvStepSucceeded, Step: "a.1", At: day.Add(8*time.Hour + 5*time.Minute)})
+	run2.Apply(steps.Event{Kind: steps.EvStepStarted, Step: "a.2", At: day.Add(8*time.Hour + 6*time.Minute)})
+	v, s = view(t, run2, day.Add(8*time.Hour+16*time.Minute), 120)
+	if !strings.Contains(s, "ahead 14m") || !strings.Contains(v, styles.New(styles.Theme{Dark: true}).OK.Render("ahead 14m")) {
+		t.Errorf("ahead not shown in the ok colour:\n%s", s)
+	}
+}
+
+func TestPointOfNoReturn(t *testing.T) {
+	run := started(day.Add(8 * time.Hour))
+	run.Apply(steps.Event{Kind: steps.EvStepStarted, Step: "a.1", At: day.Add(8 * time.Hour)})
+	run.Apply(steps.Event{Kind: steps.EvStepSucceeded, Step: "a.1", At: day.Add(8*time.Hour + 40*time.Minute)})
+	_, s := view(t, run, day.Add(8*time.Hour+45*time.Minute), 120)
+	if !strings.Contains(s, "⚠ Point of no return: undoing what is done takes 30m, the window has 15m left") {
+		t.Errorf("no warning:\n%s", s)
+	}
+}
+
+func TestNarrowKeepsPaceAndDropsLabels(t *testing.T) {
+	run := started(day.Add(8 * time.Hour))
+	run.Apply(steps.Event{Kind: steps.EvStepStarted, Step: "a.1", At: day.Add(8 * time.Hour)})
+	_, s := view(t, run, day.Add(8*time.Hour+25*time.Minute), 80)
+	line := strings.Split(s, "\n")[1]
+	for _, want := range []string{"1/2 25:00/20:00", "fin 08:45", "buf +15m", "behind 5m"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("80 columns lacks %q: %q", want, line)
+		}
+	}
+	_, s = view(t, run, day.Add(8*time.Hour+25*time.Minute), 40)
+	line = strings.Split(s, "\n")[1]
+	if !strings.Contains(line, "25:00/20:00") || !strings.Contains(line, "behind 5m") {
+		t.Errorf("40 columns must keep the step timer and the pace: %q", line)
+	}
+}
+
+func TestAllDone(t *testing.T) {
+	run := started(day.Add(8 * time.Hour))
+	for _, id := range []string{"a.1", "a.2"} {
+		run.Apply(steps.Event{Kind: steps.EvStepSkipped, Step: id, Reason: "x", At: day.Add(8 * time.Hour)})
+	}
+	_, s := view(t, run, day.Add(8*time.Hour+10*time.Minute), 120)
+	if !strings.Contains(s, "All steps done") || !strings.Contains(s, "2/2 steps 100%") {
+		t.Errorf("%s", s)
+	}
+}
+
+func TestClockShowsTheDateOnAnotherDay(t *testing.T) {
+	run := started(day.Add(8 * time.Hour))
+	_, s := view(t, run, day.Add(24*time.Hour+9*time.Hour), 120)
+	if !strings.Contains(s, "Sat 25 Oct 09:00:00 UTC") {
+		t.Errorf("next day without its date:\n%s", s)
+	}
+}

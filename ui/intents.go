@@ -1,0 +1,456 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/runbook-dev/runbook/runbooks"
+	"github.com/runbook-dev/runbook/steps"
+	"github.com/runbook-dev/runbook/ui/components/dialog"
+	"github.com/runbook-dev/runbook/ui/components/timeline"
+	"github.com/runbook-dev/runbook/ui/keymap"
+)
+
+// key handles a key press: the dialog first, then the key map.
+func (m Model) key(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
+	if m.quitting {
+		m.setStatus(levelWarn, "Stopping %s: waiting for the journal to record it before exiting.", m.busyStep())
+		return m, nil
+	}
+	if m.dlg != nil {
+		d, res, cmd := m.dlg.Update(msg)
+		m.dlg = &d
+		if res.Done || res.Canceled {
+			m.dlg = nil
+			var next tea.Cmd
+			if res.Done {
+				next = m.answer(d, res)
+			}
+			m.layout()
+			return m, tea.Batch(cmd, next)
+		}
+		m.layout()
+		return m, cmd
+	}
+	in := m.keys.Resolve(msg)
+	return m.act(in)
+}
+
+// act carries out one intent.
+func (m Model) act(in keymap.Intent) (tea.Model, tea.Cmd) {
+	switch in.Action {
+	case keymap.Up, keymap.Down, keymap.PageUp, keymap.PageDown, keymap.Top, keymap.Bottom:
+		return m, m.move(in.Action)
+	case keymap.NextPane:
+		m.focus = (m.focus + 1) % numPanes
+		return m, nil
+	case keymap.PrevPane:
+		m.focus = (m.focus + numPanes - 1) % numPanes
+		return m, nil
+	case keymap.GuideFull:
+		m.fullGuide = !m.fullGuide
+		m.fullHelp = false
+		m.layout()
+		return m, m.needSelected()
+	case keymap.Help:
+		m.fullHelp = !m.fullHelp
+		return m, nil
+	case keymap.Back:
+		if m.fullGuide {
+			m.fullGuide = false
+			m.layout()
+			return m, m.needSelected()
+		}
+		m.fullHelp = false
+		return m, nil
+	case keymap.Quit:
+		if m.busy != nil {
+			return m.open(dialog.NewConfirm("Quit while a step runs?",
+				fmt.Sprintf("%s is running (%s). Quitting interrupts it; the journal records it as failed before runbook exits.", m.busy.op.step, m.busy.op.kind)), tagQuit, m.busy.op.step)
+		}
+		m.quitting = true
+		return m, tea.Quit
+	}
+
+	s, ok := m.selectedStep()
+	if !ok {
+		return m, nil
+	}
+	state := m.run.Step(s.ID)
+	switch in.Action {
+	case keymap.Enter:
+		return m.enter(s, state)
+	case keymap.Retry:
+		switch state.Status {
+		case steps.Pending:
+			m.setStatus(levelInfo, "%s has not run yet: enter runs it.", s.ID)
+			return m, nil
+		case steps.Failed, steps.Undone, steps.Dirty:
+			return m.start(op{kind: opStart, step: s.ID})
+		}
+		m.setStatus(levelWarn, "Cannot retry %s: it is %s.", s.ID, state.Status)
+		return m, nil
+	case keymap.Verify:
+		if len(s.Verify) == 0 {
+			m.setStatus(levelWarn, "%s has no verify actions: retry it, mark it done or undo it.", s.ID)
+			return m, nil
+		}
+		if err := m.legal(s.ID, steps.EvStepVerifying); err != nil {
+			return m.refuse(s.ID, err)
+		}
+		return m.start(op{kind: opVerify, step: s.ID})
+	case keymap.Undo:
+		if err := m.legal(s.ID, steps.EvUndoStarted); err != nil {
+			return m.refuse(s.ID, err)
+		}
+		prompt := fmt.Sprintf("Run the %d undo action(s) of %s?", len(s.Undo), s.ID)
+		if len(s.Undo) == 0 {
+			prompt = s.ID + " has no undo actions: it will only be recorded as undone. Go on?"
+		}
+		return m.open(dialog.NewConfirm("Undo "+s.Title, prompt), tagUndo, s.ID)
+	case keymap.Skip:
+		if err := m.legal(s.ID, steps.EvStepSkipped); err != nil {
+			return m.refuse(s.ID, err)
+		}
+		d, cmd := dialog.NewInput("Skip "+s.Title, "Why is this step skipped? The reason is journaled.", "reason", true)
+		mm, c := m.open(d, tagSkip, s.ID)
+		return mm, tea.Batch(cmd, c)
+	case keymap.MarkDone:
+		if err := m.legal(s.ID, steps.EvStepMarkedDone); err != nil {
+			return m.refuse(s.ID, err)
+		}
+		return m.askMarkDone(s)
+	case keymap.Note:
+		d, cmd := dialog.NewInput("Note on "+s.Title, "", "what happened, what you saw", true)
+		mm, c := m.open(d, tagNote, s.ID)
+		return mm, tea.Batch(cmd, c)
+	case keymap.Tick:
+		return m.tick(s, state, in.Item)
+	}
+	return m, nil
+}
+
+// move scrolls or moves the selection in the focused pane.
+func (m *Model) move(a keymap.Action) tea.Cmd {
+	page := max(m.bodyH-4, 1)
+	target := m.focus
+	if m.fullGuide {
+		target = paneGuide
+	}
+	switch target {
+	case paneTimeline:
+		switch a {
+		case keymap.Up:
+			m.timeline.Move(-1)
+		case keymap.Down:
+			m.timeline.Move(1)
+		case keymap.PageUp:
+			m.timeline.Move(-page)
+		case keymap.PageDown:
+			m.timeline.Move(page)
+		case keymap.Top:
+			m.timeline.Move(-m.timeline.Steps())
+		case keymap.Bottom:
+			m.timeline.Move(m.timeline.Steps())
+		}
+		return m.needSelected()
+	case paneGuide:
+		switch a {
+		case keymap.Up:
+			m.guide.Scroll(-1)
+		case keymap.Down:
+			m.guide.Scroll(1)
+		case keymap.PageUp:
+			m.guide.Scroll(-page)
+		case keymap.PageDown:
+			m.guide.Scroll(page)
+		case keymap.Top:
+			m.guide.Home()
+		case keymap.Bottom:
+			m.guide.End()
+		}
+	case paneOutput:
+		switch a {
+		case keymap.Up:
+			m.out.Scroll(1)
+		case keymap.Down:
+			m.out.Scroll(-1)
+		case keymap.PageUp:
+			m.out.Scroll(page)
+		case keymap.PageDown:
+			m.out.Scroll(-page)
+		case keymap.Top:
+			m.out.Top()
+		case keymap.Bottom:
+			m.out.Follow()
+		}
+	}
+	return nil
+}
+
+// enter does what the step needs next: run it, confirm its manual action,
+// or, when it is dirty, ask what to do — never a blind re-run.
+func (m Model) enter(s runbooks.Step, state steps.StepState) (tea.Model, tea.Cmd) {
+	if m.busy != nil && m.busy.op.step == s.ID {
+		m.setStatus(levelInfo, "%s is running.", s.ID)
+		return m, nil
+	}
+	switch state.Status {
+	case steps.Pending, steps.Failed, steps.Undone:
+		return m.start(op{kind: opStart, step: s.ID})
+	case steps.AwaitingOperator:
+		open := 0
+		for i := range s.Checklist {
+			if !state.Checked[i] {
+				open++
+			}
+		}
+		if open > 0 {
+			return m.open(dialog.NewConfirm("Confirm "+s.Title,
+				fmt.Sprintf("%d of %d checklist items are not ticked. Confirm the step as done anyway?", open, len(s.Checklist))), tagConfirmManual, s.ID)
+		}
+		return m.start(op{kind: opConfirm, step: s.ID})
+	case steps.Dirty:
+		verify := ""
+		if len(s.Verify) == 0 {
+			verify = "no verify actions"
+		}
+		return m.open(dialog.NewChoose("Dirty step: "+s.Title,
+			"The last session ended while this step was "+state.InFlight.String()+"; its outcome is unknown. Choose:",
+			[]dialog.Option{
+				{Key: "v", Label: "verify: run its verify actions to find out", Disabled: verify},
+				{Key: "r", Label: "retry: run it again from the start"},
+				{Key: "m", Label: "mark done: it did finish (asks a reason)"},
+				{Key: "u", Label: "undo: run its undo actions"},
+			}), tagDirty, s.ID)
+	case steps.Succeeded, steps.Skipped:
+		m.setStatus(levelInfo, "%s is %s: v verifies it again, u undoes it.", s.ID, state.Status)
+		return m, nil
+	}
+	m.setStatus(levelInfo, "%s is %s.", s.ID, state.Status)
+	return m, nil
+}
+
+func (m Model) askMarkDone(s runbooks.Step) (tea.Model, tea.Cmd) {
+	d, cmd := dialog.NewInput("Mark done: "+s.Title, "Why is this step done? The reason is journaled.", "reason", true)
+	mm, c := m.open(d, tagMarkDone, s.ID)
+	return mm, tea.Batch(cmd, c)
+}
+
+// tick toggles a checklist item (-1: tick the next unticked one).
+func (m Model) tick(s runbooks.Step, state steps.StepState, item int) (tea.Model, tea.Cmd) {
+	if len(s.Checklist) == 0 {
+		m.setStatus(levelInfo, "%s has no checklist.", s.ID)
+		return m, nil
+	}
+	checked := true
+	if item < 0 {
+		item = -1
+		for i := range s.Checklist {
+			if !state.Checked[i] {
+				item = i
+				break
+			}
+		}
+		if item < 0 {
+			m.setStatus(levelInfo, "Every checklist item of %s is ticked.", s.ID)
+			return m, nil
+		}
+	} else {
+		if item >= len(s.Checklist) {
+			m.setStatus(levelInfo, "%s has %d checklist items.", s.ID, len(s.Checklist))
+			return m, nil
+		}
+		checked = !state.Checked[item]
+	}
+	return m.start(op{kind: opTick, step: s.ID, item: item, checked: checked})
+}
+
+// legal asks the pure state machine whether the event may happen now, so
+// the operator is told before any dialog opens.
+func (m Model) legal(id string, k steps.EventKind) error {
+	_, _, err := steps.Transition(m.run.Step(id), steps.Event{Kind: k, Step: id, Reason: "-"})
+	return err
+}
+
+func (m Model) refuse(id string, err error) (tea.Model, tea.Cmd) {
+	m.setStatus(levelWarn, "%s: %v.", id, err)
+	return m, nil
+}
+
+func (m Model) open(d dialog.Model, tag int, step string) (tea.Model, tea.Cmd) {
+	d.Tag, d.Step = tag, step
+	d.SetStyles(m.st)
+	m.dlg = &d
+	m.layout()
+	return m, nil
+}
+
+// answer acts on a submitted dialog.
+func (m *Model) answer(d dialog.Model, res dialog.Result) tea.Cmd {
+	var (
+		mm  tea.Model
+		cmd tea.Cmd
+	)
+	switch d.Tag {
+	case tagSkip:
+		mm, cmd = m.start(op{kind: opSkip, step: d.Step, text: res.Value})
+	case tagMarkDone:
+		mm, cmd = m.start(op{kind: opMarkDone, step: d.Step, text: res.Value})
+	case tagNote:
+		mm, cmd = m.start(op{kind: opNote, step: d.Step, text: res.Value})
+	case tagUndo:
+		mm, cmd = m.start(op{kind: opUndo, step: d.Step})
+	case tagConfirmManual:
+		mm, cmd = m.start(op{kind: opConfirm, step: d.Step, text: "confirmed with unticked checklist items"})
+	case tagDirty:
+		switch res.Choice {
+		case 0:
+			mm, cmd = m.start(op{kind: opVerify, step: d.Step})
+		case 1:
+			mm, cmd = m.start(op{kind: opStart, step: d.Step})
+		case 2:
+			pi, si, _ := m.rb.StepRef(d.Step)
+			mm, cmd = m.askMarkDone(m.rb.Phases[pi].Steps[si])
+		case 3:
+			mm, cmd = m.start(op{kind: opUndo, step: d.Step})
+		}
+	case tagQuit:
+		mm, cmd = m.interrupt()
+	}
+	if mm != nil {
+		*m = mm.(Model)
+	}
+	return cmd
+}
+
+// start issues a session call. Long calls (those that run actions) are one
+// at a time and get a context that quitting cancels.
+func (m Model) start(o op) (tea.Model, tea.Cmd) {
+	ctx := context.Background()
+	if o.kind.long() {
+		if m.busy != nil {
+			m.setStatus(levelWarn, "%s is still running (%s): one step at a time.", m.busy.op.step, m.busy.op.kind)
+			return m, nil
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		m.busy = &busy{op: o, cancel: cancel}
+		now := m.clock.Now().In(m.location())
+		m.out.Mark(o.step, fmt.Sprintf("── %s %s · %s ──", o.kind, o.step, now.Format("15:04:05")))
+		m.out.Follow()
+		m.setStatus(levelInfo, "%s: %s…", o.step, o.kind)
+	}
+	return m, runOpCmd(ctx, m.sess, m.clock, m.opt.Operator, o)
+}
+
+func (m Model) location() *time.Location {
+	if m.rb.Schedule.Location != nil {
+		return m.rb.Schedule.Location
+	}
+	return time.UTC
+}
+
+func (m Model) busyStep() string {
+	if m.busy == nil {
+		return "the step"
+	}
+	return m.busy.op.step
+}
+
+// opDone takes in a finished session call.
+func (m Model) opDone(msg opDoneMsg) (tea.Model, tea.Cmd) {
+	wasSelected := m.timeline.Selected() == msg.op.step
+	if m.busy != nil && msg.op.kind.long() && m.busy.op == msg.op {
+		m.busy.cancel()
+		m.busy = nil
+	}
+	m.setRun(msg.snap, msg.now)
+	if m.quitting && m.busy == nil {
+		return m, tea.Quit
+	}
+	id := msg.op.step
+	state := m.run.Step(id)
+	switch {
+	case msg.err != nil:
+		m.setStatus(levelBad, "%s %s: %v", msg.op.kind, id, msg.err)
+	case msg.op.kind == opNote:
+		m.setStatus(levelOK, "Note added to %s.", id)
+	case msg.op.kind == opTick:
+		m.setStatus(levelInfo, "Checklist item %d of %s %s.", msg.op.item+1, id, map[bool]string{true: "ticked", false: "unticked"}[msg.op.checked])
+	case state.Status == steps.AwaitingOperator:
+		m.setStatus(levelWarn, "%s waits for you: %s Then press enter to confirm.", id, m.prompt(id, state))
+	case state.Status == steps.Succeeded:
+		stt := m.stepTiming(id)
+		m.setStatus(levelOK, "✓ %s succeeded: %s used of %s.", id, timeline.Dur(stt.Elapsed), timeline.Dur(stt.Budget))
+	default:
+		m.setStatus(levelInfo, "%s is %s.", id, state.Status)
+	}
+	var cmds []tea.Cmd
+	// The selection moves on with the run when it was on the finished step.
+	if wasSelected && msg.err == nil && (state.Status.Done() || state.Status == steps.Undone) && m.timing.Current != "" && m.timing.Current != id {
+		m.timeline.Select(m.timing.Current)
+		cmds = append(cmds, m.needSelected())
+	}
+	if m.timing.Total > 0 && m.timing.Done == m.timing.Total && !m.run.Finished && msg.err == nil {
+		cmds = append(cmds, finishCmd(m.sess))
+	}
+	return m, tea.Batch(cmds...)
+}
+
+// prompt is what the manual action a step waits on asks for.
+func (m Model) prompt(id string, state steps.StepState) string {
+	pi, si, ok := m.rb.StepRef(id)
+	if !ok {
+		return ""
+	}
+	s := m.rb.Phases[pi].Steps[si]
+	if state.Manual < len(s.Do) {
+		if man, ok := s.Do[state.Manual].Params.(*steps.Manual); ok {
+			p := strings.TrimSpace(man.Prompt)
+			if p != "" && !strings.HasSuffix(p, ".") {
+				p += "."
+			}
+			return p
+		}
+	}
+	return "do the manual part."
+}
+
+// interruptMsg is a SIGINT or SIGTERM that arrived while a step runs.
+type interruptMsg struct{}
+
+// Filter is the program filter the CLI installs with tea.WithFilter.
+// Bubble Tea turns SIGINT and SIGTERM into messages that end the program at
+// once; while a step runs that would leave its outcome out of the journal.
+// Filter makes them a confirmed quit instead: the step is interrupted, and
+// the program ends once the session has journaled it.
+func Filter(m tea.Model, msg tea.Msg) tea.Msg {
+	switch msg.(type) {
+	case tea.InterruptMsg, tea.QuitMsg:
+		if mm, ok := m.(Model); ok && mm.busy != nil {
+			return interruptMsg{}
+		}
+	}
+	return msg
+}
+
+// interrupt stops the running step and quits once it is journaled.
+func (m Model) interrupt() (tea.Model, tea.Cmd) {
+	if m.busy == nil {
+		m.quitting = true
+		return m, tea.Quit
+	}
+	if !m.quitting {
+		m.quitting = true
+		m.dlg = nil
+		m.busy.cancel()
+		m.layout()
+	}
+	m.setStatus(levelWarn, "Stopping %s: waiting for the journal to record it before exiting.", m.busy.op.step)
+	return m, nil
+}

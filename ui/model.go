@@ -1,0 +1,350 @@
+// Package ui is runbook's terminal interface: a Bubble Tea v2 program over
+// a steps.Session. The root model routes typed messages to the pane that
+// owns them (timeline, guide, output, header, dialog); every session call,
+// guide read and render runs in a tea.Cmd and comes back as a ...Msg
+// carrying a fresh snapshot of the run.
+package ui
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/help"
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/runbook-dev/runbook/runbooks"
+	"github.com/runbook-dev/runbook/steps"
+	"github.com/runbook-dev/runbook/ui/components/dialog"
+	"github.com/runbook-dev/runbook/ui/components/guide"
+	"github.com/runbook-dev/runbook/ui/components/header"
+	"github.com/runbook-dev/runbook/ui/components/logpane"
+	"github.com/runbook-dev/runbook/ui/components/timeline"
+	"github.com/runbook-dev/runbook/ui/keymap"
+	"github.com/runbook-dev/runbook/ui/styles"
+)
+
+// MinWidth and MinHeight are the smallest usable terminal.
+const (
+	MinWidth  = 80
+	MinHeight = 24
+)
+
+// Options configure the program.
+type Options struct {
+	// Session is the open run; the UI never closes it.
+	Session *steps.Session
+	// Clock tells the time shown and computed with (tests pass a fake one).
+	// Nil: the session's clock.
+	Clock steps.Clock
+	// Operator is the name recorded with confirmations.
+	Operator string
+	// Output is the sink the session's Options.Output feeds (its Send
+	// method); nil: the output pane stays empty.
+	Output *Output
+	// NoColor draws with attributes only (NO_COLOR is set).
+	NoColor bool
+	// OutputLines is how many output lines the pane keeps (0: default).
+	OutputLines int
+}
+
+type pane uint8
+
+const (
+	paneTimeline pane = iota
+	paneGuide
+	paneOutput
+	numPanes
+)
+
+func (p pane) String() string {
+	switch p {
+	case paneTimeline:
+		return "timeline"
+	case paneGuide:
+		return "guide"
+	case paneOutput:
+		return "output"
+	}
+	return "pane"
+}
+
+type level uint8
+
+const (
+	levelInfo level = iota
+	levelOK
+	levelWarn
+	levelBad
+)
+
+// busy is the long op in flight.
+type busy struct {
+	op     op
+	cancel context.CancelFunc
+}
+
+// Dialog tags: what an open dialog is for.
+const (
+	tagSkip = iota + 1
+	tagMarkDone
+	tagNote
+	tagUndo
+	tagConfirmManual
+	tagDirty
+	tagQuit
+)
+
+// Model is the root model.
+type Model struct {
+	opt   Options
+	sess  *steps.Session
+	rb    *runbooks.Runbook
+	clock steps.Clock
+	keys  keymap.KeyMap
+	help  help.Model
+	theme styles.Theme
+	st    styles.Styles
+
+	run    *steps.Run
+	timing steps.Timing
+
+	timeline timeline.Model
+	guide    guide.Model
+	out      logpane.Model
+	// described holds the plan of each step's actions; shared between
+	// copies, written only by Update.
+	described  map[string]*guide.Described
+	describing map[string]bool
+
+	focus         pane
+	width, height int
+	bodyH         int
+	dlg           *dialog.Model
+	busy          *busy
+	quitting      bool
+	fullGuide     bool
+	fullHelp      bool
+	status        string
+	statusLevel   level
+
+	// gen counts changes of the run state, the timing and the theme: the
+	// panes drawn from them are redrawn only when it moves.
+	gen   uint64
+	cache *frameCache
+}
+
+// New builds the model for a session. It reads only memory: the session's
+// snapshot and what Open recovered.
+func New(opt Options) Model {
+	sess := opt.Session
+	if opt.Clock == nil {
+		opt.Clock = sess.Clock()
+	}
+	rb := sess.Runbook()
+	m := Model{
+		opt: opt, sess: sess, rb: rb, clock: opt.Clock,
+		keys:       keymap.Default(),
+		help:       help.New(),
+		theme:      styles.Theme{Dark: true, NoColor: opt.NoColor},
+		timeline:   timeline.New(rb),
+		guide:      guide.New(),
+		out:        logpane.New(opt.OutputLines),
+		described:  map[string]*guide.Described{},
+		describing: map[string]bool{},
+		cache:      &frameCache{},
+	}
+	m.st = styles.New(m.theme)
+	m.help.Styles = m.st.Help
+	m.setRun(sess.Snapshot(), opt.Clock.Now())
+
+	rec := sess.Recovered
+	var notes []string
+	switch {
+	case len(rec.Dirty) > 0:
+		m.timeline.Select(rec.Dirty[0])
+		notes = append(notes, fmt.Sprintf("Resumed with %d dirty step(s): %s. Select one and press enter to verify, retry, mark done or undo.",
+			len(rec.Dirty), strings.Join(rec.Dirty, ", ")))
+		m.statusLevel = levelWarn
+	case m.timing.Current != "":
+		m.timeline.Select(m.timing.Current)
+	}
+	if rec.Torn != nil {
+		notes = append(notes, "Journal tail was damaged and set aside: "+rec.Torn.String())
+		m.statusLevel = levelWarn
+	}
+	if len(notes) == 0 {
+		if rec.New {
+			notes = append(notes, "New run. enter runs the selected step; ? shows every key.")
+		} else {
+			notes = append(notes, fmt.Sprintf("Resumed: %d of %d steps done.", m.timing.Done, m.timing.Total))
+		}
+	}
+	m.status = strings.Join(notes, " ")
+	m.guide.Follow(m.timeline.Selected())
+	return m
+}
+
+// Init asks the terminal for its background (answered later, never
+// waited for), starts the clock and the output drain, and describes the
+// selected step.
+func (m Model) Init() tea.Cmd {
+	cmds := []tea.Cmd{tea.RequestBackgroundColor, tickCmd(m.sess, m.clock), m.opt.Output.drainCmd()}
+	if s, ok := m.selectedStep(); ok {
+		m.describing[s.ID] = true
+		cmds = append(cmds, describeCmd(m.sess, s))
+	}
+	return tea.Batch(cmds...)
+}
+
+func (m *Model) setRun(r *steps.Run, now time.Time) {
+	if r == nil {
+		return
+	}
+	m.run = r
+	m.timing = steps.ComputeTiming(m.rb, r, now)
+	m.gen++
+}
+
+func (m Model) selectedStep() (runbooks.Step, bool) {
+	id := m.timeline.Selected()
+	pi, si, ok := m.rb.StepRef(id)
+	if !ok {
+		return runbooks.Step{}, false
+	}
+	return m.rb.Phases[pi].Steps[si], true
+}
+
+func (m Model) stepTiming(id string) steps.StepTiming {
+	pi, si, ok := m.rb.StepRef(id)
+	if !ok || pi >= len(m.timing.Phases) || si >= len(m.timing.Phases[pi].Steps) {
+		return steps.StepTiming{}
+	}
+	return m.timing.Phases[pi].Steps[si]
+}
+
+func (m *Model) setStatus(l level, format string, args ...any) {
+	m.statusLevel = l
+	m.status = fmt.Sprintf(format, args...)
+}
+
+// Update routes one message.
+func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+		m.help.SetWidth(msg.Width)
+		m.layout()
+		return m, m.needSelected()
+
+	case tea.BackgroundColorMsg:
+		m.theme.Dark = msg.IsDark()
+		m.st = styles.New(m.theme)
+		m.gen++
+		m.help.Styles = m.st.Help
+		if m.dlg != nil {
+			m.dlg.SetStyles(m.st)
+		}
+		return m, m.needSelected()
+
+	case tea.KeyPressMsg:
+		return m.key(msg)
+
+	case tickMsg:
+		m.setRun(msg.snap, msg.now)
+		return m, tickCmd(m.sess, m.clock)
+
+	case outputMsg:
+		m.out.Append(msg.lines, msg.dropped)
+		return m, m.opt.Output.drainCmd()
+
+	case guide.RenderedMsg:
+		m.guide.Store(msg)
+		return m, nil
+
+	case describedMsg:
+		m.described[msg.step] = msg.d
+		delete(m.describing, msg.step)
+		return m, nil
+
+	case opDoneMsg:
+		return m.opDone(msg)
+
+	case interruptMsg:
+		return m.interrupt()
+
+	case finishedMsg:
+		m.setRun(msg.snap, m.clock.Now())
+		if msg.err != nil {
+			m.setStatus(levelBad, "Record the end of the run: %v", msg.err)
+		} else {
+			m.setStatus(levelOK, "Run finished: every step is done. The journal holds the record; `runbook report` writes it up.")
+		}
+		return m, nil
+	}
+	if m.dlg != nil {
+		// Cursor blink and other messages of the text input.
+		d, _, cmd := m.dlg.Update(msg)
+		m.dlg = &d
+		return m, cmd
+	}
+	return m, nil
+}
+
+// needSelected asks for what the selected step's guide pane needs: its
+// guide rendered at the pane's width and its actions described.
+func (m *Model) needSelected() tea.Cmd {
+	s, ok := m.selectedStep()
+	if !ok || m.width < MinWidth || m.height < MinHeight {
+		return nil
+	}
+	m.guide.Follow(s.ID)
+	var cmds []tea.Cmd
+	if c := m.guide.Need(m.rb.Guides, s.Guide, m.theme.Glamour()); c != nil {
+		cmds = append(cmds, c)
+	}
+	if _, ok := m.described[s.ID]; !ok && !m.describing[s.ID] {
+		m.describing[s.ID] = true
+		cmds = append(cmds, describeCmd(m.sess, s))
+	}
+	return tea.Batch(cmds...)
+}
+
+// layout sizes the panes for the window, the open dialog and the mode.
+func (m *Model) layout() {
+	if m.width < MinWidth || m.height < MinHeight {
+		return
+	}
+	dlgH := 0
+	if m.dlg != nil {
+		dlgH = strings.Count(m.dlg.View(m.st, m.width), "\n") + 1
+	}
+	m.bodyH = max(m.height-header.Height-2-dlgH, 4)
+	tw, rw := m.columns()
+	m.timeline.SetSize(tw-2, m.bodyH-2)
+	if m.fullGuide {
+		m.guide.SetSize(m.width-2, m.bodyH-2)
+	} else {
+		gh, oh := m.rows()
+		m.guide.SetSize(rw-2, gh-2)
+		m.out.SetSize(rw-2, oh-2)
+	}
+}
+
+// columns splits the width between the timeline and the right column.
+func (m Model) columns() (int, int) {
+	tw := min(max(m.width*42/100, 34), 60)
+	return tw, m.width - tw
+}
+
+// rows splits the body height between the guide and the output pane.
+func (m Model) rows() (int, int) {
+	gh := max(m.bodyH*58/100, 5)
+	oh := m.bodyH - gh
+	if oh < 4 {
+		oh = min(4, m.bodyH-3)
+		gh = m.bodyH - oh
+	}
+	return gh, oh
+}

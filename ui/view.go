@@ -1,0 +1,224 @@
+package ui
+
+import (
+	"fmt"
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/runbook-dev/runbook/steps"
+	"github.com/runbook-dev/runbook/ui/components/guide"
+	"github.com/runbook-dev/runbook/ui/components/header"
+	"github.com/runbook-dev/runbook/ui/components/timeline"
+)
+
+// frameCache keeps the last drawing of the panes whose inputs did not
+// change: while a step streams output, only the output pane, the status
+// and the help line are drawn again. Shared by copies of the model; only
+// the program's goroutine uses it.
+type frameCache struct {
+	header, left, guide cached
+}
+
+type cached struct {
+	key any
+	s   string
+}
+
+// get returns the drawing for key, drawing it when the key changed. Keys
+// are comparable structs holding every input of the drawing.
+func (c *cached) get(key any, draw func() string) string {
+	if c.key != nil && c.key == key {
+		return c.s
+	}
+	c.key, c.s = key, draw()
+	return c.s
+}
+
+type headerKey struct {
+	gen   uint64
+	width int
+}
+
+type leftKey struct {
+	gen     uint64
+	pane    [4]int
+	busy    string
+	w, h    int
+	focused bool
+}
+
+type guideKey struct {
+	gen                 uint64
+	step                string
+	pane                [4]int
+	w, h                int
+	focused             bool
+	described, rendered bool
+	busy                bool
+}
+
+// View draws the screen.
+func (m Model) View() tea.View {
+	v := tea.NewView(m.render())
+	v.AltScreen = true
+	v.WindowTitle = "runbook · " + m.rb.Title
+	return v
+}
+
+func (m Model) render() string {
+	if m.width == 0 || m.height == 0 {
+		return "Starting runbook…"
+	}
+	if m.width < MinWidth || m.height < MinHeight {
+		return ansi.Truncate(fmt.Sprintf("Terminal too small: %d×%d. runbook needs at least %d×%d.", m.width, m.height, MinWidth, MinHeight), m.width, "…")
+	}
+	st := m.st
+	var b strings.Builder
+	b.Grow(m.width * m.height * 2)
+	b.WriteString(m.cache.header.get(headerKey{gen: m.gen, width: m.width}, func() string {
+		return header.View(header.Props{
+			Runbook: m.rb, Run: m.run, Timing: m.timing, Operator: m.opt.Operator,
+			Rehearsal: m.run.Rehearsal, Styles: st, Width: m.width,
+		})
+	}))
+	b.WriteByte('\n')
+	b.WriteString(m.body())
+	if m.dlg != nil {
+		b.WriteByte('\n')
+		b.WriteString(m.dlg.View(st, m.width))
+	}
+	b.WriteByte('\n')
+	b.WriteString(m.statusLine())
+	b.WriteByte('\n')
+	b.WriteString(m.helpLine())
+	return b.String()
+}
+
+func (m Model) body() string {
+	st := m.st
+	if m.fullHelp {
+		return st.Frame("Help", m.fullHelpView(), m.width, m.bodyH, true)
+	}
+	guideView := func(w, h int, suffix string, focused bool) string {
+		gp := m.guideProps()
+		k := guideKey{
+			gen: m.gen, step: gp.Step.ID, pane: m.guide.ViewKey(), w: w, h: h, focused: focused,
+			described: gp.Actions != nil, rendered: m.guide.Cached(m.guide.KeyFor(gp.Step.Guide, gp.Style)), busy: gp.Busy,
+		}
+		return m.cache.guide.get(k, func() string {
+			return st.Frame("Guide · "+gp.Step.Guide.String()+suffix, m.guide.View(gp), w, h, focused)
+		})
+	}
+	if m.fullGuide {
+		return guideView(m.width, m.bodyH, " · esc to close", true)
+	}
+	tw, rw := m.columns()
+	gh, oh := m.rows()
+	lk := leftKey{gen: m.gen, pane: m.timeline.ViewKey(), busy: m.busyID(), w: tw, h: m.bodyH, focused: m.focus == paneTimeline}
+	left := m.cache.left.get(lk, func() string {
+		return st.Frame(fmt.Sprintf("Timeline · %d/%d done", m.timing.Done, m.timing.Total),
+			m.timeline.View(timeline.Props{Runbook: m.rb, Timing: m.timing, Busy: m.busyID(), Styles: st}),
+			tw, m.bodyH, m.focus == paneTimeline)
+	})
+	right := guideView(rw, gh, "", m.focus == paneGuide) + "\n" +
+		st.Frame(m.out.Title(), m.out.View(st), rw, oh, m.focus == paneOutput)
+	return joinColumns(left, right)
+}
+
+// guideProps is what the guide pane shows for the selected step.
+func (m Model) guideProps() guide.Props {
+	s, _ := m.selectedStep()
+	gp := guide.Props{
+		Step: s, State: m.run.Step(s.ID), Timing: m.stepTiming(s.ID),
+		Actions: m.described[s.ID], Style: m.theme.Glamour(), Styles: m.st,
+		Busy: m.busy != nil && m.busy.op.step == s.ID,
+	}
+	if gp.State.Status == steps.AwaitingOperator {
+		gp.Prompt = m.prompt(s.ID, gp.State)
+	}
+	return gp
+}
+
+func (m Model) busyID() string {
+	if m.busy == nil {
+		return ""
+	}
+	return m.busy.op.step
+}
+
+// joinColumns puts two blocks of equal height side by side.
+func joinColumns(left, right string) string {
+	ls, rs := strings.Split(left, "\n"), strings.Split(right, "\n")
+	var b strings.Builder
+	for i := range max(len(ls), len(rs)) {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		if i < len(ls) {
+			b.WriteString(ls[i])
+		}
+		if i < len(rs) {
+			b.WriteString(rs[i])
+		}
+	}
+	return b.String()
+}
+
+func (m Model) statusLine() string {
+	st := m.st
+	text := m.status
+	if m.busy != nil && !m.quitting {
+		text = "▶ " + m.busy.op.step + " " + m.busy.op.kind.String() + " in progress · " + text
+	}
+	text = ansi.Truncate(text, m.width, "…")
+	switch m.statusLevel {
+	case levelOK:
+		return st.OK.Render(text)
+	case levelWarn:
+		return st.Warn.Render(text)
+	case levelBad:
+		return st.Bad.Render(text)
+	}
+	return st.Muted.Render(text)
+}
+
+// helpLine is the short help, with enter's meaning for the selected step.
+func (m Model) helpLine() string {
+	k := m.keys
+	enter := "run"
+	if s, ok := m.selectedStep(); ok {
+		switch m.run.Step(s.ID).Status {
+		case steps.AwaitingOperator:
+			enter = "confirm"
+		case steps.Dirty:
+			enter = "choose"
+		case steps.Failed:
+			enter = "retry"
+		}
+	}
+	k.Enter.SetHelp("enter", enter)
+	if m.fullGuide || m.fullHelp {
+		return m.help.ShortHelpView([]key.Binding{k.Up, k.Down, k.PageDown, k.Back, k.Quit})
+	}
+	if m.width < 110 {
+		// What enter, the full help and the guide key also reach gives way
+		// so that help and quit always show.
+		return m.help.ShortHelpView([]key.Binding{k.Enter, k.Skip, k.Verify, k.Undo, k.Note, k.NextPane, k.Help, k.Quit})
+	}
+	return m.help.ShortHelpView(k.ShortHelp())
+}
+
+func (m Model) fullHelpView() string {
+	st := m.st
+	var legend []string
+	for _, s := range steps.Statuses() {
+		legend = append(legend, timeline.StatusStyle(st, s)(timeline.Icon(s))+" "+s.String())
+	}
+	return m.help.FullHelpView(m.keys.FullHelp()) + "\n\n" +
+		st.Phase.Render("Status") + "\n" + strings.Join(legend, "  ") + "\n\n" +
+		st.Muted.Render("Panes: tab moves focus; arrows move the selection in the timeline and scroll the guide or output.") + "\n" +
+		st.Muted.Render("Output keeps the last lines of each run; every line is also in the step's log file.")
+}
