@@ -1,0 +1,2 @@
+ALTER TABLE notes DROP COLUMN sealed;
+DROP EXTENSION IF EXISTS pgcrypto;

@@ -1,0 +1,2 @@
+-- runbook:no-transaction
+DROP INDEX CONCURRENTLY IF EXISTS notes_body_idx;
