@@ -16,6 +16,7 @@ need_pkgs=()
 command -v dockerd >/dev/null 2>&1 || need_pkgs+=(docker.io)
 [ -f /usr/lib/postgresql/15/lib/pgaudit.so ] || need_pkgs+=(postgresql-15-pgaudit)
 command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || need_pkgs+=(docker-compose)
+command -v tmux >/dev/null 2>&1 || need_pkgs+=(tmux)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing ${need_pkgs[*]}"
   apt-get update -q >&2
@@ -32,10 +33,14 @@ fi
 
 # PostgreSQL: the server binaries on PATH, run as the postgres user (it
 # refuses to run as root). pgaudit's library comes from Debian's package.
-PGBIN=$(dirname "$(command -v postgres || echo /usr/lib/postgresql/15/bin/postgres)")
+PGBIN=$(dirname "$(readlink -f "$(command -v postgres || echo /usr/lib/postgresql/15/bin/postgres)")")
 id postgres >/dev/null 2>&1 || useradd -r -M -d /nonexistent postgres
 asuser() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-if ! asuser "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PGPORT_TEST" 2>/dev/null; then
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$PGPORT_TEST") 2>/dev/null; }
+if port_busy; then
+  # Something already listens there: never touch its data directory.
+  "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PGPORT_TEST" || { log "port $PGPORT_TEST is taken by something that is not PostgreSQL; set RUNBOOK_TEST_PGPORT"; exit 1; }
+else
   log "starting PostgreSQL on 127.0.0.1:$PGPORT_TEST ($PGDATA_TEST)"
   rm -rf "$PGDATA_TEST"
   mkdir -p "$PGDATA_TEST"

@@ -1,0 +1,39 @@
+# The README's two commands are `make run` and `make test`.
+GO      ?= go
+BIN     := bin/runbook
+PKGS    := ./...
+
+.PHONY: build run test test-unit bench lint fuzz services clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/runbook
+
+# Opens the terminal UI on the embedded Phase 1 runbook.
+run: build
+	./$(BIN)
+
+# Every test, integration tests included: starts dockerd and a throwaway
+# PostgreSQL when they are not running (see .ci/services.sh).
+test:
+	@eval "$$(bash .ci/services.sh)" && $(GO) test -count=1 -timeout 20m $(PKGS)
+
+# Unit tests only: integration tests skip when their services are missing.
+test-unit:
+	$(GO) test -count=1 -short $(PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3x -count 1 $(PKGS)
+
+lint:
+	$(GO) vet $(PKGS)
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	@command -v staticcheck >/dev/null && staticcheck $(PKGS) || echo "staticcheck not installed: go install honnef.co/go/tools/cmd/staticcheck@latest"
+
+fuzz:
+	$(GO) test ./runbooks -run '^$$' -fuzz FuzzParse -fuzztime 60s
+
+services:
+	@bash .ci/services.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/runbook-dev/runbook/runbooks"
+	"github.com/runbook-dev/runbook/steps"
+)
+
+type planJSON struct {
+	Runbook       string      `json:"runbook"`
+	Title         string      `json:"title"`
+	Timezone      string      `json:"timezone"`
+	PlannedStart  time.Time   `json:"planned_start"`
+	PlannedEnd    time.Time   `json:"planned_end"`
+	BudgetSeconds int64       `json:"budget_seconds"`
+	Phases        []phaseJSON `json:"phases"`
+}
+
+type phaseJSON struct {
+	ID             string     `json:"id"`
+	Title          string     `json:"title"`
+	SlotStart      time.Time  `json:"slot_start"`
+	SlotEnd        time.Time  `json:"slot_end"`
+	SlotSeconds    int64      `json:"slot_seconds"`
+	BudgetSeconds  int64      `json:"budget_seconds"`
+	PlannedStart   time.Time  `json:"planned_start"`
+	PlannedEnd     time.Time  `json:"planned_end"`
+	OverrunSeconds int64      `json:"overrun_seconds,omitempty"`
+	Steps          []stepJSON `json:"steps"`
+}
+
+type stepJSON struct {
+	ID                string       `json:"id"`
+	Title             string       `json:"title"`
+	BudgetSeconds     int64        `json:"budget_seconds"`
+	UndoBudgetSeconds int64        `json:"undo_budget_seconds,omitempty"`
+	PlannedStart      time.Time    `json:"planned_start"`
+	PlannedEnd        time.Time    `json:"planned_end"`
+	Guide             string       `json:"guide"`
+	Manual            bool         `json:"manual"`
+	Checklist         []string     `json:"checklist,omitempty"`
+	Do                []actionJSON `json:"do,omitempty"`
+	Verify            []actionJSON `json:"verify,omitempty"`
+	Undo              []actionJSON `json:"undo,omitempty"`
+}
+
+type actionJSON struct {
+	Type     string `json:"type"`
+	Name     string `json:"name,omitempty"`
+	Describe string `json:"describe"`
+}
+
+func runPlan(args []string, io Streams, getenv func(string) string) error {
+	var c common
+	fs := newFlags("plan", io)
+	c.register(fs, getenv)
+	asJSON := fs.Bool("json", false, "print the plan as JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	rb, err := c.loadRunbook()
+	if err != nil {
+		return err
+	}
+	red := steps.NewRedactor()
+	targets, _, err := steps.ResolveTargets(rb, c.targetValues(rb), getenv, red)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	env := &steps.Env{Targets: targets, Redact: red, Workspace: c.workspace}
+	p := buildPlan(rb, env)
+	if *asJSON {
+		enc := json.NewEncoder(io.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(p)
+	}
+	printPlan(io.Out, p)
+	return nil
+}
+
+func buildPlan(rb *runbooks.Runbook, env *steps.Env) planJSON {
+	p := planJSON{Runbook: rb.ID, Title: rb.Title, Timezone: rb.Schedule.Location.String(),
+		PlannedStart: rb.Schedule.Start, PlannedEnd: rb.PlannedEnd(), BudgetSeconds: secs(rb.TotalBudget())}
+	for _, pp := range rb.Plan() {
+		ph := phaseJSON{ID: pp.Phase.ID, Title: pp.Phase.Title, SlotStart: pp.Phase.SlotStart, SlotEnd: pp.Phase.SlotEnd,
+			SlotSeconds: secs(pp.Phase.Slot()), BudgetSeconds: secs(pp.Phase.Budget()),
+			PlannedStart: pp.Start, PlannedEnd: pp.End, OverrunSeconds: secs(pp.Overrun)}
+		for _, ps := range pp.Steps {
+			s := ps.Step
+			env.Step = s.ID
+			ph.Steps = append(ph.Steps, stepJSON{ID: s.ID, Title: s.Title, BudgetSeconds: secs(s.Budget),
+				UndoBudgetSeconds: secs(s.UndoBudget), PlannedStart: ps.Start, PlannedEnd: ps.End,
+				Guide: s.Guide.String(), Manual: s.Manual(), Checklist: s.Checklist,
+				Do: describe(s.Do, env), Verify: describe(s.Verify, env), Undo: describe(s.Undo, env)})
+		}
+		p.Phases = append(p.Phases, ph)
+	}
+	return p
+}
+
+func describe(as []runbooks.Action, env *steps.Env) []actionJSON {
+	var out []actionJSON
+	for _, a := range as {
+		d := a.Type
+		if act, ok := a.Params.(steps.Action); ok {
+			d = act.Describe(env)
+		}
+		out = append(out, actionJSON{Type: a.Type, Name: a.Name, Describe: env.Redact.String(d)})
+	}
+	return out
+}
+
+func secs(d time.Duration) int64 { return int64(d / time.Second) }
+
+func printPlan(w io.Writer, p planJSON) {
+	loc := p.PlannedStart.Location()
+	fmt.Fprintf(w, "%s — %s\n", p.Title, p.Runbook)
+	fmt.Fprintf(w, "%s, %s–%s %s; step budgets add up to %s\n", p.PlannedStart.Format("Mon 2 Jan 2006"),
+		p.PlannedStart.Format("15:04"), p.PlannedEnd.In(loc).Format("15:04"), p.Timezone, hm(time.Duration(p.BudgetSeconds)*time.Second))
+	for _, ph := range p.Phases {
+		slot := time.Duration(ph.SlotSeconds) * time.Second
+		budget := time.Duration(ph.BudgetSeconds) * time.Second
+		fmt.Fprintf(w, "\n%s  %s–%s  slot %s, budget %s, buffer %s\n", ph.Title,
+			ph.SlotStart.Format("15:04"), ph.SlotEnd.Format("15:04"), hm(slot), hm(budget), hm(slot-budget))
+		for _, s := range ph.Steps {
+			kind := ""
+			if s.Manual {
+				kind = " (manual)"
+			}
+			fmt.Fprintf(w, "  %s–%s  %-6s %s — %s%s\n", s.PlannedStart.Format("15:04"), s.PlannedEnd.Format("15:04"),
+				hm(time.Duration(s.BudgetSeconds)*time.Second), s.ID, s.Title, kind)
+			for _, group := range []struct {
+				name string
+				acts []actionJSON
+			}{{"do", s.Do}, {"verify", s.Verify}, {"undo", s.Undo}} {
+				for _, a := range group.acts {
+					fmt.Fprintf(w, "                %-6s %s\n", group.name, firstLine(a.Describe))
+				}
+			}
+		}
+		if ph.OverrunSeconds > 0 {
+			fmt.Fprintf(w, "  ! the steps run %s past the slot's end\n", hm(time.Duration(ph.OverrunSeconds)*time.Second))
+		}
+	}
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " …"
+	}
+	return s
+}
+
+// hm formats a duration as 1h05m / 45m / -10m.
+func hm(d time.Duration) string {
+	sign := ""
+	if d < 0 {
+		sign, d = "-", -d
+	}
+	d = d.Round(time.Minute)
+	h, m := int(d.Hours()), int(d.Minutes())%60
+	if h == 0 {
+		return fmt.Sprintf("%s%dm", sign, m)
+	}
+	return fmt.Sprintf("%s%dh%02dm", sign, h, m)
+}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tmuxSession runs the real binary in a tmux pseudo-terminal of a fixed
+// size: keys go in with send-keys, screen text comes out with capture-pane.
+type tmuxSession struct {
+	t    *testing.T
+	name string
+	sock string
+}
+
+func newTmux(t *testing.T, w, h int, env []string, args ...string) *tmuxSession {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
+			t.Fatalf("tmux is required for the pseudo-terminal test: %v", err)
+		}
+		t.Skip("tmux not installed (set RUNBOOK_REQUIRE_SERVICES=1 to make this a failure)")
+	}
+	s := &tmuxSession{t: t, name: "rb", sock: filepath.Join(t.TempDir(), "tmux.sock")}
+	cmdline := []string{"env"}
+	cmdline = append(cmdline, env...)
+	cmdline = append(cmdline, bin)
+	cmdline = append(cmdline, args...)
+	tmuxArgs := []string{"-S", s.sock, "-f", "/dev/null", "new-session", "-d", "-s", s.name,
+		"-x", strconv.Itoa(w), "-y", strconv.Itoa(h), strings.Join(quoteAll(cmdline), " ")}
+	if out, err := exec.Command("tmux", tmuxArgs...).CombinedOutput(); err != nil {
+		t.Fatalf("tmux new-session: %v: %s", err, out)
+	}
+	// Keep the pane after the program exits, so its last screen can be read.
+	s.tmux("set-option", "-t", s.name, "remain-on-exit", "on")
+	t.Cleanup(func() { exec.Command("tmux", "-S", s.sock, "kill-server").Run() })
+	return s
+}
+
+func quoteAll(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return out
+}
+
+func (s *tmuxSession) tmux(args ...string) string {
+	s.t.Helper()
+	out, err := exec.Command("tmux", append([]string{"-S", s.sock}, args...)...).CombinedOutput()
+	if err != nil {
+		s.t.Fatalf("tmux %v: %v: %s", args, err, out)
+	}
+	return string(out)
+}
+
+func (s *tmuxSession) screen() string { return s.tmux("capture-pane", "-p", "-t", s.name) }
+
+func (s *tmuxSession) keys(keys ...string) {
+	s.tmux(append([]string{"send-keys", "-t", s.name}, keys...)...)
+}
+
+// waitScreen waits until the screen shows every want string.
+func (s *tmuxSession) waitScreen(what string, want ...string) string {
+	s.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		scr := s.screen()
+		ok := true
+		for _, w := range want {
+			ok = ok && strings.Contains(scr, w)
+		}
+		if ok {
+			return scr
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("timed out waiting for %s (%q); screen:\n%s", what, want, scr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (s *tmuxSession) dead() bool {
+	out := s.tmux("list-panes", "-t", s.name, "-F", "#{pane_dead}")
+	return strings.TrimSpace(out) == "1"
+}
+
+// TestTerminalUIInPseudoTerminal drives the real binary: the first frame
+// shows the timeline, the guide and the clocks; enter runs a step whose
+// output streams into the output pane; q quits.
+func TestTerminalUIInPseudoTerminal(t *testing.T) {
+	e := newCrashEnv(t)
+	s := newTmux(t, 120, 40, []string{"TERM=xterm-256color", "NO_COLOR=1"},
+		append([]string{"--date", "today"}, e.args("tui")[1:]...)...)
+	scr := s.waitScreen("the first frame",
+		"Crash and resume test",          // header
+		"Timeline",                       // timeline pane
+		"Append to the marker",           // first step in the timeline and the guide
+		"Appends run to the marker file", // the guide, rendered (no backticks)
+		"0:00/5:00",                      // the step clock against its budget
+		"enter run")                      // the help bar
+	if strings.Contains(scr, "too small") {
+		t.Fatalf("120x40 is reported too small:\n%s", scr)
+	}
+	s.keys("Enter")
+	waitFor(t, "enter to run the step", func() bool { return lines(t, filepath.Join(e.work, "marker")) == 1 })
+	s.waitScreen("the step's output in the output pane", "│started")
+	os.WriteFile(filepath.Join(e.work, "release"), nil, 0o644)
+	s.waitScreen("the step to finish", "released", "1/3")
+	s.keys("q")
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.dead() {
+		if time.Now().After(deadline) {
+			t.Fatalf("q did not quit; screen:\n%s", s.screen())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	j := e.journal(t)
+	if !strings.Contains(j, "k=step.succeeded\ts=mark") {
+		t.Fatalf("journal has no success of the step run from the UI:\n%s", j)
+	}
+}
