@@ -27,7 +27,7 @@ bench:
 lint:
 	$(GO) vet $(PKGS)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
-	@command -v staticcheck >/dev/null && staticcheck $(PKGS) || echo "staticcheck not installed: go install honnef.co/go/tools/cmd/staticcheck@latest"
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
 
 fuzz:
 	$(GO) test ./runbooks -run '^$$' -fuzz FuzzParse -fuzztime 60s

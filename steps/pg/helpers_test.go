@@ -174,7 +174,6 @@ func endpointOf(t *testing.T, dsn string) string {
 	return endpoint(&cfg.Config)
 }
 
-func pTrue() *bool        { b := true; return &b }
 func pFalse() *bool       { b := false; return &b }
 func pInt(i int) *int     { return &i }
 func pI64(i int64) *int64 { return &i }

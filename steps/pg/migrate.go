@@ -119,7 +119,7 @@ func (m *Migrate) Validate() error {
 		}
 	}
 	if modes > 1 {
-		return errors.New("give at most one of to:, down:, revert: or force:")
+		return errors.New("give at most one of the keys to, down, revert and force")
 	}
 	table := m.Table
 	if table == "" {

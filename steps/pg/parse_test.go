@@ -132,7 +132,7 @@ func TestParseRejectsBadPgParams(t *testing.T) {
 `, `rb.yaml:16:13: pg.settings: expect: "pgaudit.log is ddl" is not NAME OP VALUE`},
 		{"two modes", `        undo:
           - pg.migrate: {dir: m, down: 1, revert: true}
-`, "rb.yaml:16:13: pg.migrate: give at most one of to:, down:, revert: or force:"},
+`, "rb.yaml:16:13: pg.migrate: give at most one of the keys to, down, revert and force"},
 		{"args with two statements", `        do:
           - pg.exec: {sql: "SELECT $1; SELECT 2", args: [1]}
 `, "args bind to one statement, and this SQL has 2"},

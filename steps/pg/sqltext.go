@@ -233,7 +233,7 @@ var placeholderRE = regexp.MustCompile(`\$\{(ident|literal):([A-Za-z_][A-Za-z0-9
 // value and that the SQL splices no target value.
 func checkPlaceholders(sql string, idents, literals map[string]string) error {
 	if strings.Contains(sql, "${target.") {
-		return errors.New("SQL may not contain ${target.NAME}: values never go into SQL text; bind it as a parameter ($1 with args: [\"${target.NAME}\"]) or name it with ${ident:K} / ${literal:K} and idents:/literals:")
+		return errors.New("SQL may not contain ${target.NAME}: values never go into SQL text; bind it as a parameter ($1 with args: [\"${target.NAME}\"]) or name it with ${ident:K} / ${literal:K} under idents or literals")
 	}
 	var missing []string
 	for _, m := range placeholderRE.FindAllStringSubmatch(sql, -1) {
@@ -250,7 +250,7 @@ func checkPlaceholders(sql string, idents, literals map[string]string) error {
 	}
 	if len(missing) > 0 {
 		sort.Strings(missing)
-		return fmt.Errorf("SQL uses %s with no value: add it under idents: or literals:", strings.Join(missing, ", "))
+		return fmt.Errorf("SQL uses %s with no value: add it under idents or literals", strings.Join(missing, ", "))
 	}
 	return nil
 }

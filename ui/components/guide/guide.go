@@ -76,7 +76,6 @@ type Model struct {
 	pending       map[Key]bool
 	offset        int
 	forStep       string
-	lastHeight    int
 	width, height int
 }
 
