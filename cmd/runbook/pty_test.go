@@ -125,3 +125,32 @@ func TestTerminalUIInPseudoTerminal(t *testing.T) {
 		t.Fatalf("journal has no success of the step run from the UI:\n%s", j)
 	}
 }
+
+// TestEmbeddedRunbookFirstFrame is `make run` in a 120x40 terminal: the
+// first frame shows the timeline, the first step's rendered guide and the
+// clocks.
+func TestEmbeddedRunbookFirstFrame(t *testing.T) {
+	state := t.TempDir()
+	s := newTmux(t, 120, 40, []string{"TERM=xterm-256color"}, "--state", state, "--date", "today", "--operator", "ana")
+	scr := s.waitScreen("the first frame",
+		"Phase 1 security hardening",       // header
+		"Timeline",                         // timeline pane
+		"Preparation (before 08:00)",       // first phase
+		"Read the Phase 1 quick reference", // first step, selected
+		"Phase 1 quick reference",          // its guide, rendered
+		"0:00/30:00",                       // step clock against its budget
+		"finish",                           // projected finish
+		"buffer",                           // buffer left
+		"q quit")                           // the help bar
+	if strings.Contains(scr, "##") {
+		t.Errorf("guide shown as raw markdown:\n%s", scr)
+	}
+	s.keys("q")
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.dead() {
+		if time.Now().After(deadline) {
+			t.Fatalf("q did not quit; screen:\n%s", s.screen())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

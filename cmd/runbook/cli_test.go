@@ -1,0 +1,102 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestValidateFixtures runs the real binary on every planted-fault fixture:
+// each must exit 1 and name every expected file:line:col.
+func TestValidateFixtures(t *testing.T) {
+	files, err := filepath.Glob("../../testdata/runbooks/*.yaml")
+	if err != nil || len(files) < 20 {
+		t.Fatalf("fixtures: %v (%d found)", err, len(files))
+	}
+	for _, f := range files {
+		name := filepath.Base(f)
+		t.Run(name, func(t *testing.T) {
+			src, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wants []string
+			for _, line := range strings.Split(string(src), "\n") {
+				if w, ok := strings.CutPrefix(line, "# want: "); ok {
+					wants = append(wants, w)
+				}
+			}
+			r := runbook(t, nil, "validate", f)
+			if name == "valid.yaml" {
+				if r.code != 0 || !strings.Contains(r.out, "ok") {
+					t.Fatalf("valid fixture: exit %d\n%s%s", r.code, r.out, r.err)
+				}
+				return
+			}
+			if len(wants) == 0 {
+				t.Fatal("fixture has no # want: line")
+			}
+			if r.code != exitFailed {
+				t.Fatalf("exit %d, want 1\n%s", r.code, r.err)
+			}
+			for _, w := range wants {
+				pos, msg, _ := strings.Cut(w, ": ")
+				if want := f + ":" + pos + ": "; !strings.Contains(r.err, want) || !strings.Contains(r.err, msg) {
+					t.Errorf("stderr lacks %q … %q:\n%s", want, msg, r.err)
+				}
+			}
+		})
+	}
+}
+
+// TestPlanJSONHasTheSeedBudgets checks the embedded runbook's plan against
+// the seed's timeline, written out here by hand.
+func TestPlanJSONHasTheSeedBudgets(t *testing.T) {
+	r := runbook(t, nil, "plan", "--json")
+	if r.code != 0 {
+		t.Fatalf("plan --json: exit %d\n%s", r.code, r.err)
+	}
+	var p planJSON
+	if err := json.Unmarshal([]byte(r.out), &p); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]int64{ // minutes, from the seed
+		"item2": {5, 10, 10, 20, 15, 30},
+		"item3": {30, 15, 5, 25, 30, 15},
+		"item4": {60, 20, 10, 30, 45, 15},
+		"final": {30, 30, 30, 30},
+	}
+	seen := 0
+	for _, ph := range p.Phases {
+		w, ok := want[ph.ID]
+		if !ok {
+			continue
+		}
+		seen++
+		if len(ph.Steps) != len(w) {
+			t.Fatalf("phase %s has %d steps, want %d", ph.ID, len(ph.Steps), len(w))
+		}
+		var sum int64
+		for i, s := range ph.Steps {
+			if s.BudgetSeconds != w[i]*60 {
+				t.Errorf("%s step %d (%s): budget %ds, want %ds", ph.ID, i+1, s.ID, s.BudgetSeconds, w[i]*60)
+			}
+			sum += s.BudgetSeconds
+			if len(s.Do) == 0 && !s.Manual {
+				t.Errorf("%s has no do actions in the plan", s.ID)
+			}
+		}
+		if ph.BudgetSeconds != sum {
+			t.Errorf("phase %s budget %d, steps add up to %d", ph.ID, ph.BudgetSeconds, sum)
+		}
+	}
+	if seen != len(want) {
+		t.Fatalf("found %d of the seed's timed phases", seen)
+	}
+	// The window runs to 20:00 UTC, as the timeline does (not 18:00).
+	if got := p.PlannedEnd.UTC().Format("15:04"); got != "20:00" {
+		t.Errorf("planned end %s, want 20:00", got)
+	}
+}
