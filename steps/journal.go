@@ -29,6 +29,8 @@ type Journal struct {
 	f      *os.File
 	path   string
 	seq    uint64
+	size   int64 // bytes of whole records: where the next one starts
+	broken error // a failed append: the journal refuses more
 	redact *Redactor
 	// Fault, when set, is called with each encoded record before it is
 	// written. Crash tests use it to leave a torn record behind: it may
@@ -96,7 +98,9 @@ func ReadJournal(path string) ([]Event, *TornTail, error) {
 // DecodeJournal parses journal bytes (path is for messages).
 func DecodeJournal(path string, data []byte) ([]Event, *TornTail, error) {
 	events := make([]Event, 0, bytes.Count(data, []byte{'\n'}))
-	in := interner{}
+	// Every field's text is a substring of one copy of the journal: the
+	// decode allocates per record, not per field.
+	in := &journalText{s: string(data), end: cap(data)}
 	var off int64
 	line := 0
 	for len(data) > 0 {
@@ -159,7 +163,8 @@ func OpenJournal(path string, redact *Redactor) (*Journal, []Event, *TornTail, e
 			return nil, nil, nil, err
 		}
 	}
-	if _, err := f.Seek(0, io.SeekEnd); err != nil {
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
 		f.Close()
 		return nil, nil, nil, fmt.Errorf("open journal: %w", err)
 	}
@@ -170,7 +175,7 @@ func OpenJournal(path string, redact *Redactor) (*Journal, []Event, *TornTail, e
 	if redact == nil {
 		redact = NewRedactor()
 	}
-	return &Journal{f: f, path: path, seq: uint64(len(events)), redact: redact}, events, torn, nil
+	return &Journal{f: f, path: path, seq: uint64(len(events)), size: size, redact: redact}, events, torn, nil
 }
 
 func cutTail(f *os.File, path string, torn *TornTail) error {
@@ -210,6 +215,9 @@ func (j *Journal) Seq() uint64 { return j.seq }
 // Append redacts, numbers, writes and fsyncs one event, and returns it as
 // written.
 func (j *Journal) Append(ev Event) (Event, error) {
+	if j.broken != nil {
+		return ev, fmt.Errorf("journal %s is not writable after an earlier failure (%v): fix the cause and reopen the run", j.path, j.broken)
+	}
 	ev.Seq = j.seq + 1
 	ev = j.redact.Event(ev)
 	rec := AppendRecord(nil, ev)
@@ -218,17 +226,31 @@ func (j *Journal) Append(ev Event) (Event, error) {
 		rec, die = j.Fault(ev.Seq, rec)
 	}
 	if _, err := j.f.Write(rec); err != nil {
-		return ev, fmt.Errorf("write journal %s: %w", j.path, err)
+		return ev, j.fail(fmt.Errorf("write journal %s: %w", j.path, err))
 	}
 	if err := j.f.Sync(); err != nil {
-		return ev, fmt.Errorf("sync journal %s: %w", j.path, err)
+		return ev, j.fail(fmt.Errorf("sync journal %s: %w", j.path, err))
 	}
 	if die {
 		syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		select {} // never returns: the signal ends the process
 	}
 	j.seq = ev.Seq
+	j.size += int64(len(rec))
 	return ev, nil
+}
+
+// fail cuts a partly written record off (a full disk may take half of
+// it), so the next open finds whole records only, and refuses further
+// appends: what the caller thinks happened and what is on disk must not
+// drift apart.
+func (j *Journal) fail(err error) error {
+	if terr := j.f.Truncate(j.size); terr == nil {
+		j.f.Seek(j.size, io.SeekStart)
+		j.f.Sync()
+	}
+	j.broken = err
+	return err
 }
 
 // Close closes the file.
@@ -343,8 +365,8 @@ func unescape(v []byte) string {
 //
 // It runs once per record when a run is folded, so it avoids making strings
 // it does not keep: keys are switched on in place, numbers parsed from the
-// bytes, and ids that repeat (step, actor, host) shared through in.
-func decodeRecord(rec []byte, in interner) (ev Event, reason string, newer int) {
+// bytes, and text taken from in (nil: copied).
+func decodeRecord(rec []byte, in *journalText) (ev Event, reason string, newer int) {
 	if len(rec) < 10 || rec[8] != ' ' {
 		return ev, "is not a record", 0
 	}
@@ -411,13 +433,13 @@ func decodeRecord(rec []byte, in interner) (ev Event, reason string, newer int) 
 		case "by":
 			ev.Actor = in.get(v)
 		case "why":
-			ev.Reason = unescape(v)
+			ev.Reason = in.get(v)
 		case "note":
-			ev.Note = unescape(v)
+			ev.Note = in.get(v)
 		case "err":
-			ev.Err = unescape(v)
+			ev.Err = in.get(v)
 		case "commit":
-			ev.Commit = unescape(v)
+			ev.Commit = in.get(v)
 		case "rb":
 			ev.Runbook = in.get(v)
 		case "dig":
@@ -459,21 +481,20 @@ func WriteEvents(w io.Writer, events []Event) error {
 	return bw.Flush()
 }
 
-// interner shares one string among the records that repeat it.
-type interner map[string]string
+// journalText hands out field text as substrings of s, the whole journal
+// as one string. A field is a subslice of the journal bytes, so its offset
+// in them is end - cap(field), end being the capacity of those bytes.
+type journalText struct {
+	s   string
+	end int
+}
 
-func (m interner) get(v []byte) string {
-	if m == nil || bytes.IndexByte(v, '\\') >= 0 {
+func (t *journalText) get(v []byte) string {
+	if t == nil || bytes.IndexByte(v, '\\') >= 0 {
 		return unescape(v)
 	}
-	if s, ok := m[string(v)]; ok { // no allocation for the lookup
-		return s
-	}
-	s := string(v)
-	if len(m) < 1<<12 {
-		m[s] = s
-	}
-	return s
+	i := t.end - cap(v)
+	return t.s[i : i+len(v)]
 }
 
 // parseInt parses a decimal int64 from bytes; short numbers (all a journal

@@ -562,14 +562,18 @@ func TestParseNumbers(t *testing.T) {
 	}
 }
 
-func TestInternerKeepsEscapes(t *testing.T) {
-	in := interner{}
-	a, b := in.get([]byte("step-1")), in.get([]byte("step-1"))
-	if a != "step-1" || b != a {
-		t.Fatal(a, b)
-	}
-	if got := in.get([]byte(`a\tb`)); got != "a\tb" {
+func TestJournalTextIsShared(t *testing.T) {
+	data := []byte("aaa step-1 x\\ty")
+	in := &journalText{s: string(data), end: cap(data)}
+	if got := in.get(data[4:10]); got != "step-1" {
 		t.Fatalf("%q", got)
+	}
+	if got := in.get(data[11:]); got != "x\ty" {
+		t.Fatalf("escaped field %q", got)
+	}
+	var none *journalText
+	if got := none.get(data[4:10]); got != "step-1" {
+		t.Fatalf("nil text %q", got)
 	}
 }
 
@@ -594,4 +598,35 @@ func FuzzRecord(f *testing.F) {
 			t.Fatalf("%d events from %d lines", len(evs), bytes.Count(junk, []byte{'\n'}))
 		}
 	})
+}
+
+// A write that fails part-way (a full disk) must not leave half a record
+// for the next append to land after: the journal cuts it and refuses more.
+func TestAppendFailureCutsPartialRecordAndRefusesMore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal")
+	j, _, _, err := OpenJournal(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Append(Event{Kind: EvRunStarted, At: time.Unix(1, 0), Runbook: "rb"}); err != nil {
+		t.Fatal(err)
+	}
+	good, _ := os.ReadFile(path)
+	// Simulate a device that takes half a record and then fails.
+	half := AppendRecord(nil, Event{Seq: 2, Kind: EvNote, Step: "s", Note: "x", At: time.Unix(2, 0)})
+	j.f.Write(half[:len(half)/2])
+	if err := j.fail(errors.New("no space left on device")); err == nil {
+		t.Fatal("fail returned nil")
+	}
+	if data, _ := os.ReadFile(path); string(data) != string(good) {
+		t.Fatalf("partial record not cut:\n%q\nwant\n%q", data, good)
+	}
+	if _, err := j.Append(Event{Kind: EvNote, Step: "s", Note: "y", At: time.Unix(3, 0)}); err == nil || !strings.Contains(err.Error(), "not writable after an earlier failure") {
+		t.Fatalf("append after failure: %v", err)
+	}
+	j.Close()
+	events, torn, err := ReadJournal(path)
+	if err != nil || torn != nil || len(events) != 1 {
+		t.Fatalf("reread: %d events, torn %v, err %v", len(events), torn, err)
+	}
 }
