@@ -95,9 +95,46 @@ func ReadJournal(path string) ([]Event, *TornTail, error) {
 	return DecodeJournal(path, data)
 }
 
+// ReadRun reads a journal file and folds it (missing file: an empty run).
+func ReadRun(path string) (*Run, *TornTail, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return NewRun(), nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("read journal: %w", err)
+	}
+	return FoldJournal(path, data)
+}
+
 // DecodeJournal parses journal bytes (path is for messages).
 func DecodeJournal(path string, data []byte) ([]Event, *TornTail, error) {
 	events := make([]Event, 0, bytes.Count(data, []byte{'\n'}))
+	torn, err := ScanJournal(path, data, func(ev Event) error {
+		events = append(events, ev)
+		return nil
+	})
+	return events, torn, err
+}
+
+// FoldJournal decodes journal bytes straight into a run, without holding
+// every event: what reopening, status and reports need.
+func FoldJournal(path string, data []byte) (*Run, *TornTail, error) {
+	r := NewRun()
+	torn, err := ScanJournal(path, data, func(ev Event) error {
+		if _, err := r.Apply(ev); err != nil {
+			return fmt.Errorf("journal %s record %d (%s): %w", path, ev.Seq, ev.Kind, err)
+		}
+		return nil
+	})
+	return r, torn, err
+}
+
+// ScanJournal decodes journal bytes a record at a time, in order, calling
+// fn for each whole record. Its torn tail and damage rules are
+// DecodeJournal's.
+func ScanJournal(path string, data []byte, fn func(Event) error) (*TornTail, error) {
+	n := 0
 	// Every field's text is a substring of one copy of the journal: the
 	// decode allocates per record, not per field.
 	in := &journalText{s: string(data), end: cap(data)}
@@ -116,24 +153,27 @@ func DecodeJournal(path string, data []byte) ([]Event, *TornTail, error) {
 		}
 		ev, reason, newer := decodeRecord(rec, in)
 		if newer != 0 {
-			return events, nil, &NewerFormatError{Path: path, Line: line, Version: newer}
+			return nil, &NewerFormatError{Path: path, Line: line, Version: newer}
 		}
 		if reason == "" && i < 0 {
 			reason = "has no end of line"
 		}
-		if reason == "" && ev.Seq != uint64(len(events))+1 {
-			reason = fmt.Sprintf("has sequence %d where %d was expected", ev.Seq, len(events)+1)
+		if reason == "" && ev.Seq != uint64(n)+1 {
+			reason = fmt.Sprintf("has sequence %d where %d was expected", ev.Seq, n+1)
 		}
 		if reason != "" {
 			if last {
-				return events, &TornTail{Line: line, Offset: off, Bytes: len(rec) + boolInt(i >= 0), Reason: reason}, nil
+				return &TornTail{Line: line, Offset: off, Bytes: len(rec) + boolInt(i >= 0), Reason: reason}, nil
 			}
-			return events, nil, &CorruptError{Path: path, Line: line, Reason: reason}
+			return nil, &CorruptError{Path: path, Line: line, Reason: reason}
 		}
-		events = append(events, ev)
+		if err := fn(ev); err != nil {
+			return nil, err
+		}
+		n++
 		off += int64(len(rec)) + 1
 	}
-	return events, nil, nil
+	return nil, nil
 }
 
 func boolInt(b bool) int {

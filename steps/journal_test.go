@@ -630,3 +630,32 @@ func TestAppendFailureCutsPartialRecordAndRefusesMore(t *testing.T) {
 		t.Fatalf("reread: %d events, torn %v, err %v", len(events), torn, err)
 	}
 }
+
+// FoldJournal streams; it must reach the same run as decoding everything
+// and folding it.
+func TestFoldJournalEqualsDecodeThenFold(t *testing.T) {
+	data, err := os.ReadFile("testdata/journal-v1.journal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, torn, err := DecodeJournal("v1", data)
+	if err != nil || torn != nil {
+		t.Fatal(torn, err)
+	}
+	want, err := Fold(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, torn, err := FoldJournal("v1", data)
+	if err != nil || torn != nil {
+		t.Fatal(torn, err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("FoldJournal = %+v\nwant %+v", got, want)
+	}
+	// A torn tail is reported the same way, and not folded.
+	got, torn, err = FoldJournal("v1", data[:len(data)-5])
+	if err != nil || torn == nil || got.LastSeq != uint64(len(events)-1) {
+		t.Fatalf("torn: last seq %d, torn %v, err %v", got.LastSeq, torn, err)
+	}
+}

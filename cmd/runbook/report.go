@@ -21,13 +21,9 @@ func runReport(args []string, io Streams, getenv func(string) string) error {
 		return err
 	}
 	path := steps.JournalPath(c.stateDir, rb.ID)
-	events, torn, err := steps.ReadJournal(path)
+	run, torn, err := steps.ReadRun(path)
 	if err != nil {
 		return err
-	}
-	run, err := steps.Fold(events)
-	if err != nil {
-		return fmt.Errorf("fold journal %s: %w", path, err)
 	}
 	if torn != nil {
 		fmt.Fprintln(io.Err, "runbook: note:", torn)

@@ -74,13 +74,9 @@ func runStatus(args []string, io Streams, getenv func(string) string) error {
 // run beside a live session.
 func readStatus(rb *runbooks.Runbook, stateDir string) (statusJSON, error) {
 	path := steps.JournalPath(stateDir, rb.ID)
-	events, torn, err := steps.ReadJournal(path)
+	run, torn, err := steps.ReadRun(path)
 	if err != nil {
 		return statusJSON{}, err
-	}
-	run, err := steps.Fold(events)
-	if err != nil {
-		return statusJSON{}, fmt.Errorf("fold journal %s: %w", path, err)
 	}
 	info, held, err := steps.ReadLock(steps.RunDir(stateDir, rb.ID))
 	if err != nil {
