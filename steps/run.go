@@ -81,6 +81,9 @@ func (r *Run) Apply(ev Event) ([]Effect, error) {
 			cur = new(StepState)
 			r.Steps[ev.Step] = cur
 		}
+		if next.Status != s.Status {
+			next.Seq = ev.Seq
+		}
 		*cur = next
 		if ev.Kind != EvNote && ev.Kind != EvChecklistTick && ev.Kind != EvCheckpoint && r.Finished {
 			// Work after the end (an undo, a retry) reopens the run.

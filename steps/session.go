@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -57,6 +58,11 @@ type Options struct {
 	// Output receives each line a step prints, already redacted. It is
 	// called from the goroutine running the step; it must not block long.
 	Output func(step, line string)
+	// ConfirmManualUndo takes manual undo actions as done by the operator
+	// (rehearsals, or a headless rollback told so); each is journaled as a
+	// note naming who confirmed it. Otherwise a manual undo action fails the
+	// undo, saying what to do by hand.
+	ConfirmManualUndo bool
 	// JournalFault is passed to the journal (crash tests only).
 	JournalFault func(seq uint64, rec []byte) ([]byte, bool)
 }
@@ -461,11 +467,15 @@ func (s *Session) Undo(ctx context.Context, id string) error {
 	defer out.Close()
 	for i, a := range step.Undo {
 		if err := s.runAction(ctx, step, a, out, step.Retries); err != nil {
+			var nop *NeedsOperatorError
+			if errors.As(err, &nop) && (s.opt.ConfirmManualUndo || s.opt.Rehearsal) {
+				if err := s.record(Event{Kind: EvNote, Step: id, Actor: s.opt.Operator, Note: "manual undo taken as done (" + confirmWhy(s.opt.Rehearsal) + "): " + nop.Prompt}); err != nil {
+					return err
+				}
+				continue
+			}
 			if IsNeedsOperator(err) {
-				// A manual undo is done by the operator; the undo completes
-				// only after they mark it so. Treated as a failed undo that
-				// names what to do.
-				err = fmt.Errorf("manual undo: %w", err)
+				err = fmt.Errorf("manual undo: %w; do it by hand, then undo again with manual undos confirmed", err)
 			}
 			return s.fail(id, EvUndoFailed, fmt.Errorf("undo %d (%s): %w", i+1, a.Type, err))
 		}
@@ -626,4 +636,70 @@ func (w *lineWriter) Close() error {
 		return err
 	}
 	return nil
+}
+
+func confirmWhy(rehearsal bool) string {
+	if rehearsal {
+		return "rehearsal"
+	}
+	return "confirmed by the operator"
+}
+
+// RollbackOrder lists the steps a rollback to `to` undoes, latest first:
+// every step that did work (succeeded, failed, dirty or awaiting the
+// operator), in the reverse of the journal's order. `to` is "start", a step
+// id (that step and everything done after it are undone) or a phase id
+// (the phase's first done step and everything after it).
+func (s *Session) RollbackOrder(to string) ([]string, error) {
+	run := s.Snapshot()
+	type done struct {
+		id  string
+		seq uint64
+	}
+	var list []done
+	for _, st := range s.opt.Runbook.Steps() {
+		ss := run.Step(st.ID)
+		switch ss.Status {
+		case Succeeded, Failed, Dirty, AwaitingOperator:
+			list = append(list, done{st.ID, ss.Seq})
+		}
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].seq > list[j].seq })
+	var from uint64 // undo every step whose seq is at least this
+	switch {
+	case to == "start" || to == "":
+	default:
+		ids := []string{to}
+		if _, _, ok := s.opt.Runbook.StepRef(to); !ok {
+			ids = nil
+			for _, p := range s.opt.Runbook.Phases {
+				if p.ID == to {
+					for _, st := range p.Steps {
+						ids = append(ids, st.ID)
+					}
+				}
+			}
+			if ids == nil {
+				return nil, fmt.Errorf("rollback --to %q: no step or phase of that id in %s (or use start)", to, s.opt.Runbook.ID)
+			}
+		}
+		from = ^uint64(0)
+		for _, d := range list {
+			for _, id := range ids {
+				if d.id == id && d.seq < from {
+					from = d.seq
+				}
+			}
+		}
+		if from == ^uint64(0) {
+			return nil, fmt.Errorf("rollback --to %s: it has not been done, so there is nothing to roll back to", to)
+		}
+	}
+	var out []string
+	for _, d := range list {
+		if d.seq >= from {
+			out = append(out, d.id)
+		}
+	}
+	return out, nil
 }

@@ -55,6 +55,8 @@ type common struct {
 	// profile holds target values read from profiles (--target NAME).
 	profile  map[string]string
 	profiled bool
+	// confirmManualUndo: manual undo actions are taken as done.
+	confirmManualUndo bool
 	// workspaceSet: the workspace was named (flag, environment, profile);
 	// only then do checkpoints go into it.
 	workspaceSet bool
@@ -149,6 +151,7 @@ Usage:
   runbook status [--json]         where the run stands, from its journal
   runbook run --headless          run without the UI, plain log lines
   runbook report [-o FILE]        markdown report: planned vs actual
+  runbook rollback --to start     undo what the run did, latest first (or --to STEP|PHASE)
   runbook help                    this text
 
 Common flags (every command): -f FILE, --runbook NAME, --state DIR,
@@ -180,6 +183,8 @@ func Main(ctx context.Context, args []string, io Streams, getenv func(string) st
 		err = runHeadless(ctx, args, io, getenv)
 	case "report":
 		err = runReport(args, io, getenv)
+	case "rollback":
+		err = runRollback(ctx, args, io, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(io.Out, helpText)
 		return exitOK
@@ -333,7 +338,7 @@ func (c *common) openSession(rb *runbooks.Runbook, out func(step, line string), 
 	opt := steps.Options{
 		Runbook: rb, StateDir: c.stateDir, Workspace: ws, Operator: c.operator,
 		TakeOver: c.takeOver, Targets: targets, Redactor: red, Output: out, Rehearsal: rehearsal,
-		Checkpointer: cp,
+		Checkpointer: cp, ConfirmManualUndo: c.confirmManualUndo,
 	}
 	if f := c.getenv("RUNBOOK_CRASH_AT_RECORD"); f != "" {
 		// Crash testing only: die in the middle of writing record N.

@@ -100,3 +100,56 @@ func TestPlanJSONHasTheSeedBudgets(t *testing.T) {
 		t.Errorf("planned end %s, want 20:00", got)
 	}
 }
+
+// TestRollbackReplaysTheJournalBackwards: after a whole run, rollback undoes
+// the steps latest first, each undo journaled and checkpointed.
+func TestRollbackReplaysTheJournalBackwards(t *testing.T) {
+	e := newCrashEnv(t)
+	os.WriteFile(filepath.Join(e.work, "release"), nil, 0o644)
+	if r := runbook(t, nil, e.args("run", "--confirm-manual")...); r.code != 0 {
+		t.Fatalf("run: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	// To just before "after": confirm and after are undone, mark is not.
+	r := runbook(t, nil, e.args("rollback", "--to", "after", "--confirm-manual")...)
+	if r.code != 0 {
+		t.Fatalf("rollback --to after: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if lines(t, filepath.Join(e.work, "marker")) != 1 {
+		t.Fatal("rollback --to after undid the step before it")
+	}
+	st := e.status(t)
+	got := []string{st.Steps[0].Status.String(), st.Steps[1].Status.String(), st.Steps[2].Status.String()}
+	if strings.Join(got, ",") != "succeeded,undone,undone" {
+		t.Fatalf("after rollback --to after: %v", got)
+	}
+	// Without --confirm-manual a manual undo would stop it; the fixture's
+	// remaining step has a shell undo.
+	r = runbook(t, nil, e.args("rollback", "--to", "start")...)
+	if r.code != 0 {
+		t.Fatalf("rollback --to start: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if lines(t, filepath.Join(e.work, "marker")) != 0 {
+		t.Fatal("the marker step's undo did not run")
+	}
+	j := e.journal(t)
+	order := []string{}
+	for _, line := range strings.Split(j, "\n") {
+		if strings.Contains(line, "k=undo.finished") {
+			for _, id := range []string{"mark", "after", "confirm"} {
+				if strings.Contains(line, "\ts="+id) {
+					order = append(order, id)
+				}
+			}
+		}
+	}
+	if strings.Join(order, ",") != "confirm,after,mark" {
+		t.Fatalf("undo order %v, want confirm,after,mark", order)
+	}
+	if r := runbook(t, nil, e.args("rollback", "--to", "nope")...); r.code != exitUsage {
+		t.Fatalf("rollback --to nope: exit %d", r.code)
+	}
+	log := git(t, e.work, "log", "--format=%s")
+	if !strings.Contains(log, "runbook: mark ") || strings.Count(log, "undone") < 3 {
+		t.Fatalf("undo checkpoints missing:\n%s", log)
+	}
+}
