@@ -64,6 +64,7 @@ func Parse(src []byte, name string, fsys fs.FS, opt LoadOptions) (rb *Runbook, e
 	sum := sha256.Sum256(src)
 	rb = &Runbook{Source: name, Digest: hex.EncodeToString(sum[:8])}
 	guidesDir := l.runbook(f.Docs[0].Body, rb)
+	l.checkRaises(rb)
 	rb.Guides = opt.Guides
 	if rb.Guides == nil && fsys != nil {
 		dir := path.Dir(name)
@@ -86,9 +87,10 @@ func Parse(src []byte, name string, fsys fs.FS, opt LoadOptions) (rb *Runbook, e
 }
 
 type loader struct {
-	file string
-	opt  LoadOptions
-	errs Errors
+	file     string
+	opt      LoadOptions
+	errs     Errors
+	raisesAt []raiseRef
 }
 
 func (l *loader) pos(n ast.Node) Pos {
@@ -309,7 +311,7 @@ func (l *loader) id(f field, what string) string {
 	return s
 }
 
-var runbookKeys = []string{"id", "title", "schedule", "guides", "targets", "phases"}
+var runbookKeys = []string{"id", "title", "schedule", "guides", "targets", "score", "phases"}
 
 func (l *loader) runbook(body ast.Node, rb *Runbook) (guidesDir string) {
 	fields, ok := l.mapping(body, "runbook")
@@ -334,6 +336,8 @@ func (l *loader) runbook(body ast.Node, rb *Runbook) (guidesDir string) {
 			}
 		case "targets":
 			l.targets(f.value, rb)
+		case "score":
+			l.score(f.value, rb)
 		case "phases":
 			phasesN = f.value
 		default:
@@ -545,7 +549,7 @@ func (l *loader) slot(f field, rb *Runbook, p *Phase) {
 	p.SlotStart, p.SlotEnd = start, end
 }
 
-var stepKeys = []string{"id", "title", "budget", "undo_budget", "guide", "checklist", "do", "verify", "undo", "retries", "timeout"}
+var stepKeys = []string{"id", "title", "budget", "undo_budget", "guide", "checklist", "do", "verify", "undo", "retries", "timeout", "raises"}
 
 // step decodes one step; idN is the node of its id (for duplicate checks).
 func (l *loader) step(n ast.Node) (s Step, idN ast.Node, ok bool) {
@@ -579,6 +583,8 @@ func (l *loader) step(n ast.Node) (s Step, idN ast.Node, ok bool) {
 			}
 		case "checklist":
 			s.Checklist = l.strings(f, "checklist")
+		case "raises":
+			s.Raises = l.raises(f)
 		case "do":
 			s.Do = l.actions(f.value, "do")
 		case "verify":
@@ -693,6 +699,110 @@ func (l *loader) checkGuides(rb *Runbook) {
 			if !set[g.Anchor] {
 				l.errs = append(l.errs, &Error{Pos: g.Pos, Msg: fmt.Sprintf("guide %s has no heading with anchor %q", g.File, g.Anchor)})
 			}
+		}
+	}
+}
+
+// score reads
+//
+//	score:
+//	  title: Security score
+//	  target: 95
+//	  areas:
+//	    api: {title: API security, weight: 40, baseline: 100}
+func (l *loader) score(n ast.Node, rb *Runbook) {
+	fields, ok := l.mapping(n, "score")
+	if !ok {
+		return
+	}
+	sm := &ScoreModel{Pos: l.pos(n), Title: "Score"}
+	seen := map[string]bool{}
+	for _, f := range fields {
+		seen[f.key] = true
+		switch f.key {
+		case "title":
+			sm.Title = l.str(f, "score title")
+		case "target":
+			sm.Target = l.percent(f, "score target")
+		case "areas":
+			areas, _ := l.mapping(f.value, "score areas")
+			for _, af := range areas {
+				a := ScoreArea{ID: af.key, Title: af.key}
+				if !idRE.MatchString(a.ID) {
+					l.errorf(af.keyN, "score area %q must be lowercase letters, digits, '.', '_' or '-'", a.ID)
+				}
+				afs, ok := l.mapping(af.value, "score area "+a.ID)
+				if !ok {
+					continue
+				}
+				aseen := map[string]bool{}
+				for _, x := range afs {
+					aseen[x.key] = true
+					switch x.key {
+					case "title":
+						a.Title = l.str(x, "area title")
+					case "weight":
+						a.Weight = l.integer(x, "area weight")
+					case "baseline":
+						a.Baseline = l.percent(x, "area baseline")
+					default:
+						l.unknown(x, "score area", "title", "weight", "baseline")
+					}
+				}
+				l.required(af.value, aseen, "score area "+a.ID, "weight", "baseline")
+				sm.Areas = append(sm.Areas, a)
+			}
+			if len(sm.Areas) == 0 {
+				l.errorf(f.value, "score needs at least one area")
+			}
+		default:
+			l.unknown(f, "score", "title", "target", "areas")
+		}
+	}
+	l.required(n, seen, "score", "areas")
+	rb.Score = sm
+}
+
+func (l *loader) percent(f field, what string) int {
+	v := l.integer(f, what)
+	if v > 100 {
+		l.errorf(f.value, "%s must be between 0 and 100", what)
+	}
+	return v
+}
+
+// raises reads `raises: {transport: 100}`; areas are checked once the
+// whole runbook is read.
+func (l *loader) raises(f field) map[string]int {
+	fields, _ := l.mapping(f.value, "raises")
+	out := map[string]int{}
+	for _, x := range fields {
+		out[x.key] = l.percent(x, "raises "+x.key)
+		l.raisesAt = append(l.raisesAt, raiseRef{area: x.key, n: x.keyN})
+	}
+	return out
+}
+
+type raiseRef struct {
+	area string
+	n    ast.Node
+}
+
+func (l *loader) checkRaises(rb *Runbook) {
+	for _, r := range l.raisesAt {
+		known := false
+		var ids []string
+		if rb.Score != nil {
+			for _, a := range rb.Score.Areas {
+				known = known || a.ID == r.area
+				ids = append(ids, a.ID)
+			}
+		}
+		switch {
+		case rb.Score == nil:
+			l.errorf(r.n, "raises %q, but the runbook defines no score", r.area)
+		case !known:
+			l.errorf(r.n, "raises unknown score area %q (the score has: %s)", r.area, strings.Join(ids, ", "))
 		}
 	}
 }

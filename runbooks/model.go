@@ -16,6 +16,9 @@ type Runbook struct {
 	Schedule Schedule
 	Targets  []Target
 	Phases   []Phase
+	// Score, when the runbook defines one, rates the state of what the
+	// window changes (e.g. a security score); steps raise its areas.
+	Score *ScoreModel
 
 	// Source is the file the runbook was read from (for messages).
 	Source string
@@ -100,6 +103,9 @@ type Step struct {
 	Retries int
 	// Timeout bounds each action of the step (0: the action's own default).
 	Timeout time.Duration
+	// Raises maps score areas to the value they reach once this step has
+	// succeeded (and is not undone).
+	Raises map[string]int
 	// UndoBudget is the time the undo is expected to take (default: a third
 	// of the budget, at least a minute when the step has undo actions).
 	UndoBudget time.Duration
@@ -187,4 +193,20 @@ func (r *Runbook) Target(name string) (Target, bool) {
 		}
 	}
 	return Target{}, false
+}
+
+// ScoreModel is a weighted score over areas, each starting at a baseline.
+type ScoreModel struct {
+	Title  string
+	Areas  []ScoreArea
+	Target int
+	Pos    Pos
+}
+
+// ScoreArea is one rated area.
+type ScoreArea struct {
+	ID       string
+	Title    string
+	Weight   int
+	Baseline int
 }
