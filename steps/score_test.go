@@ -11,7 +11,7 @@ import (
 type noActions struct{}
 
 func (noActions) NewParams(string) (any, bool) { return nil, false }
-func (noActions) Types() []string               { return nil }
+func (noActions) Types() []string              { return nil }
 
 const scoreRunbook = `id: scored
 title: Scored
