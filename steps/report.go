@@ -81,6 +81,22 @@ func WriteReport(w io.Writer, rb *runbooks.Runbook, run *Run, now time.Time, red
 	}
 	fmt.Fprintf(b, "| **total** | | | **%s** | **%s** | %s | %d/%d done |\n\n", clock(totalBudget), clock(totalActual), signed(totalActual-totalBudget), t.Done, t.Total)
 
+	if sc := ComputeScore(rb, run); len(sc.Areas) > 0 {
+		verdict := "below"
+		if sc.Met() {
+			verdict = "meets"
+		}
+		fmt.Fprintf(b, "## %s: %.0f → %.0f (%s the target of %d)\n\n| Area | Weight | Start | Now | Raised by |\n|---|---:|---:|---:|---|\n",
+			md(sc.Title), sc.Baseline, sc.Total, verdict, sc.Target)
+		for _, a := range sc.Areas {
+			by := a.By
+			if by == "" {
+				by = "—"
+			}
+			fmt.Fprintf(b, "| %s | %d | %d | %d | %s |\n", md(a.Title), a.Weight, a.Baseline, a.Value, by)
+		}
+		b.WriteString("\n")
+	}
 	section := func(title string, lines []string) {
 		if len(lines) == 0 {
 			return

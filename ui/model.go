@@ -109,6 +109,7 @@ type Model struct {
 
 	run    *steps.Run
 	timing steps.Timing
+	score  steps.Score
 
 	timeline timeline.Model
 	guide    guide.Model
@@ -204,6 +205,7 @@ func (m *Model) setRun(r *steps.Run, now time.Time) {
 	}
 	m.run = r
 	m.timing = steps.ComputeTiming(m.rb, r, now)
+	m.score = steps.ComputeScore(m.rb, r)
 	m.gen++
 }
 

@@ -80,7 +80,7 @@ func (m Model) render() string {
 	b.Grow(m.width * m.height * 2)
 	b.WriteString(m.cache.header.get(headerKey{gen: m.gen, width: m.width}, func() string {
 		return header.View(header.Props{
-			Runbook: m.rb, Run: m.run, Timing: m.timing, Operator: m.opt.Operator,
+			Runbook: m.rb, Run: m.run, Timing: m.timing, Score: m.score, Operator: m.opt.Operator,
 			Rehearsal: m.run.Rehearsal, Styles: st, Width: m.width,
 		})
 	}))

@@ -26,6 +26,7 @@ type Props struct {
 	Runbook   *runbooks.Runbook
 	Run       *steps.Run
 	Timing    steps.Timing
+	Score     steps.Score // zero when the runbook has no score
 	Operator  string
 	Rehearsal bool
 	Styles    styles.Styles
@@ -115,6 +116,14 @@ func View(p Props) string {
 			pct = t.Done * 100 / t.Total
 		}
 		label := fmt.Sprintf(" %d/%d steps %3d%%", t.Done, t.Total, pct)
+		if sc := p.Score; len(sc.Areas) > 0 {
+			// The score as it rises, from where the window began.
+			style := st.Running
+			if sc.Met() {
+				style = st.OK
+			}
+			label += "  " + style.Render(fmt.Sprintf("score %.0f→%.0f/%d", sc.Baseline, sc.Total, sc.Target))
+		}
 		window := fmt.Sprintf("  window %s–%s", t.PlannedStart.In(loc).Format("15:04"), t.PlannedEnd.In(loc).Format("15:04"))
 		barW := w - ansi.StringWidth(label) - ansi.StringWidth(window)
 		if barW < 10 {

@@ -127,3 +127,25 @@ func TestClockShowsTheDateOnAnotherDay(t *testing.T) {
 		t.Errorf("next day without its date:\n%s", s)
 	}
 }
+
+func TestScoreRisesInTheHeader(t *testing.T) {
+	rb := runbook()
+	rb.Score = &runbooks.ScoreModel{Title: "Security", Target: 95, Areas: []runbooks.ScoreArea{
+		{ID: "api", Weight: 40, Baseline: 100}, {ID: "transport", Weight: 60, Baseline: 50},
+	}}
+	rb.Phases[0].Steps[0].Raises = map[string]int{"transport": 100}
+	now := day.Add(8*time.Hour + 5*time.Minute)
+	run := started(day.Add(8 * time.Hour))
+	props := func() Props {
+		return Props{Runbook: rb, Run: run, Timing: steps.ComputeTiming(rb, run, now), Score: steps.ComputeScore(rb, run),
+			Styles: styles.New(styles.Theme{Dark: true}), Width: 120}
+	}
+	if v := ansi.Strip(View(props())); !strings.Contains(v, "score 70→70/95") {
+		t.Fatalf("before: %s", v)
+	}
+	run.Apply(steps.Event{Seq: 2, Kind: steps.EvStepStarted, Step: "a.1", At: now})
+	run.Apply(steps.Event{Seq: 3, Kind: steps.EvStepSucceeded, Step: "a.1", At: now})
+	if v := ansi.Strip(View(props())); !strings.Contains(v, "score 70→100/95") {
+		t.Fatalf("after: %s", v)
+	}
+}
