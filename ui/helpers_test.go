@@ -38,6 +38,11 @@ type fixture struct {
 // output wired to an Output sink as the CLI does.
 func openLab(t testing.TB, rb *runbooks.Runbook, dir string) *fixture {
 	t.Helper()
+	return openLabMode(t, rb, dir, false)
+}
+
+func openLabMode(t testing.TB, rb *runbooks.Runbook, dir string, rehearsal bool) *fixture {
+	t.Helper()
 	if rb == nil {
 		rb = loadLab(t)
 	}
@@ -52,7 +57,7 @@ func openLab(t testing.TB, rb *runbooks.Runbook, dir string) *fixture {
 	}
 	sess, err := steps.Open(steps.Options{
 		Runbook: rb, StateDir: dir, Clock: f.clock, Operator: "ana", Host: "lab", PID: os.Getpid(),
-		Targets: targets, Redactor: red, Output: f.out.Send,
+		Targets: targets, Redactor: red, Output: f.out.Send, Rehearsal: rehearsal,
 	})
 	if err != nil {
 		t.Fatalf("open session: %v", err)

@@ -382,6 +382,10 @@ func (m Model) opDone(msg opDoneMsg) (tea.Model, tea.Cmd) {
 		m.setStatus(levelOK, "Note added to %s.", id)
 	case msg.op.kind == opTick:
 		m.setStatus(levelInfo, "Checklist item %d of %s %s.", msg.op.item+1, id, map[bool]string{true: "ticked", false: "unticked"}[msg.op.checked])
+	case state.Status == steps.AwaitingOperator && m.run.Rehearsal && m.busy == nil:
+		// A rehearsal confirms manual steps on its own; the journal says so.
+		m.setStatus(levelInfo, "%s: manual part auto-confirmed (rehearsal).", id)
+		return m.start(op{kind: opConfirm, step: id, text: "auto-confirmed in a rehearsal"})
 	case state.Status == steps.AwaitingOperator:
 		m.setStatus(levelWarn, "%s waits for you: %s Then press enter to confirm.", id, m.prompt(id, state))
 	case state.Status == steps.Succeeded:

@@ -768,3 +768,23 @@ func TestTornJournalTailIsReported(t *testing.T) {
 		t.Errorf("torn tail not shown:\n%s", screen(m))
 	}
 }
+
+func TestRehearsalAutoConfirmsManualSteps(t *testing.T) {
+	f := openLabMode(t, nil, "", true)
+	m := sized(t, f.model(false), 120, 40)
+	m = press(t, m, "enter")
+	st := f.sess.Snapshot().Step("prep.read")
+	if st.Status != steps.Succeeded || st.Actor != "ana" {
+		t.Fatalf("manual step in a rehearsal after enter: %s by %q", st.Status, st.Actor)
+	}
+	data, err := os.ReadFile(f.sess.JournalFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), "auto-confirmed in a rehearsal") {
+		t.Fatal("the journal does not say the step was auto-confirmed")
+	}
+	if !strings.Contains(screen(m), "REHEARSAL") {
+		t.Errorf("the header does not say this is a rehearsal:\n%s", screen(m))
+	}
+}

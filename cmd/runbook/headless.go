@@ -111,7 +111,7 @@ func (h *headless) step(ctx context.Context, s runbooks.Step) error {
 			err = h.sess.Start(ctx, s.ID)
 		case steps.AwaitingOperator:
 			switch {
-			case h.rehearsal:
+			case h.rehearsal || h.sess.Snapshot().Rehearsal:
 				h.logf(s.ID, "manual step auto-confirmed (rehearsal)")
 				err = h.sess.Confirm(ctx, s.ID, h.c.operator+" (rehearsal auto-confirm)", "auto-confirmed in a rehearsal")
 			case h.confirmManual:

@@ -17,6 +17,7 @@ func runTUI(_ context.Context, args []string, io Streams, getenv func(string) st
 	var c common
 	fs := newFlags("", io)
 	c.register(fs, getenv)
+	rehearsal := fs.Bool("rehearsal", false, "a rehearsal (e.g. --target lab): manual steps are auto-confirmed and journaled as such")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -28,7 +29,7 @@ func runTUI(_ context.Context, args []string, io Streams, getenv func(string) st
 		return err
 	}
 	out := ui.NewOutput(0)
-	sess, err := c.openSession(rb, out.Send, false)
+	sess, err := c.openSession(rb, out.Send, *rehearsal)
 	if err != nil {
 		return err
 	}
