@@ -153,3 +153,38 @@ func TestRollbackReplaysTheJournalBackwards(t *testing.T) {
 		t.Fatalf("undo checkpoints missing:\n%s", log)
 	}
 }
+
+func TestPlanFromJournalProposesBudgets(t *testing.T) {
+	e := newCrashEnv(t)
+	os.WriteFile(filepath.Join(e.work, "release"), nil, 0o644)
+	if r := runbook(t, nil, e.args("run", "--confirm-manual")...); r.code != 0 {
+		t.Fatalf("run: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	journal := filepath.Join(e.state, "crash-test", "journal")
+	r := runbook(t, nil, "plan", "-f", e.fixture, "--json", "--from-journal", journal)
+	if r.code != 0 {
+		t.Fatalf("plan --from-journal: exit %d\n%s", r.code, r.err)
+	}
+	var p planJSON
+	if err := json.Unmarshal([]byte(r.out), &p); err != nil {
+		t.Fatal(err)
+	}
+	for _, ph := range p.Phases {
+		for _, s := range ph.Steps {
+			if s.ActualSeconds == nil || s.ProposedSeconds == nil {
+				t.Fatalf("%s: no actual or proposal: %+v", s.ID, s)
+			}
+			// Seconds of work propose the smallest budget, five minutes.
+			if *s.ActualSeconds > 60 || *s.ProposedSeconds != 300 {
+				t.Errorf("%s: actual %ds, proposed %ds", s.ID, *s.ActualSeconds, *s.ProposedSeconds)
+			}
+		}
+	}
+	r = runbook(t, nil, "plan", "-f", e.fixture, "--from-journal", journal)
+	if !strings.Contains(r.out, "budget 5m, took ") || !strings.Contains(r.out, "→ propose 5m") {
+		t.Fatalf("text plan lacks the proposals:\n%s", r.out)
+	}
+	if r := runbook(t, nil, "plan", "--from-journal", journal); r.code != exitUsage || !strings.Contains(r.err, `run of "crash-test"`) {
+		t.Fatalf("journal of another runbook: exit %d %s", r.code, r.err)
+	}
+}

@@ -35,18 +35,23 @@ type phaseJSON struct {
 }
 
 type stepJSON struct {
-	ID                string       `json:"id"`
-	Title             string       `json:"title"`
-	BudgetSeconds     int64        `json:"budget_seconds"`
-	UndoBudgetSeconds int64        `json:"undo_budget_seconds,omitempty"`
-	PlannedStart      time.Time    `json:"planned_start"`
-	PlannedEnd        time.Time    `json:"planned_end"`
-	Guide             string       `json:"guide"`
-	Manual            bool         `json:"manual"`
-	Checklist         []string     `json:"checklist,omitempty"`
-	Do                []actionJSON `json:"do,omitempty"`
-	Verify            []actionJSON `json:"verify,omitempty"`
-	Undo              []actionJSON `json:"undo,omitempty"`
+	ID                string    `json:"id"`
+	Title             string    `json:"title"`
+	BudgetSeconds     int64     `json:"budget_seconds"`
+	UndoBudgetSeconds int64     `json:"undo_budget_seconds,omitempty"`
+	PlannedStart      time.Time `json:"planned_start"`
+	PlannedEnd        time.Time `json:"planned_end"`
+	Guide             string    `json:"guide"`
+	Manual            bool      `json:"manual"`
+	Checklist         []string  `json:"checklist,omitempty"`
+	// From a journal (--from-journal): what the step took there and the
+	// budget that proposes.
+	ActualSeconds   *int64       `json:"actual_seconds,omitempty"`
+	ProposedSeconds *int64       `json:"proposed_seconds,omitempty"`
+	ProposalNote    string       `json:"proposal_note,omitempty"`
+	Do              []actionJSON `json:"do,omitempty"`
+	Verify          []actionJSON `json:"verify,omitempty"`
+	Undo            []actionJSON `json:"undo,omitempty"`
 }
 
 type actionJSON struct {
@@ -60,6 +65,7 @@ func runPlan(args []string, io Streams, getenv func(string) string) error {
 	fs := newFlags("plan", io)
 	c.register(fs, getenv)
 	asJSON := fs.Bool("json", false, "print the plan as JSON")
+	fromJournal := fs.String("from-journal", "", "propose budgets from the actual times in journal `FILE` (e.g. a rehearsal's)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -74,6 +80,22 @@ func runPlan(args []string, io Streams, getenv func(string) string) error {
 	}
 	env := &steps.Env{Targets: targets, Redact: red, Workspace: c.workspace}
 	p := buildPlan(rb, env)
+	if *fromJournal != "" {
+		run, torn, err := steps.ReadRun(*fromJournal)
+		if err != nil {
+			return err
+		}
+		if run.StartedAt.IsZero() {
+			return usagef("--from-journal %s: no run in it", *fromJournal)
+		}
+		if run.Runbook != rb.ID {
+			return usagef("--from-journal %s is a run of %q, not %q", *fromJournal, run.Runbook, rb.ID)
+		}
+		if torn != nil {
+			fmt.Fprintln(io.Err, "runbook: note:", torn)
+		}
+		propose(&p, rb, run)
+	}
 	if *asJSON {
 		enc := json.NewEncoder(io.Out)
 		enc.SetIndent("", "  ")
@@ -101,6 +123,39 @@ func buildPlan(rb *runbooks.Runbook, env *steps.Env) planJSON {
 		p.Phases = append(p.Phases, ph)
 	}
 	return p
+}
+
+// propose sets each step's actual time from a run and a budget from it:
+// the actual time with a quarter added for the unexpected, rounded up to
+// five minutes. Steps whose time says nothing (manual steps confirmed
+// without a person, skipped or unfinished ones) keep their budget.
+func propose(p *planJSON, rb *runbooks.Runbook, run *steps.Run) {
+	for i := range p.Phases {
+		for j := range p.Phases[i].Steps {
+			s := &p.Phases[i].Steps[j]
+			st := run.Step(s.ID)
+			keep := func(why string) {
+				b := s.BudgetSeconds
+				s.ProposedSeconds, s.ProposalNote = &b, why
+			}
+			if st.Status != steps.Succeeded {
+				keep("keep: " + st.Status.String() + " in that run")
+				continue
+			}
+			a := secs(st.Elapsed(run.LastAt))
+			s.ActualSeconds = &a
+			if run.Rehearsal && s.Manual {
+				keep("keep: manual, auto-confirmed in a rehearsal")
+				continue
+			}
+			const five = 5 * 60
+			prop := (a*5/4 + five - 1) / five * five
+			if prop == 0 {
+				prop = five
+			}
+			s.ProposedSeconds = &prop
+		}
+	}
 }
 
 func describe(as []runbooks.Action, env *steps.Env) []actionJSON {
@@ -134,6 +189,18 @@ func printPlan(w io.Writer, p planJSON) {
 			}
 			fmt.Fprintf(w, "  %s–%s  %-6s %s — %s%s\n", s.PlannedStart.Format("15:04"), s.PlannedEnd.Format("15:04"),
 				hm(time.Duration(s.BudgetSeconds)*time.Second), s.ID, s.Title, kind)
+			if s.ProposedSeconds != nil {
+				actual := "—"
+				if s.ActualSeconds != nil {
+					actual = ms(time.Duration(*s.ActualSeconds) * time.Second)
+				}
+				note := ""
+				if s.ProposalNote != "" {
+					note = " (" + s.ProposalNote + ")"
+				}
+				fmt.Fprintf(w, "                budget %s, took %s → propose %s%s\n", hm(time.Duration(s.BudgetSeconds)*time.Second),
+					actual, hm(time.Duration(*s.ProposedSeconds)*time.Second), note)
+			}
 			for _, group := range []struct {
 				name string
 				acts []actionJSON
