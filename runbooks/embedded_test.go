@@ -2,6 +2,8 @@ package runbooks_test
 
 import (
 	"io/fs"
+	"maps"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -13,7 +15,10 @@ import (
 	"github.com/runbook-dev/runbook/runbooks"
 	"github.com/runbook-dev/runbook/steps"
 	"github.com/runbook-dev/runbook/steps/actions"
+	"github.com/runbook-dev/runbook/steps/docker"
+	"github.com/runbook-dev/runbook/steps/pg"
 	"github.com/runbook-dev/runbook/steps/shell"
+	"github.com/runbook-dev/runbook/steps/web"
 )
 
 const phase1 = "phase1-security-hardening"
@@ -82,8 +87,9 @@ var wantPhases = []wantPhase{
 }
 
 // Steps that change the workspace or the stack: each must say how to undo.
+// (Pulling the workspace has none: the pulled commits are the team's, and
+// a rollback of the window leaves them.)
 var wantUndo = []string{
-	"prep-pull-workspace",
 	"item2-generate-certificates",
 	"item2-nginx-configuration",
 	"item2-update-compose",
@@ -343,14 +349,16 @@ func TestEmbeddedPhase1Undo(t *testing.T) {
 	}
 }
 
-// Every ${target.NAME} a shell action uses must name a declared target, so
-// no run fails on a typo halfway through the day.
-func TestEmbeddedPhase1TargetRefs(t *testing.T) {
-	rb := loadPhase1(t)
+// labTargets are target values as a rehearsal against the lab has them;
+// the database password is a planted secret no plan view may show.
+const probeSecret = "probe-secret-3f9a"
+
+func planEnv(t *testing.T, rb *runbooks.Runbook) *steps.Env {
+	t.Helper()
 	red := steps.NewRedactor()
 	getenv := func(k string) string {
 		if k == "RUNBOOK_DB_DSN" {
-			return "postgres://postgres:probe-secret@db.invalid:5432/app"
+			return "postgres://postgres:" + probeSecret + "@127.0.0.1:55433/app?sslmode=disable"
 		}
 		return ""
 	}
@@ -358,37 +366,452 @@ func TestEmbeddedPhase1TargetRefs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"app_url", "http_url", "https_url", "db", "docker", "workspace"} {
+	for _, name := range []string{"app_url", "http_url", "https_url", "db", "docker", "project", "nginx_image", "workspace"} {
 		if _, ok := targets[name]; !ok {
 			t.Errorf("target %s has no value from its default or the environment", name)
 		}
 	}
-	env := &steps.Env{Targets: targets, Redact: red}
+	return &steps.Env{Targets: targets, Redact: red, Workspace: "/srv/staging"}
+}
+
+// describe is what `runbook plan` prints for an action: its Describe,
+// redacted.
+func describe(env *steps.Env, a runbooks.Action) string {
+	return env.Redact.String(a.Params.(steps.Action).Describe(env))
+}
+
+// Every ${target.NAME} an action uses must name a declared target, so no
+// run fails on a typo halfway through the day, and no plan view shows the
+// database password.
+func TestEmbeddedPhase1TargetRefs(t *testing.T) {
+	rb := loadPhase1(t)
+	env := planEnv(t, rb)
 	shells := 0
 	for _, s := range rb.Steps() {
+		env.Step = s.ID
 		for _, list := range [][]runbooks.Action{s.Do, s.Verify, s.Undo} {
 			for _, a := range list {
-				ex, ok := a.Params.(*shell.Exec)
-				if !ok {
-					continue
-				}
-				shells++
-				vals := slices.Clone(ex.Argv)
-				for _, v := range ex.Env {
-					vals = append(vals, v)
-				}
-				for _, v := range vals {
-					if _, err := env.Expand(v); err != nil {
-						t.Errorf("step %s, %s at %s: %v", s.ID, a.Name, a.Pos, err)
+				if ex, ok := a.Params.(*shell.Exec); ok {
+					shells++
+					vals := slices.Clone(ex.Argv)
+					for _, v := range ex.Env {
+						vals = append(vals, v)
+					}
+					for _, v := range vals {
+						if _, err := env.Expand(v); err != nil {
+							t.Errorf("step %s, %s at %s: %v", s.ID, a.Name, a.Pos, err)
+						}
 					}
 				}
-				if d := ex.Describe(env); strings.Contains(d, "probe-secret") {
-					t.Errorf("step %s: plan view shows the database password: %s", s.ID, d)
+				d := describe(env, a)
+				if strings.Contains(d, "${target.") {
+					t.Errorf("step %s, %s at %s: plan view has an unresolved target: %s", s.ID, a.Type, a.Pos, d)
+				}
+				if strings.Contains(a.Params.(steps.Action).Describe(env), probeSecret) {
+					t.Errorf("step %s, %s at %s: Describe shows the database password", s.ID, a.Type, a.Pos)
 				}
 			}
 		}
 	}
 	if shells == 0 {
 		t.Fatal("no shell actions found: the environment checks are gone")
+	}
+}
+
+// What each step of Items 2-4 and the final verification is, for the
+// automation rule below. Every step of those phases is in exactly one
+// class, so a new step has to be classified before it can ship.
+var (
+	// They change the stack or the workspace: automated do, verify and
+	// undo.
+	changeSteps = []string{
+		"item2-generate-certificates", "item2-nginx-configuration", "item2-update-compose",
+		"item3-create-migrations", "item3-update-compose", "item3-run-migrations",
+		"item4-create-templates", "item4-tests-integrate",
+	}
+	// They check the stack: every do action is an automated check, and a
+	// verify re-checks. Nothing to undo.
+	checkSteps = []string{
+		"item2-test-https-redirects", "item2-performance-validation", "item2-commit-verification",
+		"item3-verify-extensions", "item3-test-application", "item3-commit-verification",
+		"item4-testing-validation", "item4-commit-verification",
+		"final-test-suite", "final-performance-validation", "final-security-verification",
+	}
+	// People write code or a report: the do is manual, the verify is
+	// automated, and code is undone by restoring the step's files.
+	workSteps = []string{"item4-create-secret-manager", "item4-refactor-config", "final-summary-commits"}
+	// Of those, the steps whose undo must restore code.
+	codeSteps = []string{"item4-create-secret-manager", "item4-refactor-config"}
+)
+
+func automated(list []runbooks.Action) (n, manual int) {
+	for _, a := range list {
+		if a.Type == "manual" {
+			manual++
+		} else {
+			n++
+		}
+	}
+	return n, manual
+}
+
+// Issue 3, acceptance 2: every step of Items 2-4 and the final
+// verification that changes or checks the stack does it with automated
+// actions.
+func TestEmbeddedPhase1Automation(t *testing.T) {
+	rb := loadPhase1(t)
+	class := map[string]string{}
+	for _, c := range []struct {
+		name string
+		ids  []string
+	}{{"change", changeSteps}, {"check", checkSteps}, {"work", workSteps}} {
+		for _, id := range c.ids {
+			if prev, dup := class[id]; dup {
+				t.Errorf("step %s is in two classes: %s and %s", id, prev, c.name)
+			}
+			class[id] = c.name
+		}
+	}
+	seen := map[string]bool{}
+	for _, p := range rb.Phases {
+		if p.ID != "item2" && p.ID != "item3" && p.ID != "item4" && p.ID != "final" {
+			continue
+		}
+		for _, s := range p.Steps {
+			seen[s.ID] = true
+			do, doManual := automated(s.Do)
+			verify, verifyManual := automated(s.Verify)
+			undo, undoManual := automated(s.Undo)
+			if verify == 0 || verifyManual > 0 {
+				t.Errorf("step %s: verify has %d automated and %d manual actions, want at least one, all automated", s.ID, verify, verifyManual)
+			}
+			switch class[s.ID] {
+			case "change":
+				// People's part of a change step (writing the tests of
+				// Item 4) may come first; everything after it is automated.
+				if do == 0 {
+					t.Errorf("change step %s: do has no automated action", s.ID)
+				}
+				for i, a := range s.Do {
+					if a.Type == "manual" && i > 0 && s.Do[i-1].Type != "manual" {
+						t.Errorf("change step %s: manual action at %s comes after automated ones: the automation must not stop halfway", s.ID, a.Pos)
+					}
+				}
+				if undo == 0 || undoManual > 0 {
+					t.Errorf("change step %s: undo has %d automated and %d manual actions, want all automated", s.ID, undo, undoManual)
+				}
+			case "check":
+				if do == 0 || doManual > 0 {
+					t.Errorf("check step %s: do has %d automated and %d manual actions, want all automated", s.ID, do, doManual)
+				}
+				if len(s.Undo) > 0 {
+					t.Errorf("check step %s has undo actions: a check changes nothing", s.ID)
+				}
+			case "work":
+				if doManual == 0 {
+					t.Errorf("work step %s has no manual action: if it is automated now, move it to another class", s.ID)
+				}
+			default:
+				t.Errorf("step %s of phase %s is in no class: say whether it changes the stack, checks it, or is people's work", s.ID, p.ID)
+			}
+			// The interim automation shelled out to docker and curl; the
+			// stack is now reached through the typed actions only.
+			for _, list := range [][]runbooks.Action{s.Do, s.Verify, s.Undo} {
+				for _, a := range list {
+					if ex, ok := a.Params.(*shell.Exec); ok && len(ex.Argv) > 0 && (ex.Argv[0] == "docker" || ex.Argv[0] == "curl") {
+						t.Errorf("step %s at %s shells out to %s: use the docker/web actions", s.ID, a.Pos, ex.Argv[0])
+					}
+				}
+			}
+		}
+	}
+	for id := range class {
+		if !seen[id] {
+			t.Errorf("classified step %s is not in Items 2-4 or the final verification", id)
+		}
+	}
+	for _, id := range codeSteps {
+		pi, si, _ := rb.StepRef(id)
+		s := rb.Phases[pi].Steps[si]
+		if n, m := automated(s.Undo); n == 0 || m > 0 || s.Undo[0].Type != "git.restore" {
+			t.Errorf("code step %s: undo should restore the step's files with git.restore, found %d automated, %d manual", id, n, m)
+		}
+	}
+}
+
+// The plan view shows each operation concretely: the container and API
+// call, the compose change, the SQL, the URL and what is expected of it,
+// the files written. One expectation per action, in order, for the steps
+// that touch the stack.
+func TestEmbeddedPhase1PlanIsConcrete(t *testing.T) {
+	rb := loadPhase1(t)
+	env := planEnv(t, rb)
+	want := map[string][]string{
+		"item2-generate-certificates": {
+			"generate a self-signed CA (nginx/certs/ca.crt, secrets/ca.key) and a server certificate (nginx/certs/server.crt, nginx/certs/server.key) for localhost, 127.0.0.1",
+			"nginx/certs/server.key exists, mode 0600", "secrets/ca.key exists, mode 0600",
+			"openssl verify -CAfile nginx/certs/ca.crt nginx/certs/server.crt", "-checkend 2592000",
+			"git check-ignore --quiet nginx/certs/server.key", "git check-ignore --quiet secrets/ca.key",
+			"remove the certificate files cert.generate wrote",
+		},
+		"item2-nginx-configuration": {
+			"render template nginx/tls.conf.tmpl to nginx/conf.d/default.conf (mode 0644)",
+			"TLSv1\\.2", "301", "server_tokens",
+			"restore nginx/conf.d/default.conf",
+		},
+		"item2-update-compose": {
+			`edit compose file docker-compose.staging.yml: set services.app.ports = ["127.0.0.1:8001:8000"]; set services.nginx.image = "nginx:1.27-alpine"`,
+			"-f docker-compose.staging.yml -p rblab up -d app nginx",
+			"wait until service rblab/app is healthy (poll GET /containers/{id}/json)",
+			"wait until service rblab/nginx is running",
+			"inspect service rblab/nginx (GET /containers/{id}/json) and check running, ports 8080:80 8443:443",
+			"ports 127.0.0.1:8001:8000",
+			"exec nginx -t in service rblab/nginx (POST /containers/{id}/exec)",
+			"then docker compose (or docker-compose) --ansi never -f docker-compose.staging.yml -p rblab up -d --remove-orphans app",
+			"wait until service rblab/app is healthy",
+			"find service rblab/nginx (GET /containers/json, by compose labels), expect 0",
+		},
+		"item2-test-https-redirects": {
+			"GET http://localhost:8080/health, expect status 301; Location = https://localhost:8443/health",
+			"TLS to https://localhost:8443, expect handshake; TLS ≥ 1.2 (older refused); chain verified against nginx/certs/ca.crt; SANs include localhost, 127.0.0.1",
+			"GET https://localhost:8443/health, expect status 2xx; security headers Strict-Transport-Security",
+			"6 × POST https://localhost:8443/api/auth/login, expect requests 1–5 not 429",
+			"11 × GET https://localhost:8443/api/transcribe/status",
+			"31 × GET https://localhost:8443/api/jobs",
+			"GET https://localhost:8443/health, expect status 200",
+		},
+		"item2-performance-validation": {
+			"200 × GET https://localhost:8443/health at concurrency 4, and 200 × http://localhost:8001/health as baseline; expect P95 < 100ms, overhead (P50) < 5ms",
+			"GET https://localhost:8443/health",
+		},
+		"item3-create-migrations": {
+			"to db/migrations/001_security_extensions.up.sql", "to db/migrations/001_security_extensions.down.sql",
+			"create extension if not exists", "create extension if not exists", "drop extension if exists",
+			"restore db/migrations/001_security_extensions.down.sql", "restore db/migrations/001_security_extensions.up.sql",
+		},
+		"item3-update-compose": {
+			`set services.db.command = ["postgres","-c","shared_preload_libraries=pgaudit","-c","pgaudit.log=ddl,write"]`,
+			"-p rblab up -d db", "service rblab/db is healthy", "service rblab/app is healthy",
+			"inspect service rblab/db", "shared_preload_libraries contains pgaudit; pgaudit.log = 'ddl,write'",
+			"GET http://localhost:8001/health",
+			"-p rblab up -d db", "service rblab/db is healthy", "service rblab/app is healthy",
+		},
+		"item3-run-migrations": {
+			"migrate up to the newest version on target db (postgres://postgres:" + steps.Mask + "@127.0.0.1:55433/app?sslmode=disable) with migrations from db/migrations",
+			"extension pgcrypto is installed", "extension pgaudit is installed",
+			"migrate down to the version saved by this step's do", "DROP TABLE runbook_schema_version",
+			"extension pgaudit is absent", "extension pgcrypto is absent",
+		},
+		"item3-verify-extensions": {
+			"pgcrypto", "pgaudit", "pgaudit.log = 'ddl,write'",
+			"SELECT pgp_sym_decrypt(pgp_sym_encrypt($1, $2), $2)",
+			"CREATE TABLE runbook_audit_probe (id int);\nDROP TABLE runbook_audit_probe;",
+			"read logs of service rblab/db since the step began (GET /containers/{id}/logs), expect at least 1 line(s) matching /AUDIT: SESSION",
+			"pgcrypto", "pgaudit",
+		},
+		"item4-create-templates": {
+			"render template env/app.env.tmpl to .env.staging.example",
+			".env.staging.example exists, content matching", ".env.staging.example exists, no content matching",
+			"git check-ignore --quiet secrets/db_password", "git check-ignore --quiet .env",
+			"restore .env.staging.example",
+		},
+		"item4-tests-integrate": {
+			"operator:",
+			"generate 64-char hex secret into secrets/db_password (mode 0600, value never shown)",
+			"generate 64-char base64url secret into secrets/secret_key",
+			"exec psql -X -q -v ON_ERROR_STOP=1 -d postgres -c 'CREATE SCHEMA IF NOT EXISTS runbook_rotation;",
+			"remove services.db.environment.POSTGRES_PASSWORD;",
+			"-p rblab up -d db", "service rblab/db is healthy",
+			"\\set pw `cat /run/secrets/db_password`\nALTER ROLE postgres PASSWORD :",
+			"-p rblab up -d app", "service rblab/app is healthy",
+			"restart service rblab/nginx (POST /containers/{id}/restart)", "service rblab/nginx is running",
+			"secrets/db_password exists, mode 0600", "secrets/secret_key exists, mode 0600",
+			"env set DB_PASSWORD_FILE SECRET_KEY_FILE, env unset DB_PASSWORD SECRET_KEY",
+			"env set POSTGRES_PASSWORD_FILE, env unset POSTGRES_PASSWORD",
+			"password from secrets/db_password",
+			"GET https://localhost:8443/config",
+			"GET https://localhost:8443/health",
+			"EXECUTE format('\\''ALTER ROLE %I PASSWORD %L'\\'', r.rolname, r.rolpassword)",
+			"then docker compose (or docker-compose) --ansi never -f docker-compose.staging.yml -p rblab up -d db app",
+			"service rblab/db is healthy", "service rblab/app is healthy",
+			"restart service rblab/nginx", "service rblab/nginx is running",
+			"remove the secret secrets/secret_key", "remove the secret secrets/db_password",
+		},
+		"final-security-verification": {
+			"security headers", "POST https://localhost:8443/api/auth/login", "/api/transcribe/status",
+			"61 × GET https://localhost:8443/api/videos", "/api/jobs",
+			"Location = https://localhost:8443/health", "TLS ≥ 1.2",
+			"extension pgcrypto", "extension pgaudit", "pgaudit.log",
+			"env unset DB_PASSWORD SECRET_KEY", "env unset POSTGRES_PASSWORD", "/config",
+			"scan every workspace file", "GET https://localhost:8443/health",
+		},
+	}
+	for id, parts := range want {
+		pi, si, ok := rb.StepRef(id)
+		if !ok {
+			t.Errorf("no step %s", id)
+			continue
+		}
+		s := rb.Phases[pi].Steps[si]
+		env.Step = id
+		var got []string
+		for _, list := range [][]runbooks.Action{s.Do, s.Verify, s.Undo} {
+			for _, a := range list {
+				got = append(got, describe(env, a))
+			}
+		}
+		if len(got) != len(parts) {
+			t.Errorf("step %s: %d actions, the test expects %d:\n%s", id, len(got), len(parts), strings.Join(got, "\n"))
+			continue
+		}
+		for i, p := range parts {
+			if !strings.Contains(got[i], p) {
+				t.Errorf("step %s, action %d: plan view\n  %s\ndoes not show %q", id, i+1, got[i], p)
+			}
+		}
+	}
+}
+
+// The seed's thresholds and tiers are in the actions, not only in the
+// guides.
+func TestEmbeddedPhase1SeedChecks(t *testing.T) {
+	rb := loadPhase1(t)
+	probes := 0
+	for _, id := range []string{"item2-performance-validation", "final-performance-validation"} {
+		pi, si, _ := rb.StepRef(id)
+		for _, a := range rb.Phases[pi].Steps[si].Do {
+			p, ok := a.Params.(*web.LatencyProbe)
+			if !ok {
+				continue
+			}
+			probes++
+			if p.P95Max != "100ms" || p.OverheadMax != "5ms" || p.Baseline == nil || p.Baseline.Target != "app_url" || p.Target != "https_url" {
+				t.Errorf("step %s: latency probe %+v, want https_url against app_url, P95 < 100ms, overhead < 5ms", id, p)
+			}
+		}
+	}
+	if probes != 2 {
+		t.Errorf("%d latency probes, want one in each performance step", probes)
+	}
+
+	pi, si, _ := rb.StepRef("final-security-verification")
+	final := rb.Phases[pi].Steps[si]
+	tiers := map[string]int{}
+	var headers, redirect bool
+	ext := map[string]bool{}
+	envAbsent := map[string]bool{}
+	for _, a := range final.Do {
+		switch p := a.Params.(type) {
+		case *web.RateLimitCheck:
+			tiers[p.Path] = p.Limit
+			if p.Target != "https_url" || p.CAFile != "nginx/certs/ca.crt" {
+				t.Errorf("rate-limit check of %s goes to %s (CA %q), want https_url trusting nginx/certs/ca.crt", p.Path, p.Target, p.CAFile)
+			}
+		case *web.HTTPCheck:
+			headers = headers || (p.SecurityHeaders && p.Target == "https_url")
+			redirect = redirect || (p.Status == 301 && p.Target == "http_url" && strings.HasPrefix(p.Redirect, "${target.https_url}"))
+		case *pg.Extension:
+			ext[p.Name] = p.PasswordFile == "secrets/db_password"
+		case *docker.Assert:
+			for _, e := range p.EnvAbsent {
+				envAbsent[e] = true
+			}
+		}
+	}
+	wantTiers := map[string]int{"/api/auth/login": 5, "/api/transcribe/status": 10, "/api/videos": 60, "/api/jobs": 30}
+	if !maps.Equal(tiers, wantTiers) {
+		t.Errorf("final rate-limit tiers = %v, want %v (auth 5, transcription 10, data 60, jobs 30 per minute)", tiers, wantTiers)
+	}
+	if !headers || !redirect {
+		t.Errorf("final verification: security headers over HTTPS checked %v, redirect to https_url checked %v", headers, redirect)
+	}
+	if !ext["pgcrypto"] || !ext["pgaudit"] {
+		t.Errorf("final verification: extensions checked with the rotated password: %v", ext)
+	}
+	for _, e := range []string{"DB_PASSWORD", "SECRET_KEY", "POSTGRES_PASSWORD"} {
+		if !envAbsent[e] {
+			t.Errorf("final verification does not assert %s is out of the containers' environment", e)
+		}
+	}
+
+	// After Item 4's rotation the db target's password is stale: every
+	// database action from then on reads the new one from the secret
+	// file.
+	after := false
+	for _, s := range rb.Steps() {
+		for _, list := range [][]runbooks.Action{s.Do, s.Verify} {
+			for _, a := range list {
+				var c *pg.Conn
+				switch p := a.Params.(type) {
+				case *pg.Exec:
+					c = &p.Conn
+				case *pg.Query:
+					c = &p.Conn
+				case *pg.Settings:
+					c = &p.Conn
+				case *pg.Extension:
+					c = &p.Conn
+				case *pg.Migrate:
+					c = &p.Conn
+				case *pg.Set:
+					c = &p.Conn
+				}
+				if c != nil && after && c.PasswordFile != "secrets/db_password" {
+					t.Errorf("step %s, %s at %s connects with the db target's password after the rotation: set password_file: secrets/db_password", s.ID, a.Type, a.Pos)
+				}
+			}
+		}
+		if s.ID == "item4-tests-integrate" {
+			after = true
+		}
+	}
+}
+
+// The seed's rubric: 70 before the window, rising item by item, 100 when
+// every check of the day has passed (target 95).
+func TestEmbeddedPhase1Score(t *testing.T) {
+	rb := loadPhase1(t)
+	run := steps.NewRun()
+	at := time.Date(2025, 10, 24, 8, 0, 0, 0, time.UTC)
+	succeed := func(id string) {
+		t.Helper()
+		for _, k := range []steps.EventKind{steps.EvStepStarted, steps.EvStepSucceeded} {
+			at = at.Add(time.Second)
+			if _, err := run.Apply(steps.Event{Kind: k, Step: id, At: at, Seq: run.LastSeq + 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	score := func() float64 { return steps.ComputeScore(rb, run).Total }
+	if got := score(); math.Abs(got-70) > 1e-9 {
+		t.Fatalf("score before the window = %.2f, want 70", got)
+	}
+	for _, c := range []struct {
+		phase string
+		want  float64
+	}{
+		{"item2", 79},  // transport 40 -> 100
+		{"item3", 94},  // data 50 -> 100, audit 50 -> 100
+		{"item4", 100}, // secrets 60 -> 100
+	} {
+		for _, p := range rb.Phases {
+			if p.ID == c.phase {
+				for _, s := range p.Steps {
+					succeed(s.ID)
+				}
+			}
+		}
+		if got := score(); math.Abs(got-c.want) > 1e-9 {
+			t.Errorf("score after %s = %.2f, want %.0f", c.phase, got, c.want)
+		}
+	}
+	if sc := steps.ComputeScore(rb, run); !sc.Met() || sc.Target != 95 {
+		t.Errorf("score %.2f against target %d: met = %v", sc.Total, sc.Target, sc.Met())
+	}
+	// The final verification alone proves every area.
+	run = steps.NewRun()
+	succeed("final-security-verification")
+	if got := score(); got != 100 {
+		t.Errorf("score after the final verification alone = %.2f, want 100", got)
 	}
 }

@@ -3,6 +3,9 @@ package runbooks_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io/fs"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,16 +13,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runbook-dev/runbook/assets"
 	"github.com/runbook-dev/runbook/runbooks"
 	"github.com/runbook-dev/runbook/steps"
-	"github.com/runbook-dev/runbook/steps/shell"
+	"github.com/runbook-dev/runbook/steps/pg"
 )
 
-// These tests run the embedded runbook's shell actions for real, with the
-// host's tools (git, openssl, grep, find; docker, python3 and curl for the
-// environment check), against files made exactly as the guides say. They
-// prove that what a guide tells the operator to do passes the step's
-// verify, and that the verify catches the mistake it is there for.
+// These tests run the embedded runbook's actions for real: the workspace
+// steps (certificates, nginx configuration, migrations, env template) do,
+// verify, undo and verify again in a scratch git repository; the database
+// steps against a real PostgreSQL; the guides' by-hand commands, made
+// exactly as the guides say, must pass the same verify. The stack steps
+// (compose, containers, HTTPS) are proven by the rehearsal against the lab.
 
 // needTools skips when a tool is missing, unless the environment promises
 // the full set (RUNBOOK_REQUIRE_SERVICES), where a missing tool is a failure.
@@ -79,6 +84,9 @@ func newWorkspace(t *testing.T) *workspace {
 		Targets:   steps.Targets{"docker": os.Getenv("DOCKER_HOST"), "workspace": dir},
 		Redact:    steps.NewRedactor(),
 		Workspace: dir,
+		StateDir:  t.TempDir(),
+		Clock:     steps.SystemClock{},
+		Touched:   new(steps.PathSet),
 	}
 	if w.env.Targets["docker"] == "" {
 		w.env.Targets["docker"] = "unix:///var/run/docker.sock"
@@ -87,12 +95,20 @@ func newWorkspace(t *testing.T) *workspace {
 	return w
 }
 
+// forStep points the environment at a step: its own save directory, as a
+// session gives it.
+func (w *workspace) forStep(id string) {
+	w.env.Step = id
+	w.env.SaveDir = filepath.Join(w.env.StateDir, "saved", id)
+	w.env.StepStarted = time.Now()
+}
+
 func (w *workspace) run(argv ...string) {
 	w.t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = w.dir
 	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.invalid",
-		"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.invalid", "STATE="+filepath.Join(w.dir, ".runbook"))
+		"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.invalid")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		w.t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
 	}
@@ -109,22 +125,36 @@ func (w *workspace) write(rel, content string, mode os.FileMode) {
 	}
 }
 
-// actions runs a step's list (do or verify) and returns the error of each
-// shell action, keyed by its name.
+func (w *workspace) exists(rel string) bool {
+	_, err := os.Stat(filepath.Join(w.dir, rel))
+	return err == nil
+}
+
+// local are the action types that need nothing but the workspace.
+var local = map[string]bool{
+	"shell": true, "file.template": true, "file.restore": true, "file.assert": true,
+	"cert.generate": true, "cert.remove": true, "secret.generate": true, "secret.remove": true,
+}
+
+// actions runs the workspace-local actions of a list in order and returns
+// each one's error, keyed by its name (or type and position).
 func (w *workspace) actions(list []runbooks.Action) map[string]error {
 	w.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	res := map[string]error{}
-	for _, a := range list {
-		ex, ok := a.Params.(*shell.Exec)
-		if !ok {
+	for i, a := range list {
+		if !local[a.Type] {
 			continue
 		}
-		res[a.Name] = ex.Run(ctx, w.env)
+		key := a.Name
+		if key == "" {
+			key = fmt.Sprintf("%s#%d", a.Type, i+1)
+		}
+		res[key] = a.Params.(steps.Action).Run(ctx, w.env)
 	}
 	if len(res) == 0 {
-		w.t.Fatal("no shell actions to run")
+		w.t.Fatal("no workspace actions to run")
 	}
 	return res
 }
@@ -149,6 +179,17 @@ func (w *workspace) wantFail(id, name string, res map[string]error) {
 	}
 }
 
+// wantSomeFail says at least one action failed (a verify after its undo).
+func (w *workspace) wantSomeFail(id string, res map[string]error) {
+	w.t.Helper()
+	for _, err := range res {
+		if err != nil {
+			return
+		}
+	}
+	w.t.Errorf("step %s: every verify action passed after the undo", id)
+}
+
 func step(t *testing.T, rb *runbooks.Runbook, id string) runbooks.Step {
 	t.Helper()
 	pi, si, ok := rb.StepRef(id)
@@ -158,25 +199,86 @@ func step(t *testing.T, rb *runbooks.Runbook, id string) runbooks.Step {
 	return rb.Phases[pi].Steps[si]
 }
 
+// labGitignore is the ignore file of the staging workspace (and the lab's).
+const labGitignore = ".env\n.env.*\nsecrets/\nnginx/certs/*.key\n"
+
+// The workspace steps, for real: do, verify, undo, verify again. The undo
+// must leave the workspace as it found it.
+func TestEmbeddedPhase1WorkspaceStepsDoVerifyUndo(t *testing.T) {
+	needTools(t, "git", "openssl")
+	rb := loadPhase1(t)
+	w := newWorkspace(t)
+	w.write(".gitignore", labGitignore, 0o644)
+	w.run("git", "add", "-A")
+	w.run("git", "commit", "-q", "-m", "before")
+	for _, tc := range []struct {
+		id      string
+		files   []string // what the do leaves in the workspace
+		touched []string // what it reports for the checkpoint
+	}{
+		{"item2-generate-certificates",
+			[]string{"nginx/certs/ca.crt", "nginx/certs/server.crt", "nginx/certs/server.key", "secrets/ca.key"},
+			[]string{"nginx/certs/ca.crt", "nginx/certs/server.crt"}},
+		{"item2-nginx-configuration", []string{"nginx/conf.d/default.conf"}, []string{"nginx/conf.d/default.conf"}},
+		{"item3-create-migrations",
+			[]string{"db/migrations/001_security_extensions.up.sql", "db/migrations/001_security_extensions.down.sql"},
+			[]string{"db/migrations/001_security_extensions.down.sql", "db/migrations/001_security_extensions.up.sql"}},
+		{"item4-create-templates", []string{".env.staging.example"}, []string{".env.staging.example"}},
+	} {
+		t.Run(tc.id, func(t *testing.T) {
+			w.t = t
+			s := step(t, rb, tc.id)
+			w.forStep(tc.id)
+			w.env.Touched = new(steps.PathSet)
+			w.wantPass(s.ID, w.actions(s.Do))
+			for _, f := range tc.files {
+				if !w.exists(f) {
+					t.Errorf("do did not write %s", f)
+				}
+			}
+			if got := w.env.Touched.List(); strings.Join(got, " ") != strings.Join(tc.touched, " ") {
+				t.Errorf("reported for the checkpoint: %v, want %v (never a key or a secret)", got, tc.touched)
+			}
+			w.wantPass(s.ID, w.actions(s.Verify))
+			// A retry (or a resume) of the do changes nothing.
+			w.wantPass(s.ID, w.actions(s.Do))
+			w.wantPass(s.ID, w.actions(s.Verify))
+
+			w.wantPass(s.ID, w.actions(s.Undo))
+			for _, f := range tc.files {
+				if w.exists(f) {
+					t.Errorf("undo left %s", f)
+				}
+			}
+			w.wantSomeFail(s.ID, w.actions(s.Verify))
+			// The undo may run twice harmlessly.
+			w.wantPass(s.ID, w.actions(s.Undo))
+		})
+	}
+	w.t = t
+	// Every undo left the workspace as the first commit has it.
+	cmd := exec.Command("git", "status", "--porcelain", "--ignored")
+	cmd.Dir = w.dir
+	out, err := cmd.Output()
+	if err != nil || len(out) != 0 {
+		t.Errorf("workspace after the undos: %v\n%s", err, out)
+	}
+}
+
 func TestEmbeddedPhase1CertificatesAsGuided(t *testing.T) {
-	needTools(t, "git", "openssl", "find", "sh")
+	needTools(t, "git", "openssl", "sh")
 	rb := loadPhase1(t)
 	s := step(t, rb, "item2-generate-certificates")
 	w := newWorkspace(t)
-	w.write(".gitignore", "nginx/certs/*.key\n", 0o644)
-	if err := os.MkdirAll(filepath.Join(w.dir, "nginx/certs"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Join(w.dir, ".runbook"), 0o700); err != nil {
-		t.Fatal(err)
-	}
+	w.forStep(s.ID)
+	w.write(".gitignore", labGitignore, 0o644)
 	sh := codeBlocks(t, rb, s.Guide.String(), "sh")
 	ext := codeBlocks(t, rb, s.Guide.String(), "text")
 	if len(sh) != 2 || len(ext) != 1 {
 		t.Fatalf("guide %s: %d sh and %d text blocks, want 2 and 1", s.Guide, len(sh), len(ext))
 	}
-	w.write("nginx/certs/server.ext", ext[0], 0o644)
 	w.run("sh", "-ec", sh[0])
+	w.write("nginx/certs/server.ext", ext[0], 0o644)
 	w.run("sh", "-ec", "cd nginx/certs\n"+sh[1])
 
 	w.wantPass(s.ID, w.actions(s.Verify))
@@ -184,7 +286,7 @@ func TestEmbeddedPhase1CertificatesAsGuided(t *testing.T) {
 	if err := os.Chmod(filepath.Join(w.dir, "nginx/certs/server.key"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	w.wantFail(s.ID, "Private key is mode 0600", w.actions(s.Verify))
+	w.wantFail(s.ID, "Server key is mode 0600", w.actions(s.Verify))
 
 	// The commit step's verify: the key must stay out of git.
 	c := step(t, rb, "item2-commit-verification")
@@ -197,7 +299,6 @@ func TestEmbeddedPhase1CertificatesAsGuided(t *testing.T) {
 }
 
 func TestEmbeddedPhase1NginxConfigAsGuided(t *testing.T) {
-	needTools(t, "git", "grep")
 	rb := loadPhase1(t)
 	s := step(t, rb, "item2-nginx-configuration")
 	w := newWorkspace(t)
@@ -207,10 +308,66 @@ func TestEmbeddedPhase1NginxConfigAsGuided(t *testing.T) {
 
 	w.write("nginx/conf.d/default.conf", strings.Replace(conf, "TLSv1.2 TLSv1.3", "TLSv1.1 TLSv1.2 TLSv1.3", 1), 0o644)
 	w.wantFail(s.ID, "TLS 1.2 and 1.3 only", w.actions(s.Verify))
+
+	// What the guide shows is what the step renders, directive for
+	// directive (the template's cipher list is longer, its comments
+	// and wrapping differ).
+	w.forStep(s.ID)
+	w.write("nginx/conf.d/default.conf", "", 0o644)
+	w.wantPass(s.ID, w.actions(s.Do))
+	rendered, err := os.ReadFile(filepath.Join(w.dir, "nginx/conf.d/default.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := directives(string(rendered))
+	for d := range directives(conf) {
+		if strings.HasPrefix(d, "ssl_ciphers ") || strings.HasPrefix(d, "listen ") || strings.HasPrefix(d, "server_name ") {
+			continue
+		}
+		if !have[d] {
+			t.Errorf("the guide shows %q, the rendered configuration lacks it", d)
+		}
+	}
+}
+
+// directives lists an nginx configuration's statements, whitespace
+// collapsed and statements that wrap joined.
+func directives(conf string) map[string]bool {
+	var lines []string
+	for _, l := range strings.Split(conf, "\n") {
+		if i := strings.Index(l, "#"); i >= 0 {
+			l = l[:i]
+		}
+		lines = append(lines, l)
+	}
+	out := map[string]bool{}
+	for _, st := range strings.FieldsFunc(strings.Join(lines, " "), func(r rune) bool { return r == ';' || r == '{' || r == '}' }) {
+		if f := strings.Fields(st); len(f) > 0 {
+			out[strings.Join(f, " ")] = true
+		}
+	}
+	return out
+}
+
+// sqlStatements is a script's statements without comments.
+func sqlStatements(src string) []string {
+	var b strings.Builder
+	for _, l := range strings.Split(src, "\n") {
+		if i := strings.Index(l, "--"); i >= 0 {
+			l = l[:i]
+		}
+		b.WriteString(l + " ")
+	}
+	var out []string
+	for _, st := range strings.Split(b.String(), ";") {
+		if f := strings.Fields(st); len(f) > 0 {
+			out = append(out, strings.Join(f, " "))
+		}
+	}
+	return out
 }
 
 func TestEmbeddedPhase1MigrationsAsGuided(t *testing.T) {
-	needTools(t, "git", "grep")
 	rb := loadPhase1(t)
 	s := step(t, rb, "item3-create-migrations")
 	w := newWorkspace(t)
@@ -224,27 +381,57 @@ func TestEmbeddedPhase1MigrationsAsGuided(t *testing.T) {
 
 	w.write("db/migrations/001_security_extensions.up.sql", "CREATE EXTENSION pgcrypto;\n", 0o644)
 	w.wantFail(s.ID, "Up migration creates pgaudit", w.actions(s.Verify))
+
+	// The guide shows the embedded templates' statements.
+	for i, name := range []string{"sql/security-extensions.up.sql.tmpl", "sql/security-extensions.down.sql.tmpl"} {
+		tmpl, err := fs.ReadFile(assets.Templates(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := sqlStatements(string(tmpl)), sqlStatements(sql[i]); strings.Join(got, ";") != strings.Join(want, ";") {
+			t.Errorf("template %s has %q, the guide shows %q", name, got, want)
+		}
+	}
 }
 
 func TestEmbeddedPhase1TemplatesAsGuided(t *testing.T) {
-	needTools(t, "git", "find")
+	needTools(t, "git")
 	rb := loadPhase1(t)
 	s := step(t, rb, "item4-create-templates")
 	w := newWorkspace(t)
+	w.forStep(s.ID)
 	ignore := codeBlocks(t, rb, s.Guide.String(), "text")
 	w.write(".gitignore", ignore[0], 0o644)
+	w.wantPass(s.ID, w.actions(s.Do))
 	w.wantPass(s.ID, w.actions(s.Verify))
 
-	// The integration step's file check, with the secret written as guided
-	// (umask 077).
+	// The guide shows what the step writes: the same settings and
+	// pointers, no value.
+	example := codeBlocks(t, rb, s.Guide.String(), "sh")[0]
+	rendered, err := os.ReadFile(filepath.Join(w.dir, ".env.staging.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(string(rendered), "\n") {
+		if l != "" && !strings.HasPrefix(l, "#") {
+			lines = append(lines, l)
+		}
+	}
+	if got, want := strings.Join(lines, "\n"), strings.TrimSpace(example); got != want {
+		t.Errorf("rendered .env.staging.example:\n%s\nthe guide shows:\n%s", got, want)
+	}
+
+	// The integration step's file checks, with the secrets written as
+	// secret.generate writes them.
 	i := step(t, rb, "item4-tests-integrate")
-	w.write("secrets/db_password", "0123456789abcdef\n", 0o600)
-	res := w.actions(i.Verify[:1])
-	w.wantPass(i.ID, res)
+	w.write("secrets/db_password", "0123456789abcdef", 0o600)
+	w.write("secrets/secret_key", "0123456789abcdef", 0o600)
+	w.wantPass(i.ID, w.actions(i.Verify))
 	if err := os.Chmod(filepath.Join(w.dir, "secrets/db_password"), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	w.wantFail(i.ID, "Secret file is mode 0600", w.actions(i.Verify[:1]))
+	w.wantFail(i.ID, "Secret files are mode 0600", w.actions(i.Verify))
 
 	w.write(".gitignore", "nginx/certs/*.key\n", 0o644)
 	w.wantFail(s.ID, "secrets/ is ignored by git", w.actions(s.Verify))
@@ -266,4 +453,109 @@ func TestEmbeddedPhase1EnvironmentCheck(t *testing.T) {
 	// Outside a git repository the last check must fail.
 	w.env.Workspace = t.TempDir()
 	w.wantFail(s.ID, "Workspace is a git repository", w.actions(s.Do))
+}
+
+// Item 3's database steps against a real PostgreSQL 15 with pgaudit
+// preloaded (RUNBOOK_TEST_PGDSN, a superuser; .ci/services.sh starts
+// one), in a database of their own: the migrations as the runbook writes
+// them, applied, verified, checked for pgcrypto, reverted, and verified
+// gone with no version table left behind.
+func TestEmbeddedPhase1MigrationsAgainstPostgres(t *testing.T) {
+	admin := os.Getenv("RUNBOOK_TEST_PGDSN")
+	if admin == "" {
+		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
+			t.Fatal("RUNBOOK_REQUIRE_SERVICES is set but RUNBOOK_TEST_PGDSN is not: run eval \"$(bash .ci/services.sh)\"")
+		}
+		t.Skip("RUNBOOK_TEST_PGDSN is not set: no PostgreSQL to test against (eval \"$(bash .ci/services.sh)\")")
+	}
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatalf("RUNBOOK_TEST_PGDSN: %v", err)
+	}
+	rb := loadPhase1(t)
+	w := newWorkspace(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	// A database of its own, made and dropped with the pg actions.
+	name := fmt.Sprintf("runbook_phase1_%d", time.Now().UnixNano())
+	w.env.Targets["admin"] = admin
+	no := false
+	create := &pg.Exec{Conn: pg.Conn{Target: "admin"}, SQL: "CREATE DATABASE ${ident:db}", Idents: map[string]string{"db": name}, Transaction: &no}
+	drop := &pg.Exec{Conn: pg.Conn{Target: "admin"}, SQL: "DROP DATABASE IF EXISTS ${ident:db} WITH (FORCE)", Idents: map[string]string{"db": name}, Transaction: &no}
+	for _, a := range []*pg.Exec{create, drop} {
+		if err := a.Validate(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := create.Run(ctx, w.env); err != nil {
+		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
+			t.Fatalf("create a database on RUNBOOK_TEST_PGDSN: %v", err)
+		}
+		t.Skipf("no PostgreSQL at RUNBOOK_TEST_PGDSN: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := drop.Run(context.Background(), w.env); err != nil {
+			t.Errorf("drop test database %s: %v", name, err)
+		}
+	})
+	// Item 3's compose step sets pgaudit.log on the server's command
+	// line; this shared server has pgaudit preloaded but logs nothing, so
+	// the test database gets the same setting.
+	audit := &pg.Exec{Conn: pg.Conn{Target: "admin"}, SQL: "ALTER DATABASE ${ident:db} SET pgaudit.log = 'ddl,write'", Idents: map[string]string{"db": name}}
+	if err := audit.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := audit.Run(ctx, w.env); err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	w.env.Targets["db"] = u.String()
+	w.env.Redact = steps.NewRedactor()
+	if p, ok := u.User.Password(); ok {
+		w.env.Redact.Add(p)
+	}
+
+	cm := step(t, rb, "item3-create-migrations")
+	w.forStep(cm.ID)
+	w.wantPass(cm.ID, w.actions(cm.Do))
+
+	run := func(id string, list []runbooks.Action) {
+		t.Helper()
+		w.forStep(id)
+		for _, a := range list {
+			if a.Type == "docker.logs" {
+				continue // the container's log: the rehearsal checks it
+			}
+			if err := a.Params.(steps.Action).Run(ctx, w.env); err != nil {
+				t.Fatalf("step %s, %s at %s: %v\noutput:\n%s", id, a.Type, a.Pos, err, w.out)
+			}
+		}
+	}
+	rm := step(t, rb, "item3-run-migrations")
+	run(rm.ID, rm.Do)
+	run(rm.ID, rm.Verify)
+	ve := step(t, rb, "item3-verify-extensions")
+	run(ve.ID, ve.Do)
+	run(ve.ID, ve.Verify)
+	run(rm.ID, rm.Undo)
+	// After the undo nothing of the step is left: the verify fails, the
+	// version table is gone.
+	w.forStep(rm.ID)
+	if err := rm.Verify[0].Params.(steps.Action).Run(ctx, w.env); err == nil {
+		t.Error("pgcrypto is still installed after the undo")
+	}
+	gone := &pg.Query{SQL: "SELECT to_regclass('runbook_schema_version') IS NULL", Value: true}
+	if err := gone.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := gone.Run(ctx, w.env); err != nil {
+		t.Errorf("version table after the undo: %v", err)
+	}
+	if strings.Contains(w.out.String(), "password=") {
+		t.Errorf("output shows a password setting:\n%s", w.out)
+	}
+	if p, ok := u.User.Password(); ok && p != "" && strings.Contains(w.out.String(), p) {
+		t.Error("output shows the database password")
+	}
 }

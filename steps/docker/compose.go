@@ -33,6 +33,7 @@ import (
 //	      project: lab                   # default: the compose file's directory name
 //	      services: [nginx, app]         # default: every service
 //	      force_recreate: false
+//	      remove_orphans: false          # also remove containers of services no longer in the file
 //	      timeout: 5m                    # default 5m
 type Apply struct {
 	Target        string   `yaml:"target"`
@@ -40,6 +41,7 @@ type Apply struct {
 	Project       string   `yaml:"project"`
 	Services      []string `yaml:"services"`
 	ForceRecreate bool     `yaml:"force_recreate"`
+	RemoveOrphans bool     `yaml:"remove_orphans"`
 	Timeout       string   `yaml:"timeout"`
 
 	timeout time.Duration
@@ -57,8 +59,10 @@ func (a *Apply) Validate() error {
 			return fmt.Errorf("services: %q is not a service name", s)
 		}
 	}
-	if a.Project != "" && loader.NormalizeProjectName(a.Project) != a.Project {
-		return fmt.Errorf("project %q: compose project names are lowercase letters, digits, '-' and '_'", a.Project)
+	// A project from a target (${target.project}) is checked when it is
+	// known, in Run.
+	if err := checkProject(a.Project); err != nil && !strings.Contains(a.Project, "${") {
+		return err
 	}
 	var err error
 	a.timeout, err = parseTimeout("timeout", a.Timeout, 5*time.Minute)
@@ -71,12 +75,29 @@ func (a *Apply) Describe(env *steps.Env) string {
 	for i, x := range a.Services {
 		services[i] = env.ShowExpand(x)
 	}
-	args := cliArgs(env.ShowExpand(a.File), env.ShowExpand(a.Project), services, a.ForceRecreate)
+	args := a.upArgs(env.ShowExpand(a.File), env.ShowExpand(a.Project), services)
 	s := "docker compose (or docker-compose) " + strings.Join(args, " ")
 	if a.Target != "" && a.Target != DefaultTarget {
 		s += " on " + a.Target
 	}
 	return s
+}
+
+func checkProject(p string) error {
+	if p != "" && loader.NormalizeProjectName(p) != p {
+		return fmt.Errorf("project %q: compose project names are lowercase letters, digits, '-' and '_'", p)
+	}
+	return nil
+}
+
+// upArgs are cliArgs with the flags only this action has.
+func (a *Apply) upArgs(file, project string, services []string) []string {
+	args := cliArgs(file, project, services, a.ForceRecreate)
+	if a.RemoveOrphans {
+		n := len(args) - len(services)
+		args = append(args[:n:n], append([]string{"--remove-orphans"}, services...)...)
+	}
+	return args
 }
 
 // cliArgs are the compose CLI's arguments after the program name.
@@ -108,6 +129,9 @@ func (a *Apply) Run(ctx context.Context, env *steps.Env) error {
 	if err != nil {
 		return err
 	}
+	if err := checkProject(project); err != nil {
+		return err
+	}
 	services := make([]string, len(a.Services))
 	for i, s := range a.Services {
 		if services[i], err = env.Expand(s); err != nil {
@@ -125,7 +149,7 @@ func (a *Apply) Run(ctx context.Context, env *steps.Env) error {
 			return err
 		}
 	}
-	args := cliArgs(abs, project, services, a.ForceRecreate)
+	args := a.upArgs(abs, project, services)
 	what := "up -d"
 	if len(services) > 0 {
 		what += " " + strings.Join(services, " ")

@@ -127,6 +127,9 @@ func describePatch(env *steps.Env, at string, m yaml.MapSlice, out *[]string) {
 			}
 			describePatch(env, p, v, out)
 		default:
+			if str, ok := v.(string); ok {
+				v = env.ShowExpand(str)
+			}
 			b, _ := json.Marshal(v)
 			shown := string(b)
 			if str, ok := v.(string); ok && secretKeyRE.MatchString(fmt.Sprint(it.Key)) && !strings.HasPrefix(str, "/") && !strings.HasPrefix(str, "./") {
@@ -148,7 +151,11 @@ func (e *Edit) Diff(ctx context.Context, env *steps.Env) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	cur, next, err := e.edited(ctx, abs)
+	m, err := expandPatch(env, e.Patch.v)
+	if err != nil {
+		return "", err
+	}
+	cur, next, err := e.edited(ctx, abs, m.(yaml.MapSlice))
 	if err != nil {
 		return "", err
 	}
@@ -187,13 +194,47 @@ func maskEnvLine(l string) string {
 	return m[1] + m[2] + m[3] + steps.Mask
 }
 
-// edited reads the file and returns it with the patch applied and checked.
-func (e *Edit) edited(ctx context.Context, abs string) (cur, next []byte, err error) {
+// expandPatch returns the patch with ${target.NAME} replaced in every
+// string value (an image or a port that differs between hosts), so the
+// file holds plain values; keys are left as written.
+func expandPatch(env *steps.Env, v any) (any, error) {
+	switch x := v.(type) {
+	case string:
+		out, err := env.Expand(x)
+		if err != nil {
+			return nil, fmt.Errorf("patch: %w", err)
+		}
+		return out, nil
+	case yaml.MapSlice:
+		out := make(yaml.MapSlice, len(x))
+		for i, it := range x {
+			val, err := expandPatch(env, it.Value)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = yaml.MapItem{Key: it.Key, Value: val}
+		}
+		return out, nil
+	case []any:
+		out := make([]any, len(x))
+		for i, it := range x {
+			val, err := expandPatch(env, it)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = val
+		}
+		return out, nil
+	}
+	return v, nil
+}
+
+// edited reads the file and returns it with the patch m applied and checked.
+func (e *Edit) edited(ctx context.Context, abs string, m yaml.MapSlice) (cur, next []byte, err error) {
 	cur, err = os.ReadFile(abs)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read compose file: %w", err)
 	}
-	m, _ := e.Patch.mapping()
 	next, err = mergeEdit(cur, m)
 	if err != nil {
 		return nil, nil, fmt.Errorf("edit compose file %s: %w", abs, err)
@@ -215,7 +256,11 @@ func (e *Edit) Run(ctx context.Context, env *steps.Env) error {
 	if err != nil {
 		return err
 	}
-	cur, next, err := e.edited(ctx, abs)
+	m, err := expandPatch(env, e.Patch.v)
+	if err != nil {
+		return err
+	}
+	cur, next, err := e.edited(ctx, abs, m.(yaml.MapSlice))
 	if err != nil {
 		return err
 	}

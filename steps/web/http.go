@@ -213,7 +213,9 @@ func (c *HTTPCheck) Run(ctx context.Context, env *steps.Env) error {
 		fails = append(fails, failLine)
 	}
 	c.checkStatus(resp, check)
-	c.checkRedirect(resp, check)
+	if err := c.checkRedirect(env, resp, check); err != nil {
+		return err
+	}
 	for _, h := range c.HeadersPresent {
 		v := resp.Header.Values(h)
 		check(len(v) > 0, fmt.Sprintf("header %s present: %s", h, strings.Join(v, ", ")),
@@ -269,21 +271,32 @@ func (c *HTTPCheck) checkStatus(resp *http.Response, check checkFunc) {
 	}
 }
 
-func (c *HTTPCheck) checkRedirect(resp *http.Response, check checkFunc) {
+// checkRedirect compares Location with redirect or redirect_prefix, either
+// of which may name a target ("${target.https_url}/health").
+func (c *HTTPCheck) checkRedirect(env *steps.Env, resp *http.Response, check checkFunc) error {
 	if c.Redirect == "" && c.RedirectPrefix == "" {
-		return
+		return nil
+	}
+	want, err := env.Expand(c.Redirect)
+	if err != nil {
+		return fmt.Errorf("redirect: %w", err)
+	}
+	prefix, err := env.Expand(c.RedirectPrefix)
+	if err != nil {
+		return fmt.Errorf("redirect_prefix: %w", err)
 	}
 	loc, present := headerValue(resp.Header, "Location")
 	found := "no Location header"
 	if present {
 		found = strconv.Quote(loc)
 	}
-	if c.Redirect != "" {
-		check(present && loc == c.Redirect, "Location "+loc, fmt.Sprintf("Location: expected %q, found %s", c.Redirect, found))
-		return
+	if want != "" {
+		check(present && loc == want, "Location "+loc, fmt.Sprintf("Location: expected %q, found %s", want, found))
+		return nil
 	}
-	check(present && strings.HasPrefix(loc, c.RedirectPrefix), "Location "+loc,
-		fmt.Sprintf("Location: expected a value starting with %q, found %s", c.RedirectPrefix, found))
+	check(present && strings.HasPrefix(loc, prefix), "Location "+loc,
+		fmt.Sprintf("Location: expected a value starting with %q, found %s", prefix, found))
+	return nil
 }
 
 func headerValue(h http.Header, name string) (string, bool) {
