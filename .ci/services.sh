@@ -17,6 +17,10 @@ command -v dockerd >/dev/null 2>&1 || need_pkgs+=(docker.io)
 [ -f /usr/lib/postgresql/15/lib/pgaudit.so ] || need_pkgs+=(postgresql-15-pgaudit)
 command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || need_pkgs+=(docker-compose)
 command -v tmux >/dev/null 2>&1 || need_pkgs+=(tmux)
+# The rehearsal lab: debootstrap makes its base image; the lab workspace's
+# tests run with Debian's pytest.
+command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need_pkgs+=(debootstrap)
+/usr/bin/python3 -c 'import pytest' >/dev/null 2>&1 || need_pkgs+=(python3-pytest)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing ${need_pkgs[*]}"
   apt-get update -q >&2

@@ -40,3 +40,22 @@ func Templates() fs.FS {
 	}
 	return sub
 }
+
+// lab is read-only, like guides.
+//
+//go:embed lab
+var lab embed.FS
+
+// Lab returns the rehearsal lab's recipes: the image build contexts
+// ("postgres/", "nginx/", "app/"), the files laid over the debootstrapped
+// base root filesystem ("base/rootfs/"), and the workspace's "before" state
+// ("workspace/"; "gitignore" stands for .gitignore, which go:embed leaves
+// out, and *.tmpl files are text/template files).
+func Lab() fs.FS {
+	sub, err := fs.Sub(lab, "lab")
+	if err != nil {
+		// fs.Sub fails only on an invalid path; "lab" is a constant.
+		panic("assets: " + err.Error())
+	}
+	return sub
+}

@@ -152,6 +152,7 @@ Usage:
   runbook run --headless          run without the UI, plain log lines
   runbook report [-o FILE]        markdown report: planned vs actual
   runbook rollback --to start     undo what the run did, latest first (or --to STEP|PHASE)
+  runbook lab up|status|down|reset  the local rehearsal lab (see "runbook lab -h")
   runbook help                    this text
 
 Common flags (every command): -f FILE, --runbook NAME, --state DIR,
@@ -185,6 +186,8 @@ func Main(ctx context.Context, args []string, io Streams, getenv func(string) st
 		err = runReport(args, io, getenv)
 	case "rollback":
 		err = runRollback(ctx, args, io, getenv)
+	case "lab":
+		err = runLab(ctx, args, io, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(io.Out, helpText)
 		return exitOK
