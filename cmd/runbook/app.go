@@ -57,6 +57,9 @@ type common struct {
 	profiled bool
 	// confirmManualUndo: manual undo actions are taken as done.
 	confirmManualUndo bool
+	// todayByDefault: with no --date and no run yet, the window is today
+	// (a rehearsal runs now, not on the day the runbook was planned for).
+	todayByDefault bool
 	// workspaceSet: the workspace was named (flag, environment, profile);
 	// only then do checkpoints go into it.
 	workspaceSet bool
@@ -285,6 +288,9 @@ func (c *common) loadRunbook() (*runbooks.Runbook, error) {
 		if err == nil && len(events) > 0 && events[0].Kind == steps.EvRunStarted {
 			date = events[0].Date
 		}
+	}
+	if date == "" && c.todayByDefault {
+		date = time.Now().In(rb.Schedule.Location).Format("2006-01-02")
 	}
 	if date == "" || date == rb.Schedule.Date {
 		return rb, nil

@@ -44,6 +44,7 @@ func runHeadless(ctx context.Context, args []string, io Streams, getenv func(str
 	default:
 		return usagef("--on-dirty must be stop, verify, retry, mark-done or undo, not %q", h.onDirty)
 	}
+	h.c.todayByDefault = h.rehearsal
 	rb, err := h.c.loadRunbook()
 	if err != nil {
 		return err

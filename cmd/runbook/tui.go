@@ -24,6 +24,7 @@ func runTUI(_ context.Context, args []string, io Streams, getenv func(string) st
 	if fs.NArg() > 0 {
 		return usagef("unknown command %q (see runbook help)", fs.Arg(0))
 	}
+	c.todayByDefault = *rehearsal
 	rb, err := c.loadRunbook()
 	if err != nil {
 		return err
