@@ -1,12 +1,14 @@
 package files_test
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
 
+	"github.com/runbook-dev/runbook/assets"
 	"github.com/runbook-dev/runbook/steps"
 	"github.com/runbook-dev/runbook/steps/files"
 )
@@ -156,6 +158,18 @@ func TestTemplateErrors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "error calling var: the template needs vars: {upstream: ...}") {
 		t.Errorf("missing var: %v", err)
 	}
+	// The message lists every embedded template: read the list from the
+	// embedded tree, so adding a template does not break this test.
+	var names []string
+	fs.WalkDir(assets.Templates(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			names = append(names, p)
+		}
+		return err
+	})
+	if len(names) < 3 {
+		t.Fatalf("embedded templates: %v", names)
+	}
 	for _, tc := range []struct {
 		t    files.Template
 		want string
@@ -164,7 +178,7 @@ func TestTemplateErrors(t *testing.T) {
 		{files.Template{Content: "x", Template: "y", Path: "x"}, "give exactly one of template (an embedded template name) or content (inline text)"},
 		{files.Template{Content: "x", Path: "../x"}, `path "../x" must stay inside the workspace (no .., or give an absolute path)`},
 		{files.Template{Content: "{{ if }}", Path: "x"}, "template content: template: content:1: missing value for if"},
-		{files.Template{Template: "nginx/nope.tmpl", Path: "x"}, `template "nginx/nope.tmpl" not found (embedded templates: env/app.env.tmpl, nginx/tls.conf.tmpl, sql/init-extensions.sql.tmpl)`},
+		{files.Template{Template: "nginx/nope.tmpl", Path: "x"}, `template "nginx/nope.tmpl" not found (embedded templates: ` + strings.Join(names, ", ") + ")"},
 	} {
 		err := tc.t.Validate()
 		if err == nil || err.Error() != tc.want {
