@@ -130,6 +130,13 @@ func (e *Env) ShowExpand(s string) string {
 	return e.Redact.String(v)
 }
 
+// SecretSource is implemented by actions whose secrets outlive the process
+// that made them (a generated secret file). A session asks every such action
+// at open, so a run resumed by a new process masks them from the start.
+type SecretSource interface {
+	KnownSecrets(env *Env) []string
+}
+
 // NeedsOperatorError is returned by an action that waits for a person.
 type NeedsOperatorError struct{ Prompt string }
 

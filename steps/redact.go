@@ -51,6 +51,7 @@ func (r *Redactor) Add(secrets ...string) {
 
 var (
 	urlPassRE = regexp.MustCompile(`(://[^/\s:@]*:)([^@\s/]+)(@)`)
+	authRE    = regexp.MustCompile(`(?i)(authorization:\s*(?:bearer|basic|token)\s+)\S+`)
 	kvRE      = regexp.MustCompile(`(?i)((?:password|passwd|pwd|secret|token|api[_-]?key|private[_-]?key)[a-z0-9_]*\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;&]+)`)
 	pemRE     = regexp.MustCompile(`(?s)-----BEGIN ([A-Z ]*)PRIVATE KEY-----.*?(-----END ([A-Z ]*)PRIVATE KEY-----|$)`)
 )
@@ -75,16 +76,33 @@ func (r *Redactor) String(s string) string {
 	if strings.Contains(s, "PRIVATE KEY-----") {
 		s = pemRE.ReplaceAllString(s, "-----BEGIN ${1}PRIVATE KEY----- "+Mask)
 	}
+	if strings.Contains(s, "uthorization") || strings.Contains(s, "UTHORIZATION") {
+		s = authRE.ReplaceAllString(s, "${1}"+Mask)
+	}
 	if hasSecretWord(s) {
 		s = kvRE.ReplaceAllStringFunc(s, func(m string) string {
 			sub := kvRE.FindStringSubmatch(m)
-			if sub[2] == Mask || strings.HasPrefix(sub[2], "$") {
+			v := strings.Trim(sub[2], `"'`)
+			switch {
+			case sub[2] == Mask || strings.HasPrefix(v, "$"):
 				return m // already masked, or a reference such as $PGPASSWORD
+			case isReference(sub[1], v):
+				return m // DB_PASSWORD_FILE=/run/secrets/db_password names where, not what
 			}
 			return sub[1] + Mask
 		})
 	}
 	return s
+}
+
+// isReference tells a key=value pair that points at a secret (a file, a
+// path) from one that holds it.
+func isReference(key, v string) bool {
+	k := strings.ToUpper(strings.TrimRight(key, " =:\t"))
+	if strings.HasSuffix(k, "_FILE") || strings.HasSuffix(k, "_PATH") {
+		return true
+	}
+	return strings.HasPrefix(v, "/run/secrets/") || strings.HasPrefix(v, "./secrets/") || strings.HasPrefix(v, "secrets/")
 }
 
 func hasSecretWord(s string) bool {

@@ -110,3 +110,19 @@ func TestRedactorConcurrentUse(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+func TestRedactKeepsReferencesMasksTokens(t *testing.T) {
+	r := NewRedactor()
+	for in, want := range map[string]string{
+		"DB_PASSWORD_FILE=/run/secrets/db_password":    "DB_PASSWORD_FILE=/run/secrets/db_password",
+		"      DB_PASSWORD_FILE: /run/secrets/db_pass": "      DB_PASSWORD_FILE: /run/secrets/db_pass",
+		"secret_key: ./secrets/secret_key":             "secret_key: ./secrets/secret_key",
+		"DB_PASSWORD=hunter22":                         "DB_PASSWORD=" + Mask,
+		"Authorization: Bearer abc.def.ghi":            "Authorization: Bearer " + Mask,
+		"authorization: basic dXNlcjpwYXNz":            "authorization: basic " + Mask,
+	} {
+		if got := r.String(in); got != want {
+			t.Errorf("String(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

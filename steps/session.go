@@ -142,6 +142,7 @@ func Open(opt Options) (*Session, error) {
 	}
 	s := &Session{opt: opt, lock: lock, journal: j, run: run}
 	s.Recovered.Torn = torn
+	s.learnSecrets()
 	now := opt.Clock.Now()
 	if len(events) == 0 {
 		s.Recovered.New = true
@@ -702,4 +703,18 @@ func (s *Session) RollbackOrder(to string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// learnSecrets teaches the redactor the secrets that actions of this
+// runbook left behind in earlier processes.
+func (s *Session) learnSecrets() {
+	for _, st := range s.opt.Runbook.Steps() {
+		for _, list := range [][]runbooks.Action{st.Do, st.Verify, st.Undo} {
+			for _, a := range list {
+				if src, ok := a.Params.(SecretSource); ok {
+					s.opt.Redactor.Add(src.KnownSecrets(s.env(st.ID, io.Discard))...)
+				}
+			}
+		}
+	}
 }

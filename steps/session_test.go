@@ -828,3 +828,44 @@ func TestSessionClosed(t *testing.T) {
 		t.Fatalf("second close: %v", err)
 	}
 }
+
+// leftSecret is an action whose secret outlives the process that made it.
+type leftSecret struct {
+	Value string `yaml:"value"`
+}
+
+func (l *leftSecret) Describe(*Env) string            { return "left secret" }
+func (l *leftSecret) Run(context.Context, *Env) error { return nil }
+func (l *leftSecret) KnownSecrets(env *Env) []string  { return []string{l.Value} }
+
+func TestOpenLearnsSecretsLeftByEarlierProcesses(t *testing.T) {
+	reg := NewRegistry()
+	reg.Register("left", func() Action { return new(leftSecret) })
+	src := `id: learn
+title: Learn
+schedule: {date: "2025-10-24", timezone: UTC}
+phases:
+  - id: p
+    title: P
+    slot: "08:00-09:00"
+    steps:
+      - id: s
+        title: S
+        budget: 5m
+        guide: g.md
+        do: [{left: {value: generated-earlier-42}}]
+`
+	rb, err := runbooks.Parse([]byte(src), "learn.yaml", nil, runbooks.LoadOptions{Actions: reg, Guides: fstest.MapFS{"g.md": {Data: []byte("# G\n")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	red := NewRedactor()
+	s, err := Open(Options{Runbook: rb, StateDir: t.TempDir(), Clock: NewFakeClock(t0), Operator: "ana", Host: "h", Redactor: red})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := red.String("value generated-earlier-42 here"); got != "value "+Mask+" here" {
+		t.Fatalf("the redactor did not learn the left secret: %q", got)
+	}
+}

@@ -102,6 +102,20 @@ func randomString(n int, alphabet string) (string, error) {
 	return string(out), nil
 }
 
+// KnownSecrets implements steps.SecretSource: the secret already in the
+// file, so a resumed run masks it before any action prints.
+func (s *SecretGenerate) KnownSecrets(env *steps.Env) []string {
+	p, err := locate(env, s.Path)
+	if err != nil {
+		return nil
+	}
+	cur, err := os.ReadFile(p.abs)
+	if err != nil || len(bytes.TrimSpace(cur)) == 0 {
+		return nil
+	}
+	return []string{string(cur), string(bytes.TrimSpace(cur))}
+}
+
 // Run implements steps.Action.
 func (s *SecretGenerate) Run(_ context.Context, env *steps.Env) error {
 	if !s.ready {
