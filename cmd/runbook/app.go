@@ -18,6 +18,7 @@ import (
 	"github.com/runbook-dev/runbook/steps"
 	"github.com/runbook-dev/runbook/steps/actions"
 	"github.com/runbook-dev/runbook/steps/gitcp"
+	"github.com/runbook-dev/runbook/steps/pg"
 )
 
 // Exit codes. Documented in the README; scripts rely on them.
@@ -57,6 +58,9 @@ type common struct {
 	profiled bool
 	// confirmManualUndo: manual undo actions are taken as done.
 	confirmManualUndo bool
+	// dbLock is the run lock on the database target, held (and kept
+	// reachable: its socket must not be collected) until the command ends.
+	dbLock *pg.RunLock
 	// todayByDefault: with no --date and no run yet, the window is today
 	// (a rehearsal runs now, not on the day the runbook was planned for).
 	todayByDefault bool
@@ -329,8 +333,9 @@ func loadFile(path, guides string, reg runbooks.ActionTypes) (*runbooks.Runbook,
 }
 
 // openSession takes the lock and the journal for a run of rb, with its
-// checkpoint repository.
-func (c *common) openSession(rb *runbooks.Runbook, out func(step, line string), rehearsal bool) (*steps.Session, error) {
+// checkpoint repository, and the run lock on its database target. warn
+// receives what the operator should know but need not stop for.
+func (c *common) openSession(rb *runbooks.Runbook, out func(step, line string), rehearsal bool, warn func(string)) (*steps.Session, error) {
 	red := steps.NewRedactor()
 	targets, _, err := steps.ResolveTargets(rb, c.targetValues(rb), c.getenv, red)
 	if err != nil {
@@ -357,7 +362,45 @@ func (c *common) openSession(rb *runbooks.Runbook, out func(step, line string), 
 		}
 		opt.JournalFault = crashAt(n)
 	}
-	return steps.Open(opt)
+	sess, err := steps.Open(opt)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.holdDatabase(rb, sess, warn); err != nil {
+		sess.Close()
+		return nil, err
+	}
+	return sess, nil
+}
+
+// holdDatabase takes the run lock on the runbook's first database target,
+// so two operators with two state directories cannot drive one database.
+// The lock lives as long as its connection: it is released when the
+// process ends. An unreachable database is a warning, not a stop: early
+// steps may run before it is up.
+func (c *common) holdDatabase(rb *runbooks.Runbook, sess *steps.Session, warn func(string)) error {
+	for _, t := range rb.Targets {
+		if t.Kind != runbooks.TargetPostgres {
+			continue
+		}
+		env := sess.Env("")
+		if env.Targets[t.Name] == "" {
+			return nil
+		}
+		host, _ := os.Hostname()
+		holder := fmt.Sprintf("%s on %s (pid %d) since %s", c.operator, host, os.Getpid(), time.Now().UTC().Format("2006-01-02 15:04Z"))
+		lock, err := pg.HoldRunLock(context.Background(), env, t.Name, rb.ID, holder)
+		c.dbLock = lock
+		var held *pg.RunLockHeldError
+		switch {
+		case errors.As(err, &held):
+			return &exitError{code: exitLocked, err: err}
+		case err != nil && warn != nil:
+			warn(fmt.Sprintf("no run lock on database target %s (%v); the state directory's lock still holds", t.Name, err))
+		}
+		return nil
+	}
+	return nil
 }
 
 // crashAt writes half of record n, syncs it, and kills the process: the

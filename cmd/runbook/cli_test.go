@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -186,5 +187,47 @@ func TestPlanFromJournalProposesBudgets(t *testing.T) {
 	}
 	if r := runbook(t, nil, "plan", "--from-journal", journal); r.code != exitUsage || !strings.Contains(r.err, `run of "crash-test"`) {
 		t.Fatalf("journal of another runbook: exit %d %s", r.code, r.err)
+	}
+}
+
+// TestDatabaseRunLockAcrossStateDirectories: two operators on two
+// machines (two state directories) cannot drive one database at once.
+func TestDatabaseRunLockAcrossStateDirectories(t *testing.T) {
+	if os.Getenv("RUNBOOK_TEST_PGDSN") == "" {
+		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
+			t.Fatal("RUNBOOK_TEST_PGDSN is not set: start PostgreSQL with .ci/services.sh")
+		}
+		t.Skip("no PostgreSQL (set RUNBOOK_TEST_PGDSN; RUNBOOK_REQUIRE_SERVICES=1 makes this a failure)")
+	}
+	fixture, _ := filepath.Abs("../../testdata/cli/dblock.yaml")
+	work := t.TempDir()
+	t.Cleanup(func() { os.WriteFile(filepath.Join(work, "release"), nil, 0o644) })
+	args := func(state, op string) []string {
+		return []string{"run", "--headless", "-f", fixture, "--state", filepath.Join(work, state), "--operator", op, "--target", "dir=" + work}
+	}
+	first := exec.Command(bin, args("state-a", "ana")...)
+	first.Env = os.Environ()
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		os.WriteFile(filepath.Join(work, "release"), nil, 0o644)
+		first.Wait()
+	}()
+	waitFor(t, "the first operator's step", func() bool { return lines(t, filepath.Join(work, "marker")) == 1 })
+	r := runbook(t, nil, args("state-b", "bob")...)
+	if r.code != exitLocked || !strings.Contains(r.err, "held by another runbook session: ana on ") {
+		t.Fatalf("second operator: exit %d, stderr %q; want exit 3 naming ana", r.code, r.err)
+	}
+	if lines(t, filepath.Join(work, "marker")) != 1 {
+		t.Fatal("the refused operator ran the step")
+	}
+	os.WriteFile(filepath.Join(work, "release"), nil, 0o644)
+	if err := first.Wait(); err != nil {
+		t.Fatalf("first operator: %v", err)
+	}
+	// Released with the first process: now the second may run.
+	if r := runbook(t, nil, args("state-b", "bob")...); r.code != 0 {
+		t.Fatalf("second operator after the first ended: exit %d %s", r.code, r.err)
 	}
 }

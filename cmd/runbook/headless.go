@@ -49,11 +49,12 @@ func runHeadless(ctx context.Context, args []string, io Streams, getenv func(str
 	if err != nil {
 		return err
 	}
-	sess, err := h.c.openSession(rb, h.line, h.rehearsal)
+	sess, err := h.c.openSession(rb, h.line, h.rehearsal, func(w string) { h.logf("", "warning: %s", w) })
 	if err != nil {
 		return err
 	}
 	defer sess.Close()
+	defer h.c.dbLock.Release()
 	h.sess = sess
 	if t := sess.Recovered.Torn; t != nil {
 		h.logf("", "journal: %s", t)

@@ -35,11 +35,12 @@ func runRollback(ctx context.Context, args []string, io Streams, getenv func(str
 		return usagef("runbook %s has no run in %s: nothing to roll back", rb.ID, h.c.stateDir)
 	}
 	h.c.confirmManualUndo = *confirm
-	sess, err := h.c.openSession(rb, h.line, prior.Rehearsal)
+	sess, err := h.c.openSession(rb, h.line, prior.Rehearsal, func(w string) { h.logf("", "warning: %s", w) })
 	if err != nil {
 		return err
 	}
 	defer sess.Close()
+	defer h.c.dbLock.Release()
 	h.sess = sess
 	order, err := sess.RollbackOrder(*to)
 	if err != nil {

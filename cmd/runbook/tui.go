@@ -30,11 +30,12 @@ func runTUI(_ context.Context, args []string, io Streams, getenv func(string) st
 		return err
 	}
 	out := ui.NewOutput(0)
-	sess, err := c.openSession(rb, out.Send, *rehearsal)
+	sess, err := c.openSession(rb, out.Send, *rehearsal, func(w string) { fmt.Fprintln(io.Err, "runbook: warning:", w) })
 	if err != nil {
 		return err
 	}
 	defer sess.Close()
+	defer c.dbLock.Release()
 	if c.debug {
 		// The TUI owns stdout: logs go to a file in the state directory.
 		f, err := os.OpenFile(filepath.Join(steps.RunDir(c.stateDir, rb.ID), "debug.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
