@@ -140,6 +140,11 @@ func Open(opt Options) (*Session, error) {
 		lock.Release()
 		return nil, fmt.Errorf("journal %s belongs to runbook %q, not %q", j.Path(), run.Runbook, opt.Runbook.ID)
 	}
+	if len(events) > 0 && run.Rehearsal != opt.Rehearsal {
+		j.Close()
+		lock.Release()
+		return nil, &RehearsalMismatchError{Journal: j.Path(), Rehearsal: run.Rehearsal, Started: run.StartedAt}
+	}
 	s := &Session{opt: opt, lock: lock, journal: j, run: run}
 	s.Recovered.Torn = torn
 	s.learnSecrets()
@@ -717,4 +722,20 @@ func (s *Session) learnSecrets() {
 			}
 		}
 	}
+}
+
+// RehearsalMismatchError: a real run was asked to resume a rehearsal's
+// journal, or the other way round. Never mixed: a rehearsal confirms manual
+// steps on its own, which the real window must not inherit.
+type RehearsalMismatchError struct {
+	Journal   string
+	Rehearsal bool // what the journal holds
+	Started   time.Time
+}
+
+func (e *RehearsalMismatchError) Error() string {
+	if e.Rehearsal {
+		return fmt.Sprintf("journal %s holds a rehearsal (started %s); a real run needs a journal of its own: use another --state, or add --rehearsal to continue the rehearsal", e.Journal, e.Started.Format("2006-01-02 15:04 MST"))
+	}
+	return fmt.Sprintf("journal %s holds a real run (started %s); a rehearsal needs a journal of its own: use another --state", e.Journal, e.Started.Format("2006-01-02 15:04 MST"))
 }

@@ -869,3 +869,23 @@ phases:
 		t.Fatalf("the redactor did not learn the left secret: %q", got)
 	}
 }
+
+func TestRealRunNeverResumesARehearsal(t *testing.T) {
+	h := newHarness(t)
+	h.opt.Rehearsal = true
+	s := h.open()
+	s.Close()
+	h.opt.Rehearsal = false
+	_, err := Open(h.opt)
+	var mm *RehearsalMismatchError
+	if !errors.As(err, &mm) || !mm.Rehearsal || !strings.Contains(err.Error(), "holds a rehearsal") {
+		t.Fatalf("real run on a rehearsal's journal: %v", err)
+	}
+	// And the lock was let go: the rehearsal can go on.
+	h.opt.Rehearsal = true
+	s2, err := Open(h.opt)
+	if err != nil {
+		t.Fatalf("rehearsal again: %v", err)
+	}
+	s2.Close()
+}

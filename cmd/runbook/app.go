@@ -50,6 +50,10 @@ type common struct {
 	operator  string
 	takeOver  bool
 	debug     bool
+	// rehearsal: a rehearsal run (e.g. against the lab). Its state lives
+	// apart from the real run's (STATE/rehearsal unless --state is given),
+	// so the real window never resumes a rehearsal.
+	rehearsal bool
 	targets   targetFlags
 	getenv    func(string) string
 	flags     *flag.FlagSet
@@ -115,6 +119,7 @@ func (c *common) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.workspace, "workspace", envOr(getenv, "RUNBOOK_WORKSPACE", "."), "workspace `DIR`: the repository steps edit and checkpoint ($RUNBOOK_WORKSPACE)")
 	fs.StringVar(&c.operator, "operator", envOr(getenv, "RUNBOOK_OPERATOR", currentUser()), "operator `NAME` recorded in the journal ($RUNBOOK_OPERATOR)")
 	fs.BoolVar(&c.takeOver, "take-over", false, "take over a stale lock left by a session that died")
+	fs.BoolVar(&c.rehearsal, "rehearsal", false, "a rehearsal: manual steps are auto-confirmed and journaled as such; state in STATE/rehearsal unless --state is given")
 	fs.BoolVar(&c.debug, "debug", false, "write a debug log to the state directory")
 	fs.Var(c.targets, "target", "set a target: `NAME=VALUE` (repeatable; overrides its environment variable)")
 }

@@ -15,7 +15,6 @@ import (
 type headless struct {
 	c             common
 	confirmManual bool
-	rehearsal     bool
 	onDirty       string
 	onlyStep      string
 	sess          *steps.Session
@@ -30,7 +29,6 @@ func runHeadless(ctx context.Context, args []string, io Streams, getenv func(str
 	h.c.register(fs, getenv)
 	isHeadless := fs.Bool("headless", false, "run without the terminal UI (required: the UI is `runbook` alone)")
 	fs.BoolVar(&h.confirmManual, "confirm-manual", false, "confirm manual steps without asking (journaled as such)")
-	fs.BoolVar(&h.rehearsal, "rehearsal", false, "a rehearsal (e.g. against the lab): manual steps are auto-confirmed and the run is journaled as a rehearsal")
 	fs.StringVar(&h.onDirty, "on-dirty", "stop", "what to do with a dirty step: stop, verify, retry, mark-done, undo")
 	fs.StringVar(&h.onlyStep, "step", "", "run only this step `ID`")
 	if err := parse(fs, args); err != nil {
@@ -44,12 +42,12 @@ func runHeadless(ctx context.Context, args []string, io Streams, getenv func(str
 	default:
 		return usagef("--on-dirty must be stop, verify, retry, mark-done or undo, not %q", h.onDirty)
 	}
-	h.c.todayByDefault = h.rehearsal
+	h.c.todayByDefault = h.c.rehearsal
 	rb, err := h.c.loadRunbook()
 	if err != nil {
 		return err
 	}
-	sess, err := h.c.openSession(rb, h.line, h.rehearsal, func(w string) { h.logf("", "warning: %s", w) })
+	sess, err := h.c.openSession(rb, h.line, h.c.rehearsal, func(w string) { h.logf("", "warning: %s", w) })
 	if err != nil {
 		return err
 	}
@@ -113,7 +111,7 @@ func (h *headless) step(ctx context.Context, s runbooks.Step) error {
 			err = h.sess.Start(ctx, s.ID)
 		case steps.AwaitingOperator:
 			switch {
-			case h.rehearsal || h.sess.Snapshot().Rehearsal:
+			case h.sess.Snapshot().Rehearsal:
 				h.logf(s.ID, "manual step auto-confirmed (rehearsal)")
 				err = h.sess.Confirm(ctx, s.ID, h.c.operator+" (rehearsal auto-confirm)", "auto-confirmed in a rehearsal")
 			case h.confirmManual:

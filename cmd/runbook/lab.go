@@ -166,6 +166,6 @@ func writeUp(io Streams, res *lab.UpResult, given map[string]string, profileCopy
 	state := given["state"]
 	fmt.Fprintln(io.Out, "rehearse:")
 	fmt.Fprintf(io.Out, "  runbook run --headless --target lab --rehearsal%s   # or `runbook --target lab --rehearsal%s`: the terminal UI\n", state, state)
-	fmt.Fprintf(io.Out, "  runbook rollback --target lab --to start%s\n", state)
+	fmt.Fprintf(io.Out, "  runbook rollback --target lab --rehearsal --to start%s\n", state)
 	fmt.Fprintf(io.Out, "  runbook lab down%s%s%s\n", given["dir"], given["project"], given["docker"])
 }

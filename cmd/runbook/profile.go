@@ -53,8 +53,16 @@ func (c *common) targetValues(rb *runbooks.Runbook) map[string]string {
 // applyProfiles reads the named profiles into targets and workspace, under
 // whatever the command line set explicitly.
 func (c *common) applyProfiles(fs *flag.FlagSet) error {
-	explicitWS := false
-	fs.Visit(func(f *flag.Flag) { explicitWS = explicitWS || f.Name == "workspace" })
+	explicitWS, explicitState := false, c.getenv("RUNBOOK_STATE") != ""
+	fs.Visit(func(f *flag.Flag) {
+		explicitWS = explicitWS || f.Name == "workspace"
+		explicitState = explicitState || f.Name == "state"
+	})
+	if c.rehearsal && !explicitState {
+		// Profiles stay where they are; the rehearsal's journal does not
+		// share a directory with the real run's.
+		defer func() { c.stateDir = filepath.Join(c.stateDir, "rehearsal") }()
+	}
 	c.workspaceSet = explicitWS || c.getenv("RUNBOOK_WORKSPACE") != ""
 	names := c.targets[profileKey]
 	if names == "" {

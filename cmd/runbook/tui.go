@@ -17,20 +17,19 @@ func runTUI(_ context.Context, args []string, io Streams, getenv func(string) st
 	var c common
 	fs := newFlags("", io)
 	c.register(fs, getenv)
-	rehearsal := fs.Bool("rehearsal", false, "a rehearsal (e.g. --target lab): manual steps are auto-confirmed and journaled as such")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("unknown command %q (see runbook help)", fs.Arg(0))
 	}
-	c.todayByDefault = *rehearsal
+	c.todayByDefault = c.rehearsal
 	rb, err := c.loadRunbook()
 	if err != nil {
 		return err
 	}
 	out := ui.NewOutput(0)
-	sess, err := c.openSession(rb, out.Send, *rehearsal, func(w string) { fmt.Fprintln(io.Err, "runbook: warning:", w) })
+	sess, err := c.openSession(rb, out.Send, c.rehearsal, func(w string) { fmt.Fprintln(io.Err, "runbook: warning:", w) })
 	if err != nil {
 		return err
 	}
