@@ -71,8 +71,8 @@ type StepState struct {
 	Manual   int    // index of the manual action awaited
 	InFlight Status // Dirty: what was in flight when the process died
 	Undone   bool   // the step's undo has run at least once
-	// Seq is the journal sequence number of the step's last change of
-	// status: rollback undoes steps in the reverse of this order.
+	// Seq is the journal sequence number of the step's last start (its
+	// last forward work): rollback undoes steps in the reverse order.
 	Seq uint64
 }
 

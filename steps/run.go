@@ -81,7 +81,9 @@ func (r *Run) Apply(ev Event) ([]Effect, error) {
 			cur = new(StepState)
 			r.Steps[ev.Step] = cur
 		}
-		if next.Status != s.Status {
+		if ev.Kind == EvStepStarted {
+			// Rollback undoes in the reverse order of forward work;
+			// re-verifying, marking done or noting does not move a step.
 			next.Seq = ev.Seq
 		}
 		*cur = next

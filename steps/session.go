@@ -290,7 +290,7 @@ func (s *Session) Start(ctx context.Context, id string) error {
 	if err := s.record(Event{Kind: EvStepStarted, Step: id, Attempt: att, Actor: s.opt.Operator}); err != nil {
 		return err
 	}
-	return s.continueDo(ctx, id, 0)
+	return s.continueDo(ctx, id, 0, false)
 }
 
 // Confirm records that the operator did the manual action the step awaits,
@@ -302,10 +302,16 @@ func (s *Session) Confirm(ctx context.Context, id, actor, remark string) error {
 	s.work.Lock()
 	defer s.work.Unlock()
 	st := s.Snapshot().Step(id)
+	_, step, _ := s.step(id)
+	if st.Manual >= len(step.Do) || (st.Manual >= 0 && step.Do[st.Manual].Type != "manual") {
+		// The runbook changed while the step waited: the index no longer
+		// points at the manual action it waited on.
+		return fmt.Errorf("step %s: the runbook changed since it began waiting for the operator; retry it from the start or mark it done", id)
+	}
 	if err := s.record(Event{Kind: EvStepConfirmed, Step: id, Actor: actor, Reason: remark, Action: st.Manual}); err != nil {
 		return err
 	}
-	return s.continueDo(ctx, id, st.Manual+1)
+	return s.continueDo(ctx, id, st.Manual+1, true)
 }
 
 // Verify runs a step's verify actions: after a dirty stop, or to re-check.
@@ -319,14 +325,20 @@ func (s *Session) Verify(ctx context.Context, id string) error {
 	}
 	s.work.Lock()
 	defer s.work.Unlock()
+	recheck := s.Snapshot().Step(id).Status == Succeeded
 	if err := s.record(Event{Kind: EvStepVerifying, Step: id, Actor: s.opt.Operator}); err != nil {
 		return err
 	}
-	return s.finishVerify(ctx, id, step)
+	return s.finishVerify(ctx, id, step, recheck)
 }
 
-func (s *Session) continueDo(ctx context.Context, id string, from int) error {
+func (s *Session) continueDo(ctx context.Context, id string, from int, confirmed bool) error {
 	phase, step, _ := s.step(id)
+	if len(step.Do) == 0 && !confirmed {
+		// A step with no do actions is work for a person: it waits for
+		// the operator like a manual action (Action -1: none of the list).
+		return s.record(Event{Kind: EvStepAwaiting, Step: id, Action: -1})
+	}
 	out := s.output(id)
 	defer out.Close()
 	for i := from; i < len(step.Do); i++ {
@@ -343,7 +355,7 @@ func (s *Session) continueDo(ctx context.Context, id string, from int) error {
 		if err := s.record(Event{Kind: EvStepVerifying, Step: id}); err != nil {
 			return err
 		}
-		return s.finishVerify(ctx, id, step)
+		return s.finishVerify(ctx, id, step, false)
 	}
 	if err := s.record(Event{Kind: EvStepSucceeded, Step: id}); err != nil {
 		return err
@@ -351,7 +363,9 @@ func (s *Session) continueDo(ctx context.Context, id string, from int) error {
 	return s.checkpoint(ctx, phase, step)
 }
 
-func (s *Session) finishVerify(ctx context.Context, id string, step runbooks.Step) error {
+// finishVerify runs the verify actions. recheck: the step had already
+// succeeded, and a passing re-check changes nothing worth a checkpoint.
+func (s *Session) finishVerify(ctx context.Context, id string, step runbooks.Step, recheck bool) error {
 	phase, _, _ := s.step(id)
 	out := s.output(id)
 	defer out.Close()
@@ -365,6 +379,9 @@ func (s *Session) finishVerify(ctx context.Context, id string, step runbooks.Ste
 	}
 	if err := s.record(Event{Kind: EvStepSucceeded, Step: id}); err != nil {
 		return err
+	}
+	if recheck {
+		return nil
 	}
 	return s.checkpoint(ctx, phase, step)
 }
@@ -492,24 +509,30 @@ func (s *Session) Undo(ctx context.Context, id string) error {
 	return s.checkpoint(ctx, phase, step)
 }
 
-// MarkDone declares a dirty, failed or awaiting step done.
+// MarkDone declares a dirty, failed or awaiting step done. It waits for a
+// running step: its checkpoint must not sweep up that step's files.
 func (s *Session) MarkDone(ctx context.Context, id, reason string) error {
 	phase, step, err := s.step(id)
 	if err != nil {
 		return err
 	}
+	s.work.Lock()
+	defer s.work.Unlock()
 	if err := s.record(Event{Kind: EvStepMarkedDone, Step: id, Reason: reason, Actor: s.opt.Operator}); err != nil {
 		return err
 	}
 	return s.checkpoint(ctx, phase, step)
 }
 
-// Skip skips a step; the reason is required and recorded.
+// Skip skips a step; the reason is required and recorded. Like MarkDone,
+// it waits for a running step.
 func (s *Session) Skip(ctx context.Context, id, reason string) error {
 	phase, step, err := s.step(id)
 	if err != nil {
 		return err
 	}
+	s.work.Lock()
+	defer s.work.Unlock()
 	if err := s.record(Event{Kind: EvStepSkipped, Step: id, Reason: reason, Actor: s.opt.Operator}); err != nil {
 		return err
 	}
@@ -597,6 +620,9 @@ type lineWriter struct {
 	sink func(step, line string)
 	log  *os.File
 	buf  []byte
+	// inKey: inside a PEM private key block, whose body lines carry no
+	// marker of their own and are masked until its END line.
+	inKey bool
 }
 
 func (w *lineWriter) Write(p []byte) (int, error) {
@@ -620,7 +646,18 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 }
 
 func (w *lineWriter) emit(line string) {
-	line = w.red.String(strings.TrimRight(line, "\r"))
+	raw := strings.TrimRight(line, "\r")
+	isEnd := strings.Contains(raw, "-----END") && strings.Contains(raw, "PRIVATE KEY-----")
+	switch {
+	case w.inKey:
+		if isEnd {
+			w.inKey = false
+		}
+		raw = Mask
+	case strings.Contains(raw, "-----BEGIN") && strings.Contains(raw, "PRIVATE KEY-----"):
+		w.inKey = !isEnd
+	}
+	line = w.red.String(raw)
 	if w.log != nil {
 		w.log.WriteString(line + "\n")
 	}
@@ -657,13 +694,18 @@ func confirmWhy(rehearsal bool) string {
 // id (that step and everything done after it are undone) or a phase id
 // (the phase's first done step and everything after it).
 func (s *Session) RollbackOrder(to string) ([]string, error) {
-	run := s.Snapshot()
+	return RollbackOrder(s.opt.Runbook, s.Snapshot(), to)
+}
+
+// RollbackOrder is Session.RollbackOrder for a run read from a journal
+// (a dry run takes no lock and writes nothing).
+func RollbackOrder(rb *runbooks.Runbook, run *Run, to string) ([]string, error) {
 	type done struct {
 		id  string
 		seq uint64
 	}
 	var list []done
-	for _, st := range s.opt.Runbook.Steps() {
+	for _, st := range rb.Steps() {
 		ss := run.Step(st.ID)
 		switch ss.Status {
 		case Succeeded, Failed, Dirty, AwaitingOperator:
@@ -676,9 +718,9 @@ func (s *Session) RollbackOrder(to string) ([]string, error) {
 	case to == "start" || to == "":
 	default:
 		ids := []string{to}
-		if _, _, ok := s.opt.Runbook.StepRef(to); !ok {
+		if _, _, ok := rb.StepRef(to); !ok {
 			ids = nil
-			for _, p := range s.opt.Runbook.Phases {
+			for _, p := range rb.Phases {
 				if p.ID == to {
 					for _, st := range p.Steps {
 						ids = append(ids, st.ID)
@@ -686,7 +728,7 @@ func (s *Session) RollbackOrder(to string) ([]string, error) {
 				}
 			}
 			if ids == nil {
-				return nil, fmt.Errorf("rollback --to %q: no step or phase of that id in %s (or use start)", to, s.opt.Runbook.ID)
+				return nil, fmt.Errorf("rollback --to %q: no step or phase of that id in %s (or use start)", to, rb.ID)
 			}
 		}
 		from = ^uint64(0)

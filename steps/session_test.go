@@ -889,3 +889,100 @@ func TestRealRunNeverResumesARehearsal(t *testing.T) {
 	}
 	s2.Close()
 }
+
+func TestStepWithoutDoWaitsForTheOperator(t *testing.T) {
+	reg := NewRegistry()
+	src := `id: nodo
+title: No do
+schedule: {date: "2025-10-24", timezone: UTC}
+phases:
+  - id: p
+    title: P
+    slot: "08:00-09:00"
+    steps:
+      - {id: s, title: Talk to the team, budget: 5m, guide: g.md}
+`
+	rb, err := runbooks.Parse([]byte(src), "nodo.yaml", nil, runbooks.LoadOptions{Actions: reg, Guides: fstest.MapFS{"g.md": {Data: []byte("# G\n")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(Options{Runbook: rb, StateDir: t.TempDir(), Clock: NewFakeClock(t0), Operator: "ana", Host: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Start(context.Background(), "s"); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Snapshot().Step("s"); st.Status != AwaitingOperator {
+		t.Fatalf("a step without do is %s after start, want awaiting operator", st.Status)
+	}
+	if err := s.Confirm(context.Background(), "s", "ana", "done"); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Snapshot().Step("s"); st.Status != Succeeded {
+		t.Fatalf("after confirm: %s", st.Status)
+	}
+}
+
+func TestReverifyDoesNotReorderRollback(t *testing.T) {
+	reg := NewRegistry()
+	reg.Register("left", func() Action { return new(leftSecret) })
+	src := `id: order
+title: Order
+schedule: {date: "2025-10-24", timezone: UTC}
+phases:
+  - id: p
+    title: P
+    slot: "08:00-09:00"
+    steps:
+      - {id: a, title: A, budget: 5m, guide: g.md, do: [{left: {value: x}}], verify: [{left: {value: x}}]}
+      - {id: b, title: B, budget: 5m, guide: g.md, do: [{left: {value: x}}], verify: [{left: {value: x}}]}
+`
+	rb, err := runbooks.Parse([]byte(src), "order.yaml", nil, runbooks.LoadOptions{Actions: reg, Guides: fstest.MapFS{"g.md": {Data: []byte("# G\n")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := &fakeCheckpointer{}
+	s, err := Open(Options{Runbook: rb, StateDir: t.TempDir(), Clock: NewFakeClock(t0), Operator: "ana", Host: "h", Checkpointer: cp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	for _, id := range []string{"a", "b"} {
+		if err := s.Start(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := len(cp.calls())
+	if err := s.Verify(ctx, "a"); err != nil { // a re-check of a done step
+		t.Fatal(err)
+	}
+	if n := len(cp.calls()); n != before {
+		t.Errorf("a passing re-check made %d checkpoint(s)", n-before)
+	}
+	if got, _ := s.RollbackOrder("start"); strings.Join(got, ",") != "b,a" {
+		t.Fatalf("rollback order after a re-verify of a: %v, want b,a", got)
+	}
+	if got, _ := s.RollbackOrder("a"); strings.Join(got, ",") != "b,a" {
+		t.Fatalf("rollback --to a: %v, want b,a", got)
+	}
+}
+
+func (c *fakeCheckpointer) calls() []CheckpointRequest {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]CheckpointRequest(nil), c.reqs...)
+}
+
+func TestOutputMasksWholePrivateKeyBlocks(t *testing.T) {
+	var got []string
+	w := &lineWriter{step: "s", red: NewRedactor(), sink: func(_, l string) { got = append(got, l) }}
+	fmt.Fprint(w, "before\n-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBodyLineOne\nAwEHoUQDQgAEBodyLineTwo\n-----END EC PRIVATE KEY-----\nafter\n")
+	w.Close()
+	all := strings.Join(got, "\n")
+	if strings.Contains(all, "BodyLine") || !strings.Contains(all, "before") || !strings.Contains(all, "after") || len(got) != 6 {
+		t.Fatalf("key body not masked line by line:\n%s", all)
+	}
+}

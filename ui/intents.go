@@ -413,7 +413,7 @@ func (m Model) prompt(id string, state steps.StepState) string {
 		return ""
 	}
 	s := m.rb.Phases[pi].Steps[si]
-	if state.Manual < len(s.Do) {
+	if state.Manual >= 0 && state.Manual < len(s.Do) {
 		if man, ok := s.Do[state.Manual].Params.(*steps.Manual); ok {
 			p := strings.TrimSpace(man.Prompt)
 			if p != "" && !strings.HasSuffix(p, ".") {

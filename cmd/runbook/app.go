@@ -367,12 +367,14 @@ func (c *common) openSession(rb *runbooks.Runbook, out func(step, line string), 
 		}
 		opt.JournalFault = crashAt(n)
 	}
-	sess, err := steps.Open(opt)
-	if err != nil {
+	// The database lock first: a refused operator must leave no trace in
+	// the journal (steps.Open records the opening).
+	if err := c.holdDatabase(rb, &steps.Env{Targets: targets, Redact: red}, warn); err != nil {
 		return nil, err
 	}
-	if err := c.holdDatabase(rb, sess, warn); err != nil {
-		sess.Close()
+	sess, err := steps.Open(opt)
+	if err != nil {
+		c.dbLock.Release()
 		return nil, err
 	}
 	return sess, nil
@@ -383,13 +385,14 @@ func (c *common) openSession(rb *runbooks.Runbook, out func(step, line string), 
 // The lock lives as long as its connection: it is released when the
 // process ends. An unreachable database is a warning, not a stop: early
 // steps may run before it is up.
-func (c *common) holdDatabase(rb *runbooks.Runbook, sess *steps.Session, warn func(string)) error {
+func (c *common) holdDatabase(rb *runbooks.Runbook, env *steps.Env, warn func(string)) error {
 	for _, t := range rb.Targets {
 		if t.Kind != runbooks.TargetPostgres {
 			continue
 		}
-		env := sess.Env("")
 		if env.Targets[t.Name] == "" {
+			// Left to the PG* environment: the actions find the database
+			// then; the run lock is taken only on a named target.
 			return nil
 		}
 		host, _ := os.Hostname()

@@ -231,3 +231,19 @@ func TestDatabaseRunLockAcrossStateDirectories(t *testing.T) {
 		t.Fatalf("second operator after the first ended: exit %d %s", r.code, r.err)
 	}
 }
+
+func TestRollbackDryRunWritesNothing(t *testing.T) {
+	e := newCrashEnv(t)
+	os.WriteFile(filepath.Join(e.work, "release"), nil, 0o644)
+	if r := runbook(t, nil, e.args("run", "--confirm-manual")...); r.code != 0 {
+		t.Fatalf("run: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	before := e.journal(t)
+	r := runbook(t, nil, e.args("rollback", "--to", "start", "--dry-run")...)
+	if r.code != 0 || !strings.Contains(r.out, "would undo 3 step(s)") {
+		t.Fatalf("dry run: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if e.journal(t) != before {
+		t.Fatal("a dry run wrote to the journal")
+	}
+}

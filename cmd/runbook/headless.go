@@ -165,7 +165,7 @@ func (h *headless) dirty(ctx context.Context, s runbooks.Step) error {
 		if err := h.sess.Undo(ctx, s.ID); err != nil {
 			return err
 		}
-		return h.sess.Start(ctx, s.ID)
+		return &exitError{code: exitNeedsOp, err: fmt.Errorf("step %s was dirty and is now undone; run again to redo it, or skip it", s.ID)}
 	}
 	return &exitError{code: exitNeedsOp, err: fmt.Errorf("step %s is dirty (started, outcome unknown); it is never re-run blindly: open `runbook` to choose, or pass --on-dirty=verify|retry|mark-done|undo", s.ID)}
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -32,7 +33,7 @@ func newTmux(t *testing.T, w, h int, env []string, args ...string) *tmuxSession 
 	cmdline = append(cmdline, bin)
 	cmdline = append(cmdline, args...)
 	tmuxArgs := []string{"-S", s.sock, "-f", "/dev/null", "new-session", "-d", "-s", s.name,
-		"-x", strconv.Itoa(w), "-y", strconv.Itoa(h), strings.Join(quoteAll(cmdline), " ")}
+		"-x", strconv.Itoa(w), "-y", strconv.Itoa(h), "exec " + strings.Join(quoteAll(cmdline), " ")}
 	if out, err := exec.Command("tmux", tmuxArgs...).CombinedOutput(); err != nil {
 		t.Fatalf("tmux new-session: %v: %s", err, out)
 	}
@@ -152,5 +153,30 @@ func TestEmbeddedRunbookFirstFrame(t *testing.T) {
 			t.Fatalf("q did not quit; screen:\n%s", s.screen())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestSignalExitsWith130: SIGTERM (a closed session, a kill) ends the UI
+// with the documented code. (ctrl-c typed in the UI is a key: it quits.)
+func TestSignalExitsWith130(t *testing.T) {
+	e := newCrashEnv(t)
+	s := newTmux(t, 100, 30, []string{"TERM=xterm-256color"}, append([]string{"--date", "today"}, e.args("tui")[1:]...)...)
+	s.waitScreen("the first frame", "Crash and resume test")
+	pid, err := strconv.Atoi(strings.TrimSpace(s.tmux("display-message", "-p", "-t", s.name, "#{pane_pid}")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.dead() {
+		if time.Now().After(deadline) {
+			t.Fatalf("ctrl-c did not end the program; screen:\n%s", s.screen())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := strings.TrimSpace(s.tmux("display-message", "-p", "-t", s.name, "#{pane_dead_status}")); got != "130" {
+		t.Fatalf("exit status %s, want 130", got)
 	}
 }

@@ -34,6 +34,17 @@ func runRollback(ctx context.Context, args []string, io Streams, getenv func(str
 	if prior.StartedAt.IsZero() {
 		return usagef("runbook %s has no run in %s: nothing to roll back", rb.ID, h.c.stateDir)
 	}
+	if *dry {
+		order, err := steps.RollbackOrder(rb, prior, *to)
+		if err != nil {
+			return usagef("%v", err)
+		}
+		h.logf("", "rollback to %s would undo %d step(s), latest first (dry run: no lock taken, nothing written)", *to, len(order))
+		for i, id := range order {
+			h.logf(id, "undo %d/%d", i+1, len(order))
+		}
+		return nil
+	}
 	h.c.confirmManualUndo = *confirm
 	sess, err := h.c.openSession(rb, h.line, prior.Rehearsal, func(w string) { h.logf("", "warning: %s", w) })
 	if err != nil {
@@ -53,9 +64,6 @@ func runRollback(ctx context.Context, args []string, io Streams, getenv func(str
 	h.logf("", "rollback to %s: undoing %d step(s), latest first", *to, len(order))
 	for i, id := range order {
 		h.logf(id, "undo %d/%d", i+1, len(order))
-		if *dry {
-			continue
-		}
 		if err := sess.Undo(ctx, id); err != nil {
 			var se *steps.StepError
 			if errors.As(err, &se) {
@@ -65,10 +73,6 @@ func runRollback(ctx context.Context, args []string, io Streams, getenv func(str
 			return err
 		}
 		h.logf(id, "undone")
-	}
-	if *dry {
-		h.logf("", "dry run: nothing was undone")
-		return nil
 	}
 	h.logf("", "rollback to %s finished", *to)
 	return nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -13,7 +14,7 @@ import (
 	"github.com/runbook-dev/runbook/ui"
 )
 
-func runTUI(_ context.Context, args []string, io Streams, getenv func(string) string) error {
+func runTUI(ctx context.Context, args []string, io Streams, getenv func(string) string) error {
 	var c common
 	fs := newFlags("", io)
 	c.register(fs, getenv)
@@ -57,5 +58,10 @@ func runTUI(_ context.Context, args []string, io Streams, getenv func(string) st
 	p := tea.NewProgram(m, tea.WithFilter(ui.Filter), tea.WithInput(io.In), tea.WithOutput(io.Out))
 	_, err = p.Run()
 	out.Close()
+	// A signal (SIGINT/SIGTERM, seen by main's context too) ends the
+	// program after the running step's end is journaled: exit 130.
+	if errors.Is(err, tea.ErrInterrupted) || ctx.Err() != nil {
+		return &exitError{code: exitSignal, err: errors.New("interrupted; the running step's end is journaled")}
+	}
 	return err
 }
