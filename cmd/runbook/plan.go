@@ -12,13 +12,23 @@ import (
 )
 
 type planJSON struct {
-	Runbook       string      `json:"runbook"`
-	Title         string      `json:"title"`
-	Timezone      string      `json:"timezone"`
-	PlannedStart  time.Time   `json:"planned_start"`
-	PlannedEnd    time.Time   `json:"planned_end"`
-	BudgetSeconds int64       `json:"budget_seconds"`
-	Phases        []phaseJSON `json:"phases"`
+	Runbook       string       `json:"runbook"`
+	Title         string       `json:"title"`
+	Timezone      string       `json:"timezone"`
+	PlannedStart  time.Time    `json:"planned_start"`
+	PlannedEnd    time.Time    `json:"planned_end"`
+	BudgetSeconds int64        `json:"budget_seconds"`
+	Targets       []targetJSON `json:"targets"`
+	Phases        []phaseJSON  `json:"phases"`
+}
+
+type targetJSON struct {
+	Name        string `json:"name"`
+	Kind        string `json:"kind"`
+	Env         string `json:"env,omitempty"`
+	From        string `json:"from"`            // flag, $ENV, default or unset
+	Value       string `json:"value,omitempty"` // masked when secret
+	Description string `json:"description,omitempty"`
 }
 
 type phaseJSON struct {
@@ -74,12 +84,22 @@ func runPlan(args []string, io Streams, getenv func(string) string) error {
 		return err
 	}
 	red := steps.NewRedactor()
-	targets, _, err := steps.ResolveTargets(rb, c.targetValues(rb), getenv, red)
+	targets, sources, err := steps.ResolveTargets(rb, c.targetValues(rb), getenv, red)
 	if err != nil {
 		return usagef("%v", err)
 	}
 	env := &steps.Env{Targets: targets, Redact: red, Workspace: c.workspace}
 	p := buildPlan(rb, env)
+	for i, t := range rb.Targets {
+		tj := targetJSON{Name: t.Name, Kind: string(t.Kind), Env: t.Env, From: sources[i].From, Description: t.Description}
+		if v, ok := targets[t.Name]; ok {
+			tj.Value = red.String(v)
+			if t.Secret {
+				tj.Value = steps.Mask
+			}
+		}
+		p.Targets = append(p.Targets, tj)
+	}
 	if *fromJournal != "" {
 		run, torn, err := steps.ReadRun(*fromJournal)
 		if err != nil {
@@ -177,6 +197,20 @@ func printPlan(w io.Writer, p planJSON) {
 	fmt.Fprintf(w, "%s — %s\n", p.Title, p.Runbook)
 	fmt.Fprintf(w, "%s, %s–%s %s; step budgets add up to %s\n", p.PlannedStart.Format("Mon 2 Jan 2006"),
 		p.PlannedStart.Format("15:04"), p.PlannedEnd.In(loc).Format("15:04"), p.Timezone, hm(time.Duration(p.BudgetSeconds)*time.Second))
+	if len(p.Targets) > 0 {
+		fmt.Fprintf(w, "\nTargets (set with --target NAME=VALUE, a profile, or the variable):\n")
+		for _, t := range p.Targets {
+			v := t.Value
+			if v == "" {
+				v = "(unset)"
+			}
+			env := ""
+			if t.Env != "" {
+				env = " $" + t.Env
+			}
+			fmt.Fprintf(w, "  %-12s %-8s %s  [from %s%s]\n", t.Name, t.Kind, v, t.From, map[bool]string{true: "; can be set by" + env, false: ""}[env != "" && t.From != "$"+t.Env])
+		}
+	}
 	for _, ph := range p.Phases {
 		slot := time.Duration(ph.SlotSeconds) * time.Second
 		budget := time.Duration(ph.BudgetSeconds) * time.Second
