@@ -650,8 +650,15 @@ func (mg *migrator) apply(ctx context.Context, file, body string, tx bool, from,
 			if _, err := t.Exec(ctx, st.SQL); err != nil {
 				rollback()
 				line, _, _ := lineCol(body, st.Offset, 1)
-				return redactedf(env, err, "migration %s failed at statement %d (line %d) on %s: %s; it was rolled back: the schema is still at version %d, not dirty. Fix the migration and run again",
-					file, i+1, line, s.endpoint, pgErrorText(err, body, st.Offset), from)
+				next := "Fix the migration and run again"
+				if s.conn.IsClosed() {
+					// The session ended under the statement (server shut
+					// down or restarted, network gone): the server aborts
+					// the open transaction; the migration is not at fault.
+					next = "The connection was lost, not the migration at fault: when the database answers again, retry the step"
+				}
+				return redactedf(env, err, "migration %s failed at statement %d (line %d) on %s: %s; it was rolled back: the schema is still at version %d, not dirty. %s",
+					file, i+1, line, s.endpoint, pgErrorText(err, body, st.Offset), from, next)
 			}
 		}
 		if _, err := t.Exec(ctx, record, to, file); err != nil {

@@ -3,6 +3,7 @@ package pg
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -61,6 +62,7 @@ func HoldRunLock(ctx context.Context, env *steps.Env, target, runbook, holder st
 		held := &RunLockHeldError{Endpoint: s.endpoint}
 		_ = s.conn.QueryRow(ctx, `SELECT a.application_name, a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 			WHERE l.locktype = 'advisory' AND l.granted AND l.classid::int = hashtext('runbook-run') AND l.objid::int = hashtext($1) LIMIT 1`, runbook).Scan(&held.Holder, &held.PID)
+		held.Holder = strings.TrimPrefix(held.Holder, "runbook: ")
 		s.close()
 		return nil, held
 	}
