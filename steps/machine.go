@@ -71,6 +71,9 @@ type StepState struct {
 	Manual   int    // index of the manual action awaited
 	InFlight Status // Dirty: what was in flight when the process died
 	Undone   bool   // the step's undo has run at least once
+	// MarkedDone: the operator declared the step done (Reason says why);
+	// cleared when work on it starts again.
+	MarkedDone bool
 	// Seq is the journal sequence number of the step's last start (its
 	// last forward work): rollback undoes steps in the reverse order.
 	Seq uint64
@@ -192,6 +195,7 @@ func Transition(s StepState, ev Event) (StepState, []Effect, error) {
 	switch ev.Kind {
 	case EvStepStarted:
 		s.Status = Running
+		s.MarkedDone = false
 		s.Attempts++
 		if s.StartedAt.IsZero() {
 			s.StartedAt = ev.At
@@ -226,6 +230,7 @@ func Transition(s StepState, ev Event) (StepState, []Effect, error) {
 		s.FinishedAt = ev.At
 	case EvStepMarkedDone:
 		s.Status = Succeeded
+		s.MarkedDone = true
 		s.Reason, s.Actor = ev.Reason, ev.Actor
 		s.stopClock(ev.At)
 		s.FinishedAt = ev.At
@@ -247,6 +252,7 @@ func Transition(s StepState, ev Event) (StepState, []Effect, error) {
 		s.lastAt = prevAt
 	case EvUndoStarted:
 		s.Status = Undoing
+		s.MarkedDone = false
 		s.LastErr, s.InFlight = "", 0
 		s.stopClock(ev.At)
 		eff = append(eff, Effect{Kind: EffRunUndo, Step: ev.Step})

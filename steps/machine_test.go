@@ -565,3 +565,16 @@ func TestRunNotesAreNotShared(t *testing.T) {
 		t.Fatal("refused note changed the run")
 	}
 }
+
+func TestMarkedDoneIsRememberedUntilWorkStartsAgain(t *testing.T) {
+	s, _, err := Transition(StepState{Status: Failed}, Event{Kind: EvStepMarkedDone, Reason: "done by hand", At: t0})
+	if err != nil || !s.MarkedDone || s.Status != Succeeded {
+		t.Fatalf("mark done: %+v %v", s, err)
+	}
+	s, _, _ = Transition(s, Event{Kind: EvUndoStarted, At: t0})
+	s, _, _ = Transition(s, Event{Kind: EvUndoFinished, At: t0})
+	s, _, err = Transition(s, Event{Kind: EvStepStarted, At: t0})
+	if err != nil || s.MarkedDone {
+		t.Fatalf("after a new start: %+v %v", s, err)
+	}
+}

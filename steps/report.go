@@ -51,7 +51,7 @@ func WriteReport(w io.Writer, rb *runbooks.Runbook, run *Run, now time.Time, red
 			}
 			pb += s.Budget
 			outcome := st.Status.String()
-			if st.Status == Succeeded && st.Reason != "" {
+			if st.Status == Succeeded && st.MarkedDone {
 				outcome = "marked done"
 			}
 			if st.Attempts > 1 {
@@ -65,7 +65,7 @@ func WriteReport(w io.Writer, rb *runbooks.Runbook, run *Run, now time.Time, red
 			switch {
 			case st.Status == Skipped:
 				skips = append(skips, fmt.Sprintf("- **%s** skipped by %s: %s", s.ID, md(red.String(st.Actor)), md(red.String(st.Reason))))
-			case st.Status == Succeeded && st.Reason != "":
+			case st.Status == Succeeded && st.MarkedDone:
 				skips = append(skips, fmt.Sprintf("- **%s** marked done by %s: %s", s.ID, md(red.String(st.Actor)), md(red.String(st.Reason))))
 			case st.Status == Failed || st.Status == Dirty:
 				fails = append(fails, fmt.Sprintf("- **%s** %s: %s", s.ID, st.Status, md(red.String(st.LastErr))))

@@ -28,6 +28,11 @@ func (r *Repo) message(req steps.CheckpointRequest, id string, now time.Time) st
 		if st.Reason != "" {
 			b.WriteString(": " + oneLine(st.Reason))
 		}
+	case st.Status == steps.Succeeded && st.MarkedDone:
+		fmt.Fprintf(&b, "runbook: %s — marked done", title)
+		if st.Reason != "" {
+			b.WriteString(": " + oneLine(st.Reason))
+		}
 	default:
 		fmt.Fprintf(&b, "runbook: %s — %s in %s of %s", title, st.Status, FormatDuration(elapsed), FormatDuration(req.Step.Budget))
 	}
@@ -55,8 +60,11 @@ func (r *Repo) message(req steps.CheckpointRequest, id string, now time.Time) st
 	}
 	fmt.Fprintf(&b, "%s: %s\n", TrailerStep, req.Step.ID)
 	outcome := st.Status.String()
-	if req.Undo {
+	switch {
+	case req.Undo:
 		outcome = "undone"
+	case st.Status == steps.Succeeded && st.MarkedDone:
+		outcome = "marked done"
 	}
 	fmt.Fprintf(&b, "%s: %s\n", TrailerOutcome, outcome)
 	if req.Undo {
