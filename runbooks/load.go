@@ -414,45 +414,57 @@ var targetKinds = []string{string(TargetDocker), string(TargetPostgres), string(
 
 var envRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-func (l *loader) targets(n ast.Node, rb *Runbook) {
-	fields, _ := l.mapping(n, "targets")
-	for _, tf := range fields {
-		t := Target{Name: tf.key, Pos: l.pos(tf.keyN)}
-		if !idRE.MatchString(t.Name) {
-			l.errorf(tf.keyN, "target name %q must be lowercase letters, digits, '.', '_' or '-'", t.Name)
+// named reads a mapping of named entries, each a mapping of keys
+// (`targets:`, score `areas:`): the name must be an id, each key is handed
+// to fn, unknown ones reported there, and required keys checked after.
+func (l *loader) named(n ast.Node, what string, required []string, entry func(name field), key func(f field)) {
+	fields, _ := l.mapping(n, what+"s")
+	for _, nf := range fields {
+		if !idRE.MatchString(nf.key) {
+			l.errorf(nf.keyN, "%s name %q must be lowercase letters, digits, '.', '_' or '-'", what, nf.key)
 		}
-		fs, ok := l.mapping(tf.value, "target "+t.Name)
+		sub, ok := l.mapping(nf.value, what+" "+nf.key)
 		if !ok {
 			continue
 		}
+		entry(nf)
 		seen := map[string]bool{}
-		for _, f := range fs {
+		for _, f := range sub {
 			seen[f.key] = true
-			switch f.key {
-			case "kind":
-				k := l.str(f, "target kind")
-				t.Kind = TargetKind(k)
-				if k != "" && !contains(targetKinds, k) {
-					l.errorf(f.value, "unknown target kind %q (expected one of: %s)", k, strings.Join(targetKinds, ", "))
-				}
-			case "env":
-				t.Env = l.str(f, "target env")
-				if t.Env != "" && !envRE.MatchString(t.Env) {
-					l.errorf(f.value, "%q is not an environment variable name", t.Env)
-				}
-			case "default":
-				t.Default = l.str(f, "target default")
-			case "secret":
-				t.Secret = l.boolean(f, "target secret")
-			case "description":
-				t.Description = l.str(f, "target description")
-			default:
-				l.unknown(f, "target", "kind", "env", "default", "secret", "description")
-			}
+			key(f)
 		}
-		l.required(tf.value, seen, "target "+t.Name, "kind")
-		rb.Targets = append(rb.Targets, t)
+		l.required(nf.value, seen, what+" "+nf.key, required...)
 	}
+}
+
+func (l *loader) targets(n ast.Node, rb *Runbook) {
+	var t *Target
+	l.named(n, "target", []string{"kind"}, func(name field) {
+		rb.Targets = append(rb.Targets, Target{Name: name.key, Pos: l.pos(name.keyN)})
+		t = &rb.Targets[len(rb.Targets)-1]
+	}, func(f field) {
+		switch f.key {
+		case "kind":
+			k := l.str(f, "target kind")
+			t.Kind = TargetKind(k)
+			if k != "" && !contains(targetKinds, k) {
+				l.errorf(f.value, "unknown target kind %q (expected one of: %s)", k, strings.Join(targetKinds, ", "))
+			}
+		case "env":
+			t.Env = l.str(f, "target env")
+			if t.Env != "" && !envRE.MatchString(t.Env) {
+				l.errorf(f.value, "%q is not an environment variable name", t.Env)
+			}
+		case "default":
+			t.Default = l.str(f, "target default")
+		case "secret":
+			t.Secret = l.boolean(f, "target secret")
+		case "description":
+			t.Description = l.str(f, "target description")
+		default:
+			l.unknown(f, "target", "kind", "env", "default", "secret", "description")
+		}
+	})
 }
 
 func contains(list []string, s string) bool {
@@ -725,33 +737,22 @@ func (l *loader) score(n ast.Node, rb *Runbook) {
 		case "target":
 			sm.Target = l.percent(f, "score target")
 		case "areas":
-			areas, _ := l.mapping(f.value, "score areas")
-			for _, af := range areas {
-				a := ScoreArea{ID: af.key, Title: af.key}
-				if !idRE.MatchString(a.ID) {
-					l.errorf(af.keyN, "score area %q must be lowercase letters, digits, '.', '_' or '-'", a.ID)
+			var a *ScoreArea
+			l.named(f.value, "score area", []string{"weight", "baseline"}, func(name field) {
+				sm.Areas = append(sm.Areas, ScoreArea{ID: name.key, Title: name.key})
+				a = &sm.Areas[len(sm.Areas)-1]
+			}, func(x field) {
+				switch x.key {
+				case "title":
+					a.Title = l.str(x, "area title")
+				case "weight":
+					a.Weight = l.integer(x, "area weight")
+				case "baseline":
+					a.Baseline = l.percent(x, "area baseline")
+				default:
+					l.unknown(x, "score area", "title", "weight", "baseline")
 				}
-				afs, ok := l.mapping(af.value, "score area "+a.ID)
-				if !ok {
-					continue
-				}
-				aseen := map[string]bool{}
-				for _, x := range afs {
-					aseen[x.key] = true
-					switch x.key {
-					case "title":
-						a.Title = l.str(x, "area title")
-					case "weight":
-						a.Weight = l.integer(x, "area weight")
-					case "baseline":
-						a.Baseline = l.percent(x, "area baseline")
-					default:
-						l.unknown(x, "score area", "title", "weight", "baseline")
-					}
-				}
-				l.required(af.value, aseen, "score area "+a.ID, "weight", "baseline")
-				sm.Areas = append(sm.Areas, a)
-			}
+			})
 			if len(sm.Areas) == 0 {
 				l.errorf(f.value, "score needs at least one area")
 			}

@@ -855,16 +855,8 @@ phases:
         guide: g.md
         do: [{left: {value: generated-earlier-42}}]
 `
-	rb, err := runbooks.Parse([]byte(src), "learn.yaml", nil, runbooks.LoadOptions{Actions: reg, Guides: fstest.MapFS{"g.md": {Data: []byte("# G\n")}}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	red := NewRedactor()
-	s, err := Open(Options{Runbook: rb, StateDir: t.TempDir(), Clock: NewFakeClock(t0), Operator: "ana", Host: "h", Redactor: red})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	openSmall(t, src, reg, Options{Redactor: red})
 	if got := red.String("value generated-earlier-42 here"); got != "value "+Mask+" here" {
 		t.Fatalf("the redactor did not learn the left secret: %q", got)
 	}
@@ -902,15 +894,7 @@ phases:
     steps:
       - {id: s, title: Talk to the team, budget: 5m, guide: g.md}
 `
-	rb, err := runbooks.Parse([]byte(src), "nodo.yaml", nil, runbooks.LoadOptions{Actions: reg, Guides: fstest.MapFS{"g.md": {Data: []byte("# G\n")}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(Options{Runbook: rb, StateDir: t.TempDir(), Clock: NewFakeClock(t0), Operator: "ana", Host: "h"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSmall(t, src, reg, Options{})
 	if err := s.Start(context.Background(), "s"); err != nil {
 		t.Fatal(err)
 	}
@@ -939,16 +923,8 @@ phases:
       - {id: a, title: A, budget: 5m, guide: g.md, do: [{left: {value: x}}], verify: [{left: {value: x}}]}
       - {id: b, title: B, budget: 5m, guide: g.md, do: [{left: {value: x}}], verify: [{left: {value: x}}]}
 `
-	rb, err := runbooks.Parse([]byte(src), "order.yaml", nil, runbooks.LoadOptions{Actions: reg, Guides: fstest.MapFS{"g.md": {Data: []byte("# G\n")}}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	cp := &fakeCheckpointer{}
-	s, err := Open(Options{Runbook: rb, StateDir: t.TempDir(), Clock: NewFakeClock(t0), Operator: "ana", Host: "h", Checkpointer: cp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSmall(t, src, reg, Options{Checkpointer: cp})
 	ctx := context.Background()
 	for _, id := range []string{"a", "b"} {
 		if err := s.Start(ctx, id); err != nil {
@@ -985,4 +961,21 @@ func TestOutputMasksWholePrivateKeyBlocks(t *testing.T) {
 	if strings.Contains(all, "BodyLine") || !strings.Contains(all, "before") || !strings.Contains(all, "after") || len(got) != 6 {
 		t.Fatalf("key body not masked line by line:\n%s", all)
 	}
+}
+
+// openSmall parses a small runbook (guide g.md) and opens a session on it
+// in a fresh state directory; opt adds to the defaults.
+func openSmall(t *testing.T, src string, reg *Registry, opt Options) *Session {
+	t.Helper()
+	rb, err := runbooks.Parse([]byte(src), "small.yaml", nil, runbooks.LoadOptions{Actions: reg, Guides: fstest.MapFS{"g.md": {Data: []byte("# G\n")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.Runbook, opt.StateDir, opt.Clock, opt.Operator, opt.Host = rb, t.TempDir(), NewFakeClock(t0), "ana", "h"
+	s, err := Open(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
