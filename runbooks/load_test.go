@@ -281,6 +281,9 @@ func TestParseSchedule(t *testing.T) {
 	t.Run("times are in the schedule's zone", func(t *testing.T) {
 		berlin, err := time.LoadLocation("Europe/Berlin")
 		if err != nil {
+			if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
+				t.Fatal("no time zone data (install tzdata):", err)
+			}
 			t.Skip("no time zone data:", err)
 		}
 		rb, err := parse(t, mini("  date: \"2025-10-24\"\n  timezone: Europe/Berlin\n  start: \"07:45\"", "08:00-09:00", ""), nil)
