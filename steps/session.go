@@ -87,6 +87,9 @@ type Recovery struct {
 	Dirty []string
 	Torn  *TornTail
 	New   bool
+	// RunbookChanged: the runbook's source differs from the one the run
+	// last opened with (its digest). Steps already done are not re-checked.
+	RunbookChanged bool
 }
 
 // JournalPath is where a runbook's journal lives in a state directory.
@@ -147,6 +150,7 @@ func Open(opt Options) (*Session, error) {
 	}
 	s := &Session{opt: opt, lock: lock, journal: j, run: run}
 	s.Recovered.Torn = torn
+	s.Recovered.RunbookChanged = run.Digest != "" && run.Digest != opt.Runbook.Digest
 	s.learnSecrets()
 	now := opt.Clock.Now()
 	if len(events) == 0 {

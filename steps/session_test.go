@@ -979,3 +979,22 @@ func openSmall(t *testing.T, src string, reg *Registry, opt Options) *Session {
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+func TestReopenTellsWhenTheRunbookChanged(t *testing.T) {
+	h := newHarness(t)
+	s := h.open()
+	if s.Recovered.RunbookChanged {
+		t.Fatal("a new run reports a changed runbook")
+	}
+	s.Close()
+	if s = h.open(); s.Recovered.RunbookChanged {
+		t.Fatal("same runbook reported changed")
+	}
+	s.Close()
+	rb := *h.rb
+	rb.Digest = "0123456789abcdef"
+	h.opt.Runbook = &rb
+	if s = h.open(); !s.Recovered.RunbookChanged {
+		t.Fatal("a changed digest is not reported")
+	}
+}

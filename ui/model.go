@@ -175,6 +175,10 @@ func New(opt Options) Model {
 		notes = append(notes, "Journal tail was damaged and set aside: "+rec.Torn.String())
 		m.statusLevel = levelWarn
 	}
+	if rec.RunbookChanged {
+		notes = append(notes, "The runbook changed since this run last opened: steps already done are not re-checked (v verifies one).")
+		m.statusLevel = levelWarn
+	}
 	if len(notes) == 0 {
 		if rec.New {
 			notes = append(notes, "New run. enter runs the selected step; ? shows every key.")

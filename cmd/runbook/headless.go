@@ -57,6 +57,9 @@ func runHeadless(ctx context.Context, args []string, io Streams, getenv func(str
 	if t := sess.Recovered.Torn; t != nil {
 		h.logf("", "journal: %s", t)
 	}
+	if sess.Recovered.RunbookChanged {
+		h.logf("", "warning: the runbook changed since this run last opened; steps already done are not re-checked")
+	}
 	for _, id := range sess.Recovered.Dirty {
 		h.logf(id, "DIRTY: the last session ended while this step was in flight; outcome unknown")
 	}
