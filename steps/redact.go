@@ -127,6 +127,23 @@ func (r *Redactor) Event(ev Event) Event {
 // Known reports whether s contains one of the secret values the redactor
 // was taught (not merely text shaped like a secret). An action that writes
 // files uses it to refuse writing a secret value where it does not belong.
+// Found lists the known secret values s contains (for checks that must
+// compare, never for display).
+func (r *Redactor) Found(s string) []string {
+	if r == nil || s == "" {
+		return nil
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []string
+	for _, v := range r.values {
+		if strings.Contains(s, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 func (r *Redactor) Known(s string) bool {
 	if r == nil || s == "" {
 		return false

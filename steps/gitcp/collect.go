@@ -1,9 +1,11 @@
 package gitcp
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -33,6 +35,9 @@ type collector struct {
 	ig     *ignorer
 	excl   []string // folders never committed (runbook's state)
 	seen   map[string]bool
+
+	// restoring: an undo puts files back as history had them.
+	restoring bool
 
 	changes []change
 	secrets []SecretFile
@@ -105,6 +110,10 @@ func (c *collector) file(rel, abs string, fi fs.FileInfo, forced bool) error {
 			scan = content
 		}
 		if why := c.r.secretWhy(rel, fi, scan); why != "" {
+			c.secrets = append(c.secrets, SecretFile{Path: rel, Why: why})
+			return nil
+		}
+		if why := c.r.newSecretValue(rel, scan, c.ix.entry(rel)); why != "" && !c.restoring {
 			c.secrets = append(c.secrets, SecretFile{Path: rel, Why: why})
 			return nil
 		}
@@ -272,4 +281,33 @@ func (c *collector) unchanged(e *idxEntry, fi fs.FileInfo, abs string) (bool, er
 		return false, err
 	}
 	return plumbing.ComputeHash(plumbing.BlobObject, content) == plumbing.Hash(e.hash()), nil
+}
+
+// newSecretValue refuses content holding a secret value runbook knows (a
+// database password, a generated secret) that the tracked version of the
+// file does not already hold: a checkpoint never brings a secret into
+// history. A file that was committed with the secret before (a compose file
+// with a plaintext password, the very thing a runbook may be moving out)
+// keeps being committed as it was.
+func (r *Repo) newSecretValue(rel string, content []byte, old *idxEntry) string {
+	found := r.cfg.redact.Found(string(content))
+	if len(found) == 0 {
+		return ""
+	}
+	var before []byte
+	if old != nil {
+		h := old.hash()
+		if obj, err := r.repo.Storer.EncodedObject(plumbing.BlobObject, plumbing.Hash(h)); err == nil {
+			if rd, err := obj.Reader(); err == nil {
+				before, _ = io.ReadAll(rd)
+				rd.Close()
+			}
+		}
+	}
+	for _, v := range found {
+		if !bytes.Contains(before, []byte(v)) {
+			return "it holds a secret value runbook knows (a password or generated secret) that was not in the committed file"
+		}
+	}
+	return ""
 }

@@ -338,7 +338,7 @@ func (r *Repo) Commit(ctx context.Context, req steps.CheckpointRequest) (Result,
 		}
 	}
 	msg := r.message(req, id, now)
-	res, err := r.commitPaths(ctx, paths, forced, scanAll, msg, now, req.Journal)
+	res, err := r.commitPaths(ctx, paths, forced, scanAll, req.Undo, msg, now, req.Journal)
 	if err != nil {
 		return res, fmt.Errorf("checkpoint step %s in %s: %w", req.Step.ID, r.dir, err)
 	}
@@ -506,7 +506,9 @@ type change struct {
 // commitPaths is the checkpoint proper: collect the changes of paths (a
 // full scan when scanAll), refuse secrets, build and write the commit,
 // move the branch, patch the index.
-func (r *Repo) commitPaths(ctx context.Context, paths, forced []string, scanAll bool, msg string, now time.Time, journal string) (Result, error) {
+// restoring: the files are put back as an earlier commit had them (an
+// undo), so values already in history may come back.
+func (r *Repo) commitPaths(ctx context.Context, paths, forced []string, scanAll, restoring bool, msg string, now time.Time, journal string) (Result, error) {
 	var res Result
 	lk, err := lockFile(filepath.Join(r.gitDir, "index"), "the workspace's git index")
 	if err != nil {
@@ -520,7 +522,7 @@ func (r *Repo) commitPaths(ctx context.Context, paths, forced []string, scanAll 
 	if um := ix.unmerged(); len(um) > 0 {
 		return res, fmt.Errorf("the workspace has unresolved merge conflicts (%s): resolve and commit them, then retry the checkpoint", strings.Join(firstN(um, 5), ", "))
 	}
-	c := &collector{r: r, ix: ix, ixTime: ixTime, ig: newIgnorer(r.dir, r.excludes), excl: r.exclusions(journal), seen: map[string]bool{}}
+	c := &collector{r: r, ix: ix, ixTime: ixTime, ig: newIgnorer(r.dir, r.excludes), excl: r.exclusions(journal), seen: map[string]bool{}, restoring: restoring}
 	if scanAll {
 		found, err := c.scan(ctx, "")
 		if err != nil {

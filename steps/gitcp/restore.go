@@ -57,7 +57,7 @@ func (r *Repo) RestoreBefore(ctx context.Context, stepID string) (Restored, erro
 		fmt.Fprintf(&msg, "%s: %s\n", TrailerRunbook, r.cfg.runbook)
 	}
 	fmt.Fprintf(&msg, "%s: %s\n%s: undone\n%s: true\n", TrailerStep, stepID, TrailerOutcome, TrailerUndo)
-	cres, err := r.commitPaths(ctx, res.Paths, nil, false, r.cfg.redact.String(msg.String()), now, "")
+	cres, err := r.commitPaths(ctx, res.Paths, nil, false, true, r.cfg.redact.String(msg.String()), now, "")
 	if err != nil {
 		return res, fmt.Errorf("commit the restore of step %s in %s: %w", stepID, r.dir, err)
 	}

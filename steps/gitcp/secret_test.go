@@ -185,3 +185,74 @@ func TestHasPrivateKey(t *testing.T) {
 		}
 	}
 }
+
+// A checkpoint never brings a known secret value into history; a file that
+// was already committed with it (the compose file a runbook is moving the
+// secret out of) goes on being committed.
+func TestCheckpointRefusesNewKnownSecretValues(t *testing.T) {
+	const old, rotated = "old-db-pass-1234", "rotated-db-pass-5678"
+	dir := newWorkspace(t, map[string]string{"compose.yml": "DB_PASSWORD: " + old + "\n"})
+	state := t.TempDir()
+	journal := journalFile(t, state, "phase1", "j\n")
+	r, err := Open(dir, WithRedactor(steps.NewRedactor(old, rotated)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The old value was there before: an edit elsewhere is committed.
+	write(t, dir, "compose.yml", "# edited\nDB_PASSWORD: "+old+"\n")
+	req := request(0, time.Minute, "compose.yml")
+	req.Journal = journal
+	if _, err := r.Checkpoint(context.Background(), req); err != nil {
+		t.Fatalf("file already committed with the secret: %v", err)
+	}
+	// A new value in a tracked file, or in a new file, is refused.
+	for _, f := range []struct{ path, content string }{
+		{"compose.yml", "DB_PASSWORD: " + rotated + "\n"},
+		{"notes.txt", "the password is " + old + "\n"},
+	} {
+		write(t, dir, f.path, f.content)
+		req := request(1, time.Minute, f.path)
+		req.Journal = journal
+		_, err := r.Checkpoint(context.Background(), req)
+		var se *SecretError
+		if !errors.As(err, &se) || !strings.Contains(err.Error(), f.path+" (it holds a secret value runbook knows") {
+			t.Fatalf("%s with a new secret value: %v", f.path, err)
+		}
+		if strings.Contains(err.Error(), old) || strings.Contains(err.Error(), rotated) {
+			t.Fatalf("the refusal shows the secret: %v", err)
+		}
+		if log := git(t, dir, "log", "-p"); strings.Contains(log, rotated) || strings.Count(log, old) != 2 {
+			t.Fatalf("history holds a new secret:\n%s", log)
+		}
+		git(t, dir, "checkout", "-q", "--", ".")
+		os.Remove(filepath.Join(dir, "notes.txt"))
+	}
+}
+
+// An undo puts back what history held, secrets included (the before state
+// of a runbook that moved them out): its checkpoint is not refused.
+func TestUndoCheckpointMayRestoreAnEarlierSecret(t *testing.T) {
+	const old = "old-db-pass-1234"
+	dir := newWorkspace(t, map[string]string{"compose.yml": "DB_PASSWORD: " + old + "\n"})
+	journal := journalFile(t, t.TempDir(), "phase1", "j\n")
+	r, err := Open(dir, WithRedactor(steps.NewRedactor(old)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, "compose.yml", "DB_PASSWORD_FILE: /run/secrets/db_password\n")
+	req := request(0, time.Minute, "compose.yml")
+	req.Journal = journal
+	if _, err := r.Checkpoint(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, "compose.yml", "DB_PASSWORD: "+old+"\n")
+	req.Undo = true
+	if _, err := r.Checkpoint(context.Background(), req); err != nil {
+		t.Fatalf("undo checkpoint restoring the before state: %v", err)
+	}
+	req.Undo = false
+	write(t, dir, "compose.yml", "# again\nDB_PASSWORD: "+old+"\n")
+	if _, err := r.Checkpoint(context.Background(), req); err != nil {
+		t.Fatalf("the value is in the committed file again: %v", err)
+	}
+}
