@@ -22,7 +22,7 @@ const lockChildEnv = "RUNBOOK_TEST_LOCK_CHILD_DIR"
 func TestLockChildProcess(t *testing.T) {
 	dir := os.Getenv(lockChildEnv)
 	if dir == "" {
-		t.Skip("helper process for the lock tests")
+		t.Skip("helper process for the lock tests: runs only as their child, with RUNBOOK_TEST_LOCK_CHILD_DIR set")
 	}
 	host, _ := os.Hostname()
 	if _, err := AcquireLock(dir, LockInfo{Holder: "child", Host: host, PID: os.Getpid(), Since: t0}, false); err != nil {
