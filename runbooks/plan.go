@@ -32,7 +32,7 @@ func (r *Runbook) Plan() []PlannedPhase {
 		if p.SlotStart.After(cursor) {
 			cursor = p.SlotStart
 		}
-		pp := PlannedPhase{Phase: p, Start: cursor}
+		pp := PlannedPhase{Phase: p, Start: cursor, Steps: make([]PlannedStep, 0, len(p.Steps))}
 		for j := range p.Steps {
 			s := &p.Steps[j]
 			ps := PlannedStep{Phase: i, Index: j, Step: s, Start: cursor, End: cursor.Add(s.Budget)}
@@ -50,9 +50,12 @@ func (r *Runbook) Plan() []PlannedPhase {
 
 // PlannedEnd is when the window is planned to end: the later of the last
 // slot end and the last planned step end.
-func (r *Runbook) PlannedEnd() time.Time {
+func (r *Runbook) PlannedEnd() time.Time { return PlanEnd(r.Plan()) }
+
+// PlanEnd is PlannedEnd of a plan already made (the plan is the costly part).
+func PlanEnd(plan []PlannedPhase) time.Time {
 	var end time.Time
-	for _, p := range r.Plan() {
+	for _, p := range plan {
 		if p.End.After(end) {
 			end = p.End
 		}

@@ -63,11 +63,11 @@ func (t Timing) Behind() bool { return t.Variance > 0 }
 // figures.
 func ComputeTiming(rb *runbooks.Runbook, run *Run, now time.Time) Timing {
 	plan := rb.Plan()
-	t := Timing{Now: now, PlannedStart: rb.Schedule.Start, PlannedEnd: rb.PlannedEnd(), CurrentPhase: -1}
+	t := Timing{Now: now, PlannedStart: rb.Schedule.Start, PlannedEnd: runbooks.PlanEnd(plan), CurrentPhase: -1, Phases: make([]PhaseTiming, 0, len(plan))}
 	var current *StepTiming
 	var currentState StepState
 	for pi, pp := range plan {
-		ph := PhaseTiming{ID: pp.Phase.ID, SlotStart: pp.Phase.SlotStart, SlotEnd: pp.Phase.SlotEnd, SlotLeft: pp.Phase.SlotEnd.Sub(now), Budget: pp.Phase.Budget(), Total: len(pp.Steps)}
+		ph := PhaseTiming{Steps: make([]StepTiming, 0, len(pp.Steps)), ID: pp.Phase.ID, SlotStart: pp.Phase.SlotStart, SlotEnd: pp.Phase.SlotEnd, SlotLeft: pp.Phase.SlotEnd.Sub(now), Budget: pp.Phase.Budget(), Total: len(pp.Steps)}
 		for _, ps := range pp.Steps {
 			st := run.Step(ps.Step.ID)
 			stt := StepTiming{ID: ps.Step.ID, Status: st.Status, Budget: ps.Step.Budget, Elapsed: st.Elapsed(now), PlannedStart: ps.Start, PlannedEnd: ps.End}
