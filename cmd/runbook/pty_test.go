@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/runbook-dev/runbook/steps"
 )
 
 // tmuxSession runs the real binary in a tmux pseudo-terminal of a fixed
@@ -21,6 +23,15 @@ type tmuxSession struct {
 
 func newTmux(t *testing.T, w, h int, env []string, args ...string) *tmuxSession {
 	t.Helper()
+	cmdline := []string{"env"}
+	cmdline = append(cmdline, env...)
+	cmdline = append(cmdline, bin)
+	return newTmuxArgv(t, w, h, append(cmdline, args...))
+}
+
+// newTmuxArgv runs argv in a tmux pane of w×h cells.
+func newTmuxArgv(t *testing.T, w, h int, cmdline []string) *tmuxSession {
+	t.Helper()
 	if _, err := exec.LookPath("tmux"); err != nil {
 		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
 			t.Fatalf("tmux is required for the pseudo-terminal test: %v", err)
@@ -28,10 +39,6 @@ func newTmux(t *testing.T, w, h int, env []string, args ...string) *tmuxSession 
 		t.Skip("tmux not installed (set RUNBOOK_REQUIRE_SERVICES=1 to make this a failure)")
 	}
 	s := &tmuxSession{t: t, name: "rb", sock: filepath.Join(t.TempDir(), "tmux.sock")}
-	cmdline := []string{"env"}
-	cmdline = append(cmdline, env...)
-	cmdline = append(cmdline, bin)
-	cmdline = append(cmdline, args...)
 	tmuxArgs := []string{"-S", s.sock, "-f", "/dev/null", "new-session", "-d", "-s", s.name,
 		"-x", strconv.Itoa(w), "-y", strconv.Itoa(h), "exec " + strings.Join(quoteAll(cmdline), " ")}
 	if out, err := exec.Command("tmux", tmuxArgs...).CombinedOutput(); err != nil {
@@ -158,25 +165,33 @@ func TestEmbeddedRunbookFirstFrame(t *testing.T) {
 
 // TestSignalExitsWith130: SIGTERM (a closed session, a kill) ends the UI
 // with the documented code. (ctrl-c typed in the UI is a key: it quits.)
+// The shell around the program writes its exit status to a file; the
+// program's pid comes from the lock it holds.
 func TestSignalExitsWith130(t *testing.T) {
 	e := newCrashEnv(t)
-	s := newTmux(t, 100, 30, []string{"TERM=xterm-256color"}, append([]string{"--date", "today"}, e.args("tui")[1:]...)...)
+	status := filepath.Join(t.TempDir(), "status")
+	script := filepath.Join(t.TempDir(), "run.sh")
+	body := "#!/bin/sh\n\"$@\"\necho $? > " + status + "\nsleep 60\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := newTmuxArgv(t, 100, 30, append([]string{script, "env", "TERM=xterm-256color", bin, "--date", "today"}, e.args("tui")[1:]...))
 	s.waitScreen("the first frame", "Crash and resume test")
-	pid, err := strconv.Atoi(strings.TrimSpace(s.tmux("display-message", "-p", "-t", s.name, "#{pane_pid}")))
-	if err != nil {
+	info, held, err := steps.ReadLock(filepath.Join(e.state, "crash-test"))
+	if err != nil || !held {
+		t.Fatalf("lock: %+v held %v err %v", info, held, err)
+	}
+	if err := syscall.Kill(info.PID, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !s.dead() {
-		if time.Now().After(deadline) {
-			t.Fatalf("ctrl-c did not end the program; screen:\n%s", s.screen())
+	var got string
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if b, err := os.ReadFile(status); err == nil && len(b) > 0 {
+			got = strings.TrimSpace(string(b))
+			break
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
-	if got := strings.TrimSpace(s.tmux("display-message", "-p", "-t", s.name, "#{pane_dead_status}")); got != "130" {
-		t.Fatalf("exit status %s, want 130", got)
+	if got != "130" {
+		t.Fatalf("exit status %q, want 130; screen:\n%s", got, s.screen())
 	}
 }
