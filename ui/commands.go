@@ -47,10 +47,11 @@ func (k opKind) String() string {
 	return "op"
 }
 
-// long reports whether the op runs actions: one at a time, cancellable,
-// and it must be journaled before the program may exit.
+// long reports whether the op runs actions or commits a checkpoint: one
+// at a time, cancellable, and it must end before the program may exit (a
+// checkpoint cut off mid-write would leave the workspace's index locked).
 func (k opKind) long() bool {
-	return k == opStart || k == opConfirm || k == opVerify || k == opUndo
+	return k == opStart || k == opConfirm || k == opVerify || k == opUndo || k == opSkip || k == opMarkDone
 }
 
 // op is one session call with its arguments.
