@@ -153,11 +153,7 @@ func (c *HTTPCheck) Run(ctx context.Context, env *steps.Env) error {
 			return err
 		}
 	}
-	u, err := c.Endpoint.resolve(env)
-	if err != nil {
-		return err
-	}
-	tc, err := c.TLSOptions.config(env)
+	u, tc, err := resolveWithTLS(env, c.Endpoint, c.TLSOptions)
 	if err != nil {
 		return err
 	}

@@ -224,16 +224,12 @@ func (p *LatencyProbe) Run(ctx context.Context, env *steps.Env) error {
 		urls = append(urls, u)
 		targets = append(targets, targetOf(*p.Baseline))
 	}
-	u, err := p.Endpoint.resolve(env)
+	u, tc, err := resolveWithTLS(env, p.Endpoint, p.TLSOptions)
 	if err != nil {
 		return err
 	}
 	urls = append(urls, u)
 	targets = append(targets, targetOf(p.Endpoint))
-	tc, err := p.TLSOptions.config(env)
-	if err != nil {
-		return err
-	}
 	client := newClient(tc, p.timeout, false, p.Concurrency*len(urls))
 	defer client.CloseIdleConnections()
 

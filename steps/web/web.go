@@ -156,6 +156,19 @@ func (o TLSOptions) describe() string {
 }
 
 // config builds the client TLS configuration.
+// resolveWithTLS is where a check goes and how it speaks TLS there.
+func resolveWithTLS(env *steps.Env, e Endpoint, o TLSOptions) (*url.URL, *tls.Config, error) {
+	u, err := e.resolve(env)
+	if err != nil {
+		return nil, nil, err
+	}
+	tc, err := o.config(env)
+	if err != nil {
+		return nil, nil, err
+	}
+	return u, tc, nil
+}
+
 func (o TLSOptions) config(env *steps.Env) (*tls.Config, error) {
 	c := &tls.Config{ServerName: o.ServerName, InsecureSkipVerify: o.InsecureSkipVerify} //nolint:gosec // only when the runbook says so, and the plan view shouts it
 	if o.CAFile != "" {
