@@ -73,3 +73,30 @@ CONF
 fi
 echo "export RUNBOOK_TEST_PGDSN='postgres://postgres@127.0.0.1:$PGPORT_TEST/postgres?sslmode=disable'"
 echo "export RUNBOOK_REQUIRE_SERVICES=1"
+
+# The shared-run store (steps/store): a second throwaway PostgreSQL cluster
+# of its own, so store tests (LISTEN/NOTIFY, role grants, killed backends)
+# never touch the cluster the runbook's database steps change. Same rules as
+# above: a port that already answers is left alone and its data directory is
+# never touched. fsync stays on: the store benchmarks measure a durable commit.
+STOREPORT_TEST=${RUNBOOK_TEST_STOREPORT:-55433}
+STOREDATA_TEST=${RUNBOOK_TEST_STOREDATA:-/tmp/runbook-test-store-pg}
+store_port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$STOREPORT_TEST") 2>/dev/null; }
+if store_port_busy; then
+  "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$STOREPORT_TEST" || { log "port $STOREPORT_TEST is taken by something that is not PostgreSQL; set RUNBOOK_TEST_STOREPORT"; exit 1; }
+else
+  log "starting the store's PostgreSQL on 127.0.0.1:$STOREPORT_TEST ($STOREDATA_TEST)"
+  rm -rf "$STOREDATA_TEST"
+  mkdir -p "$STOREDATA_TEST"
+  chown postgres "$STOREDATA_TEST" 2>/dev/null || true
+  chmod 700 "$STOREDATA_TEST"
+  asuser "$PGBIN/initdb" -D "$STOREDATA_TEST" -U postgres --auth=trust -E UTF8 >/dev/null
+  cat >>"$STOREDATA_TEST/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $STOREPORT_TEST
+unix_socket_directories = '$STOREDATA_TEST'
+max_connections = 200
+CONF
+  asuser "$PGBIN/pg_ctl" -D "$STOREDATA_TEST" -l "$STOREDATA_TEST/server.log" -w start >/dev/null
+fi
+echo "export RUNBOOK_TEST_STOREDSN='postgres://postgres@127.0.0.1:$STOREPORT_TEST/postgres?sslmode=disable'"
