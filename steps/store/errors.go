@@ -160,6 +160,8 @@ func (s *Store) translate(err error, action string, write bool, run string, seq 
 	case codeGap:
 		last, _ := strconv.ParseUint(pe.Detail, 10, 64)
 		return &GapError{Run: run, Seq: seq, Last: last}
+	case "23503": // foreign_key_violation: every table refers to runs
+		return fmt.Errorf("store: %s: run %s is not in the store", action, run)
 	case codeNoPrivilege:
 		return &PrivilegeError{Role: s.role, Action: action, Write: write, Server: pe.Message}
 	}

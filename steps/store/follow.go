@@ -23,8 +23,16 @@ const followBatch = 500
 // duplicate. The channel is closed when ctx ends. Only the first
 // connection's failure is returned; later ones are told to Options.Notice.
 func (s *Store) Follow(ctx context.Context, run string, after uint64) (<-chan Record, error) {
-	conn, err := s.listenConn(ctx)
+	conn, err := s.listenConn(ctx, RecordsChannel)
 	if err != nil {
+		return nil, err
+	}
+	// Read once before going to the background, so a role that may not
+	// read the run hears it here, as an error, not as a silent follower.
+	if _, err := readRecords(ctx, conn, run, after, 1, func(err error) error {
+		return s.translate(err, "follow run "+run, false, run, 0, 0)
+	}); err != nil {
+		conn.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
 	ch := make(chan Record, 64)
@@ -32,15 +40,15 @@ func (s *Store) Follow(ctx context.Context, run string, after uint64) (<-chan Re
 	return ch, nil
 }
 
-// listenConn opens a connection of its own that listens on RecordsChannel.
-func (s *Store) listenConn(ctx context.Context) (*pgx.Conn, error) {
+// listenConn opens a connection of its own that listens on channel.
+func (s *Store) listenConn(ctx context.Context, channel string) (*pgx.Conn, error) {
 	conn, err := pgx.ConnectConfig(ctx, s.listen.Copy())
 	if err != nil {
 		return nil, fmt.Errorf("store: connect to follow: %w", err)
 	}
-	if _, err := conn.Exec(ctx, "LISTEN "+RecordsChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
 		conn.Close(context.WithoutCancel(ctx))
-		return nil, s.translate(err, "listen for records", false, "", 0, 0)
+		return nil, s.translate(err, "listen on "+channel, false, "", 0, 0)
 	}
 	return conn, nil
 }
@@ -51,7 +59,7 @@ func (s *Store) follow(ctx context.Context, conn *pgx.Conn, run string, last uin
 	for {
 		if conn == nil {
 			var err error
-			if conn, err = s.listenConn(ctx); err != nil {
+			if conn, err = s.listenConn(ctx, RecordsChannel); err != nil {
 				if ctx.Err() != nil {
 					return
 				}

@@ -355,12 +355,65 @@ func TestApprovals(t *testing.T) {
 	if added, err := s.Approve(ctx, Approval{Run: l.Run, Step: "item3/pgaudit", Approver: "bob", Host: "laptop-b"}); err != nil || added {
 		t.Fatalf("bob approves again: added=%v %v; want a no-op", added, err)
 	}
+	if _, err := s.Approve(ctx, Approval{Run: "no-such-run", Step: "s", Approver: "bob", Host: "b"}); err == nil || !strings.Contains(err.Error(), "run no-such-run is not in the store") {
+		t.Fatalf("approve a step of an unknown run: %v", err)
+	}
 	as, err := s.Approvals(ctx, l.Run, "item3/pgaudit")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(as) != 1 || as[0].Approver != "bob" || as[0].Host != "laptop-b" || as[0].Reason != "checked the backup" || as[0].At.IsZero() {
 		t.Fatalf("approvals = %+v", as)
+	}
+}
+
+// The driver waits for an approval that another operator gives while it
+// waits: it wakes on the notification, with the approval in hand.
+func TestWaitApprovals(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	s, _, _ := openStore(t)
+	ctx := ctxT(t)
+	l := newRun(t, s, "run-w")
+	type result struct {
+		as  []Approval
+		err error
+	}
+	done := make(chan result, 1)
+	waiting := make(chan struct{})
+	go func() {
+		// Listening starts inside WaitApprovals; an approval given before
+		// it listens is found by its first read, one given after wakes it.
+		close(waiting)
+		as, err := s.WaitApprovals(ctx, l.Run, "item4/rotate", 2)
+		done <- result{as, err}
+	}()
+	<-waiting
+	for _, who := range []string{"bob", "carol"} {
+		if _, err := s.Approve(ctx, Approval{Run: l.Run, Step: "item4/other", Approver: who, Host: "h"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Approve(ctx, Approval{Run: l.Run, Step: "item4/rotate", Approver: "bob", Host: "laptop-b", Reason: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-done:
+		t.Fatalf("returned with one approval of two: %+v %v", r.as, r.err)
+	default:
+	}
+	if _, err := s.Approve(ctx, Approval{Run: l.Run, Step: "item4/rotate", Approver: "carol", Host: "laptop-c", Reason: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil || len(r.as) != 2 || r.as[0].Approver != "bob" || r.as[1].Approver != "carol" {
+		t.Fatalf("WaitApprovals = %+v, %v", r.as, r.err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.WaitApprovals(cctx, l.Run, "item4/never", 1); err == nil {
+		t.Fatal("a cancelled wait returned no error")
 	}
 }
 
@@ -416,10 +469,11 @@ func TestRolesReaderFollowsButCannotWrite(t *testing.T) {
 	if err := InstallRoles(ctx, admin); err != nil {
 		t.Fatalf("install roles again: %v", err)
 	}
-	reader, writer := randName("reader_"), randName("writer_")
+	reader, writer, nobody := randName("reader_"), randName("writer_"), randName("nobody_")
 	for _, q := range []string{
 		"CREATE ROLE " + reader + " LOGIN IN ROLE " + ReaderRole,
 		"CREATE ROLE " + writer + " LOGIN IN ROLE " + WriterRole,
+		"CREATE ROLE " + nobody + " LOGIN",
 	} {
 		if _, err := admin.Exec(ctx, q); err != nil {
 			t.Fatal(err)
@@ -435,9 +489,17 @@ func TestRolesReaderFollowsButCannotWrite(t *testing.T) {
 		// and this one was registered after it), the roles own nothing.
 		_, _ = c.Exec(context.Background(), "DROP ROLE IF EXISTS "+reader)
 		_, _ = c.Exec(context.Background(), "DROP ROLE IF EXISTS "+writer)
+		_, _ = c.Exec(context.Background(), "DROP ROLE IF EXISTS "+nobody)
 	})
 	_, db, _ := strings.Cut(strings.TrimPrefix(dsn, "postgres://"), "/")
 	db, _, _ = strings.Cut(db, "?")
+
+	// A role with no grant cannot even read, and is told which to ask for.
+	var priv *PrivilegeError
+	_, err := Open(ctx, dsnWith(t, storeDSN(t), db, nobody), Options{})
+	if !errors.As(err, &priv) || !strings.Contains(err.Error(), "role "+nobody+" may not read the store: grant runbook_reader to "+nobody) {
+		t.Fatalf("open with no grant: %v", err)
+	}
 
 	w, err := Open(ctx, dsnWith(t, storeDSN(t), db, writer), Options{})
 	if err != nil {
@@ -479,7 +541,6 @@ func TestRolesReaderFollowsButCannotWrite(t *testing.T) {
 		t.Fatalf("reader lists runs: %v %v", runs, err)
 	}
 
-	var priv *PrivilegeError
 	want := "role " + reader + " may read this run but not drive or approve it: grant runbook_writer to " + reader
 	_, err = r.Append(ctx, "run-r", 3, wl.Epoch, rec(3, "x"))
 	if !errors.As(err, &priv) || !strings.Contains(err.Error(), want) {
