@@ -85,6 +85,12 @@ store_port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$STOREPORT_TEST") 2>/dev/null; 
 if store_port_busy; then
   "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$STOREPORT_TEST" || { log "port $STOREPORT_TEST is taken by something that is not PostgreSQL; set RUNBOOK_TEST_STOREPORT"; exit 1; }
 else
+  # A data directory is only ever replaced when this script made it (its
+  # configuration names the directory as its socket directory).
+  if [ -e "$STOREDATA_TEST" ] && ! grep -qs "^unix_socket_directories = '$STOREDATA_TEST'" "$STOREDATA_TEST/postgresql.conf"; then
+    log "$STOREDATA_TEST exists and was not made by this script; set RUNBOOK_TEST_STOREDATA to another directory"
+    exit 1
+  fi
   log "starting the store's PostgreSQL on 127.0.0.1:$STOREPORT_TEST ($STOREDATA_TEST)"
   rm -rf "$STOREDATA_TEST"
   mkdir -p "$STOREDATA_TEST"
