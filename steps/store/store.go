@@ -23,10 +23,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Channels the store notifies on. Payloads are "run:seq" and "run:step".
+// Channels the store notifies on. Payloads are "run:seq" (a record),
+// "run:step" (an approval) and "run:epoch" (a lease taken, taken over or
+// released; not its heartbeats).
 const (
 	RecordsChannel   = "runbook_records"
 	ApprovalsChannel = "runbook_approvals"
+	LeasesChannel    = "runbook_leases"
 )
 
 // Sink is what the engine's driver writes through after the local journal

@@ -121,6 +121,14 @@ func TestFencingAfterTakeOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	bob := Holder{Operator: "bob", Host: "laptop-b", PID: 202}
+	// Followers wake when the lease changes hands, not on heartbeats.
+	leases := adminConn(t, dsn)
+	if _, err := leases.Exec(ctx, "LISTEN "+LeasesChannel); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Heartbeat(ctx, &a); err != nil {
+		t.Fatal(err)
+	}
 
 	// A second acquire, and a take-over of a fresh heartbeat, are refused
 	// with the holder's name.
@@ -150,6 +158,9 @@ func TestFencingAfterTakeOver(t *testing.T) {
 	}
 	if b.Epoch != a.Epoch+1 || b.Holder != "bob" || was.Holder != "alice" || was.Epoch != a.Epoch {
 		t.Fatalf("take-over: now %+v, was %+v", b, was)
+	}
+	if n, err := leases.WaitForNotification(ctx); err != nil || n.Payload != fmt.Sprintf("%s:%d", a.Run, b.Epoch) {
+		t.Fatalf("lease notification: %+v %v; want the take-over's (and none for the heartbeat)", n, err)
 	}
 
 	// The old driver comes back: each of its writes is refused, naming bob.
