@@ -208,11 +208,16 @@ func New(opt Options) (*Notifier, error) {
 	}
 	base, stop := context.WithCancel(context.Background())
 	n := &Notifier{opt: opt, base: base, stop: stop}
-	for _, raw := range opt.URLs {
+	for i, raw := range opt.URLs {
 		u, err := url.Parse(raw)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			stop()
-			return nil, fmt.Errorf("notify: webhook %q is not an http(s) URL", opt.Redact(termsafe.Line(hostOnly(raw))))
+			// Only scheme and host are shown: a webhook's path is often its secret.
+			shown := "no host"
+			if err == nil && u.Host != "" {
+				shown = u.Scheme + "://" + u.Host
+			}
+			return nil, fmt.Errorf("notify: webhook %d (%s) is not an http(s) URL", i+1, opt.Redact(termsafe.Line(shown)))
 		}
 		n.hooks = append(n.hooks, &hook{url: raw, name: u.Scheme + "://" + u.Host, wake: make(chan struct{}, 1)})
 	}
@@ -221,13 +226,6 @@ func New(opt Options) (*Notifier, error) {
 		go n.work(h)
 	}
 	return n, nil
-}
-
-func hostOnly(raw string) string {
-	if u, err := url.Parse(raw); err == nil && u.Host != "" {
-		return u.Scheme + "://" + u.Host
-	}
-	return raw
 }
 
 // Enqueue hands ev to every webhook's queue and returns at once; it never

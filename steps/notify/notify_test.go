@@ -330,9 +330,14 @@ func TestNewRefuses(t *testing.T) {
 	if _, err := New(Options{URLs: []string{"http://x"}}); err == nil {
 		t.Fatal("a notifier without redaction was made")
 	}
-	for _, u := range []string{"ftp://host/x", "hooks.example/x", "http://"} {
-		if _, err := New(Options{URLs: []string{u}, Redact: redact}); err == nil {
+	for _, u := range []string{"ftp://host/T0/B0/s3cr3t", "hooks.example/T0/B0/s3cr3t", "http://"} {
+		_, err := New(Options{URLs: []string{"http://ok.example/", u}, Redact: redact})
+		if err == nil {
 			t.Errorf("webhook %q accepted", u)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cr3t") || !strings.Contains(err.Error(), "webhook 2 ") {
+			t.Errorf("webhook %q refused with %q (must name it by position, never show its path)", u, err)
 		}
 	}
 }
