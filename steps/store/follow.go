@@ -109,7 +109,7 @@ func (s *Store) followOn(ctx context.Context, conn *pgx.Conn, run string, last *
 // catchUp delivers every stored record after *last, in order.
 func (s *Store) catchUp(ctx context.Context, conn *pgx.Conn, run string, last *uint64, ch chan<- Record) error {
 	for {
-		recs, err := readRecords(ctx, conn, run, *last, followBatch, func(err error) error { return err })
+		recs, err := readRecords(ctx, conn, run, *last, s.batch, func(err error) error { return err })
 		if err != nil {
 			return err
 		}
@@ -126,7 +126,7 @@ func (s *Store) catchUp(ctx context.Context, conn *pgx.Conn, run string, last *u
 			}
 			*last = r.Seq
 		}
-		if len(recs) < followBatch {
+		if len(recs) < s.batch {
 			return nil
 		}
 	}

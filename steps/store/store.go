@@ -59,6 +59,7 @@ type Store struct {
 	listen *pgx.ConnConfig // for followers' own connections
 	role   string          // current_user, for privilege errors
 	notice func(string)
+	batch  int // records per follower read (followBatch; tests lower it)
 }
 
 // Open connects to the store at dsn and brings its schema up to date
@@ -80,7 +81,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: connect: %w", err)
 	}
-	s := &Store{pool: pool, listen: listen, notice: opt.Notice}
+	s := &Store{pool: pool, listen: listen, notice: opt.Notice, batch: followBatch}
 	if err := pool.QueryRow(ctx, "SELECT current_user").Scan(&s.role); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("store: connect to %s: %w", cfg.ConnConfig.Host, err)

@@ -347,6 +347,33 @@ func TestFollowerSeesEveryRecordAcrossAKilledConnection(t *testing.T) {
 	}
 }
 
+// A follower joining late reads a long backlog in batches, in order.
+func TestFollowReadsALongBacklogInBatches(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	s, _, _ := openStore(t)
+	s.batch = 7
+	ctx := ctxT(t)
+	l := newRun(t, s, "run-long")
+	for seq := uint64(1); seq <= 30; seq++ {
+		if _, err := s.Append(ctx, l.Run, seq, l.Epoch, rec(seq, "x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch, err := s.Follow(fctx, l.Run, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for want := uint64(1); want <= 30; want++ {
+		if r := <-ch; r.Seq != want || string(r.Data) != string(rec(want, "x")) {
+			t.Fatalf("record %d: got %d", want, r.Seq)
+		}
+	}
+}
+
 func TestApprovals(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test")
