@@ -46,7 +46,8 @@ var _ Sink = (*Store)(nil)
 // Options tune a store; the zero value is usable.
 type Options struct {
 	// Notice receives what a follower has to say while it recovers
-	// (connection lost, reconnected). Nil drops them.
+	// (connection lost, reconnected), from the followers' goroutines: it
+	// must be safe to call concurrently. Nil drops them.
 	Notice func(string)
 	// MaxConns bounds the pool of connections for writes and reads
 	// (followers hold one listening connection each on top). Default 4.
