@@ -58,8 +58,11 @@ func (s *Store) follow(ctx context.Context, conn *pgx.Conn, run string, last uin
 	backoff := 50 * time.Millisecond
 	for {
 		if conn == nil {
+			cctx, cancel := context.WithTimeout(ctx, s.probe)
 			var err error
-			if conn, err = s.listenConn(ctx, RecordsChannel); err != nil {
+			conn, err = s.listenConn(cctx, RecordsChannel)
+			cancel()
+			if err != nil {
 				if ctx.Err() != nil {
 					return
 				}
@@ -87,12 +90,26 @@ func (s *Store) follow(ctx context.Context, conn *pgx.Conn, run string, last uin
 // connection; it returns when the connection fails or ctx ends. LISTEN was
 // issued before the first read, so a record stored in between is either
 // in that read or announced after it.
+//
+// A connection can die without a word (a laptop sleeps, a VPN drops): after
+// s.idle without a notification the follower reads once more, with a
+// deadline, which proves the connection alive or ends it. Notifications
+// stay the way records arrive; this read is the check that they still can.
 func (s *Store) followOn(ctx context.Context, conn *pgx.Conn, run string, last *uint64, ch chan<- Record) error {
 	if err := s.catchUp(ctx, conn, run, last, ch); err != nil {
 		return err
 	}
 	for {
-		n, err := conn.WaitForNotification(ctx)
+		wctx, cancel := context.WithTimeout(ctx, s.idle)
+		n, err := conn.WaitForNotification(wctx)
+		idle := err != nil && wctx.Err() != nil && ctx.Err() == nil
+		cancel()
+		if idle {
+			if err := s.catchUp(ctx, conn, run, last, ch); err != nil {
+				return err
+			}
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -109,7 +126,9 @@ func (s *Store) followOn(ctx context.Context, conn *pgx.Conn, run string, last *
 // catchUp delivers every stored record after *last, in order.
 func (s *Store) catchUp(ctx context.Context, conn *pgx.Conn, run string, last *uint64, ch chan<- Record) error {
 	for {
-		recs, err := readRecords(ctx, conn, run, *last, s.batch, func(err error) error { return err })
+		qctx, cancel := context.WithTimeout(ctx, s.probe)
+		recs, err := readRecords(qctx, conn, run, *last, s.batch, func(err error) error { return err })
+		cancel()
 		if err != nil {
 			return err
 		}

@@ -60,7 +60,9 @@ type Store struct {
 	listen *pgx.ConnConfig // for followers' own connections
 	role   string          // current_user, for privilege errors
 	notice func(string)
-	batch  int // records per follower read (followBatch; tests lower it)
+	batch  int           // records per follower read (followBatch; tests lower it)
+	idle   time.Duration // a follower checks its connection after this long without news
+	probe  time.Duration // bounds a follower's connect and each of its reads
 }
 
 // Open connects to the store at dsn and brings its schema up to date
@@ -82,7 +84,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: connect: %w", err)
 	}
-	s := &Store{pool: pool, listen: listen, notice: opt.Notice, batch: followBatch}
+	s := &Store{pool: pool, listen: listen, notice: opt.Notice, batch: followBatch, idle: 30 * time.Second, probe: 10 * time.Second}
 	if err := pool.QueryRow(ctx, "SELECT current_user").Scan(&s.role); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("store: connect to %s: %w", cfg.ConnConfig.Host, err)
