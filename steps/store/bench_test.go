@@ -106,3 +106,37 @@ func BenchmarkFollowLatency(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTakeOver is the store's part of a take-over: the forced
+// take-over of the lease, then reading the run's whole journal (1000
+// records) to fold it. The goal (lease expiry to the new driver's
+// first frame <= 5 s) adds the fold and the first render, measured when
+// the driver takes over for real.
+func BenchmarkTakeOver(b *testing.B) {
+	s, _, _ := openStore(b)
+	ctx := context.Background()
+	l := newRun(b, s, "bench-takeover")
+	for seq := uint64(1); seq <= 1000; seq++ {
+		if _, err := s.Append(ctx, l.Run, seq, l.Epoch, benchRecord(seq)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	who := []Holder{{Operator: "alice", Host: "a", PID: 1}, {Operator: "bob", Host: "b", PID: 2}}
+	holder := 0 // alice holds it
+	lat := make([]time.Duration, 0, 1<<12)
+	for b.Loop() {
+		next := 1 - holder
+		t0 := time.Now()
+		if _, _, err := s.TakeOver(ctx, l.Run, who[next], TakeOver{Force: who[holder].Operator}); err != nil {
+			b.Fatal(err)
+		}
+		recs, err := s.Records(ctx, l.Run, 0, 0)
+		if err != nil || len(recs) != 1000 {
+			b.Fatalf("read %d records: %v", len(recs), err)
+		}
+		lat = append(lat, time.Since(t0))
+		holder = next
+	}
+	b.ReportMetric(ms(percentile(lat, 50)), "p50-ms/takeover+read")
+	b.ReportMetric(ms(percentile(lat, 99)), "p99-ms/takeover+read")
+}
