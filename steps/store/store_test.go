@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -64,6 +66,57 @@ func TestMigrateConcurrentlyAndAgain(t *testing.T) {
 	if err := stores[0].Migrate(ctx); err == nil || !strings.Contains(err.Error(), "newer than this runbook knows") {
 		t.Fatalf("migrate a newer store: %v", err)
 	}
+}
+
+// Two runbook processes opening a new store at once: each migrates or
+// finds the work done, and each migration is applied once.
+func TestMigrateFromTwoProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	dsn, _ := testDB(t)
+	var cmds []*exec.Cmd
+	for range 2 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestMigrateChildProcess$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "RUNBOOK_STORE_MIGRATE_CHILD="+dsn)
+		cmds = append(cmds, cmd)
+	}
+	outs := make([][]byte, len(cmds))
+	errs := make([]error, len(cmds))
+	var wg sync.WaitGroup
+	for i, cmd := range cmds {
+		wg.Add(1)
+		go func() { defer wg.Done(); outs[i], errs[i] = cmd.CombinedOutput() }()
+	}
+	wg.Wait()
+	for i := range cmds {
+		if errs[i] != nil || !strings.Contains(string(outs[i]), "migrated by a child process") {
+			t.Fatalf("process %d: %v\n%s", i, errs[i], outs[i])
+		}
+	}
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := adminConn(t, dsn).QueryRow(ctxT(t), `SELECT count(DISTINCT version) FROM runbook.schema_version`).Scan(&n); err != nil || n != len(ms) {
+		t.Fatalf("schema_version holds %d versions (%v), want %d", n, err, len(ms))
+	}
+}
+
+// TestMigrateChildProcess is one of TestMigrateFromTwoProcesses's
+// processes; on its own it does nothing.
+func TestMigrateChildProcess(t *testing.T) {
+	dsn := os.Getenv("RUNBOOK_STORE_MIGRATE_CHILD")
+	if dsn == "" {
+		return
+	}
+	s, err := Open(ctxT(t), dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	fmt.Println("migrated by a child process")
 }
 
 func TestAppendIdempotentConflictAndGap(t *testing.T) {
