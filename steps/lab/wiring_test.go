@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/runbook-dev/runbook/runbooks"
+	"github.com/runbook-dev/runbook/steps/actions"
 )
 
 // Every target the lab's profile sets is one the shipped runbook has, and
@@ -19,7 +20,7 @@ func TestWiringTargetsAreTheShippedRunbooks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rb, err := runbooks.LoadEmbedded(runbooks.Names()[0], runbooks.LoadOptions{})
+	rb, err := runbooks.LoadEmbedded(runbooks.Names()[0], runbooks.LoadOptions{Actions: actions.Registry()})
 	if err != nil {
 		t.Fatal(err)
 	}
