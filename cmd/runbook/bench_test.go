@@ -7,6 +7,9 @@ package main
 // same machine load, and prints the ratio with its goal:
 //
 //	go test ./cmd/runbook -run '^$' -bench . -benchtime 20x
+//
+// RUNBOOK_BENCH_BIN=path times another build of runbook instead of this
+// tree's (a before/after comparison on one machine).
 
 import (
 	"bytes"
@@ -14,7 +17,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -37,6 +39,7 @@ type ptyProc struct {
 	master  *os.File
 	started time.Time
 
+	w, h    int
 	mu      sync.Mutex
 	raw     []byte
 	markers []string
@@ -81,7 +84,7 @@ func startPty(tb testing.TB, w, h int, env []string, markers []string, argv ...s
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	p := &ptyProc{cmd: cmd, master: master, markers: markers, seen: make(chan time.Time, 1), done: make(chan struct{})}
+	p := &ptyProc{cmd: cmd, master: master, w: w, h: h, markers: markers, seen: make(chan time.Time, 1), done: make(chan struct{})}
 	p.started = time.Now()
 	if err := cmd.Start(); err != nil {
 		tty.Close()
@@ -92,10 +95,6 @@ func startPty(tb testing.TB, w, h int, env []string, markers []string, argv ...s
 	go p.read()
 	return p
 }
-
-// escapes are the terminal control sequences a Bubble Tea renderer writes:
-// CSI, OSC, DCS/APC/PM strings and two-byte escapes.
-var escapes = regexp.MustCompile(`\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[P_^][^\x1b]*\x1b\\|\x1b[ -/]*[0-~]`)
 
 func (p *ptyProc) read() {
 	defer close(p.done)
@@ -108,7 +107,7 @@ func (p *ptyProc) read() {
 			p.mu.Lock()
 			p.raw = append(p.raw, buf[:n]...)
 			if !found {
-				text := escapes.ReplaceAllString(string(p.raw), " ")
+				text := p.text()
 				found = true
 				for _, m := range p.markers {
 					found = found && strings.Contains(text, m)
@@ -125,10 +124,17 @@ func (p *ptyProc) read() {
 	}
 }
 
+// text is the screen as drawn so far (p.mu held).
+func (p *ptyProc) text() string {
+	scr := newVScreen(p.w, p.h)
+	scr.feed(p.raw)
+	return scr.String()
+}
+
 func (p *ptyProc) screen() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return escapes.ReplaceAllString(string(p.raw), " ")
+	return p.text()
 }
 
 // frameAndQuit waits for the first full frame, types q and waits for the
@@ -195,6 +201,14 @@ func ratioLine(b *testing.B, what string, ours, anchor []time.Duration, anchorNa
 
 func ms1(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
+// benchBin is the runbook binary the process benchmarks time.
+func benchBin() string {
+	if b := os.Getenv("RUNBOOK_BENCH_BIN"); b != "" {
+		return b
+	}
+	return bin
+}
+
 // BenchmarkFirstFrameProcess: `runbook` (the shipped runbook, state
 // already there, as on any reopening) from exec to its first full frame at
 // 120×40 — timeline, the first step's guide rendered by glamour, the help
@@ -237,7 +251,7 @@ func BenchmarkFirstFrameProcess(b *testing.B) {
 	}
 	state := b.TempDir()
 	env := []string{"TERM=xterm-256color", "COLORTERM=truecolor"}
-	runbookArgv := []string{bin, "--state", state, "--date", "today", "--operator", "ana"}
+	runbookArgv := []string{benchBin(), "--state", state, "--date", "today", "--operator", "ana"}
 	rbMarkers := append([]string{"Timeline", "quit"}, words...)
 	floorMarkers := append([]string{"Guide", "quit"}, words...)
 	// Once outside the clock: the run is started and journaled, so every
@@ -403,7 +417,7 @@ func BenchmarkStatus100kProcess(b *testing.B) {
 		b.Skip("no cat to compare with")
 	}
 	// Once outside the clock, and to check the fold: every step done.
-	out, err := exec.Command(bin, "status", "-f", file, "--state", state).CombinedOutput()
+	out, err := exec.Command(benchBin(), "status", "-f", file, "--state", state).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "500/500 steps done") {
 		b.Fatalf("status: %v\n%.2000s", err, out)
 	}
@@ -413,7 +427,7 @@ func BenchmarkStatus100kProcess(b *testing.B) {
 	for b.Loop() {
 		for k := range 2 {
 			if (i+k)%2 == 0 {
-				d, rss := timedProc(b, bin, "status", "-f", file, "--state", state)
+				d, rss := timedProc(b, benchBin(), "status", "-f", file, "--state", state)
 				ours = append(ours, d)
 				peak = max(peak, rss)
 			} else {

@@ -17,9 +17,9 @@ import (
 )
 
 type model struct {
-	md, guide string
-	width     int
-	err       error
+	md, guide     string
+	width, height int
+	err           error
 }
 
 type renderedMsg struct {
@@ -43,7 +43,7 @@ func render(md string, width int) tea.Cmd {
 func (m model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
-		m.width = msg.Width
+		m.width, m.height = msg.Width, msg.Height
 		return m, render(m.md, msg.Width)
 	case renderedMsg:
 		m.guide, m.err = msg.out, msg.err
@@ -64,7 +64,9 @@ func (m model) View() tea.View {
 	case m.guide == "":
 		b.WriteString("Rendering guide…")
 	default:
-		b.WriteString(m.guide)
+		// As much of the guide as the window holds, as a pane would.
+		lines := strings.Split(m.guide, "\n")
+		b.WriteString(strings.Join(lines[:min(len(lines), max(m.height-5, 1))], "\n"))
 	}
 	b.WriteString("\n\nq quit\n")
 	v := tea.NewView(b.String())
