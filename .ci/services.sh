@@ -17,6 +17,8 @@ command -v dockerd >/dev/null 2>&1 || need_pkgs+=(docker.io)
 [ -f /usr/lib/postgresql/15/lib/pgaudit.so ] || need_pkgs+=(postgresql-15-pgaudit)
 command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || need_pkgs+=(docker-compose)
 command -v tmux >/dev/null 2>&1 || need_pkgs+=(tmux)
+# The latency probe's accuracy benchmark compares its percentiles with hey's.
+command -v hey >/dev/null 2>&1 || need_pkgs+=(hey)
 # The rehearsal lab: debootstrap makes its base image; the lab workspace's
 # tests run with Debian's pytest.
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need_pkgs+=(debootstrap)
@@ -79,7 +81,7 @@ echo "export RUNBOOK_REQUIRE_SERVICES=1"
 # never touch the cluster the runbook's database steps change. Same rules as
 # above: a port that already answers is left alone and its data directory is
 # never touched. fsync stays on: the store benchmarks measure a durable commit.
-STOREPORT_TEST=${RUNBOOK_TEST_STOREPORT:-55433}
+STOREPORT_TEST=${RUNBOOK_TEST_STOREPORT:-55434}
 STOREDATA_TEST=${RUNBOOK_TEST_STOREDATA:-/tmp/runbook-test-store-pg}
 store_port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$STOREPORT_TEST") 2>/dev/null; }
 if store_port_busy; then

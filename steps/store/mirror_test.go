@@ -25,7 +25,7 @@ func (f *fakeSink) Append(_ context.Context, run string, seq uint64, epoch int64
 		return false, f.fatal
 	}
 	if f.away {
-		return false, errors.New("dial tcp 127.0.0.1:55433: connect: connection refused")
+		return false, errors.New("dial tcp 127.0.0.1:55434: connect: connection refused")
 	}
 	if seq <= uint64(len(f.got)) {
 		return false, nil
