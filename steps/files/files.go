@@ -33,6 +33,8 @@ func Register(r *steps.Registry) {
 	r.Register("secret.generate", func() steps.Action { return new(SecretGenerate) })
 	r.Register("secret.remove", func() steps.Action { return new(SecretRemove) })
 	r.Register("secret.scan", func() steps.Action { return new(SecretScan) })
+	r.Register("file.copy", func() steps.Action { return new(Copy) })
+	r.Register("file.move", func() steps.Action { return new(Move) })
 }
 
 // Mode is a file mode written in octal, quoted or not: 0644, "0600", 0o755.
