@@ -12,7 +12,7 @@ import (
 // logs and reports, and exactly what must come out. Two known secret
 // values are taught; everything else is recognised by its shape.
 const (
-	corpusPW  = "Rot8-pa55/w0rd+x?&="   // a password with characters every encoding changes
+	corpusPW  = "Rot8-pa55/w0rd+x?&="  // a password with characters every encoding changes
 	corpusTok = "tok_9f8e7d6c5b4a3210" // a generated token
 )
 
