@@ -54,19 +54,19 @@ const allowMarker = "runbook:allow-secret"
 // they are in the history: a committed secret file is a finding. A line
 // containing "runbook:allow-secret" is skipped.
 type SecretScan struct {
-	Paths      []string `yaml:"paths"`
-	Exclude    []string `yaml:"exclude"`
-	KnownFrom  []string `yaml:"known_from"`
-	Patterns   []string `yaml:"patterns"`
-	Builtin    *bool    `yaml:"builtin"`
-	History    bool     `yaml:"history"`
+	Paths     []string `yaml:"paths"`
+	Exclude   []string `yaml:"exclude"`
+	KnownFrom []string `yaml:"known_from"`
+	Patterns  []string `yaml:"patterns"`
+	Builtin   *bool    `yaml:"builtin"`
+	History   bool     `yaml:"history"`
 	// RunSecrets also looks for every secret value this run has known:
 	// what the redactor was taught (generated secrets, passwords read from
 	// files, secret targets) and the owner-only files this run's steps
 	// saved before changing them, so a rotated-out password is found too.
 	RunSecrets bool `yaml:"run_secrets"`
 	MaxReport  int  `yaml:"max_report"`
-	MaxCommits int      `yaml:"max_commits"`
+	MaxCommits int  `yaml:"max_commits"`
 
 	ready    bool
 	patterns []secretPattern
