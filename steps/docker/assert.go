@@ -93,7 +93,7 @@ func (a *Assert) Validate() error {
 
 // Describe implements steps.Action.
 func (a *Assert) Describe(env *steps.Env) string {
-	d := "inspect " + a.describe(env) + " (GET /containers/{id}/json) and check " + strings.Join(a.checks(), ", ")
+	d := "inspect " + a.describe(env) + " (GET /containers/{id}/json) and check " + env.ShowExpand(strings.Join(a.checks(), ", "))
 	if a.Within != "" {
 		return d + "; retried for up to " + a.Within + " while it does not hold"
 	}
@@ -113,7 +113,7 @@ func (a *Assert) checks() []string {
 		c = append(c, "health "+a.Health)
 	}
 	if a.Image != "" {
-		c = append(c, "image "+a.Image)
+		c = append(c, "image "+a.Image) // as written; Describe expands it
 	}
 	if len(a.Ports) > 0 {
 		c = append(c, "ports "+strings.Join(a.Ports, " "))
@@ -269,8 +269,11 @@ func (a *Assert) check(env *steps.Env, in container.InspectResponse) []string {
 		if in.Config != nil {
 			img = in.Config.Image
 		}
-		if img != a.Image {
-			bad = append(bad, fmt.Sprintf("image: expected %s, found %s", a.Image, img))
+		want, err := env.Expand(a.Image) // image: app:${target.app_version}
+		if err != nil {
+			bad = append(bad, "image: "+err.Error())
+		} else if img != want {
+			bad = append(bad, fmt.Sprintf("image: expected %s, found %s", env.Redact.String(want), img))
 		}
 	}
 	published := publishedPorts(in)
