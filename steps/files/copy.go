@@ -79,17 +79,12 @@ func (c *Copy) Validate() error {
 // Validate implements runbooks.Validator.
 func (m *Move) Validate() error { return checkFromTo(m.From, m.To) }
 
-// TargetKinds says which target kinds the action accepts: none.
-func (c *Copy) TargetKinds() []string { return nil }
+// ExpandedKeys says no parameter expands ${target.NAME}: paths are as
+// written, like the rest of the family's.
+func (c *Copy) ExpandedKeys() []string { return nil }
 
-// ExpandedParams names the parameters that expand ${target.NAME}: none.
-func (c *Copy) ExpandedParams() []string { return nil }
-
-// TargetKinds says which target kinds the action accepts: none.
-func (m *Move) TargetKinds() []string { return nil }
-
-// ExpandedParams names the parameters that expand ${target.NAME}: none.
-func (m *Move) ExpandedParams() []string { return nil }
+// ExpandedKeys says no parameter expands ${target.NAME}.
+func (m *Move) ExpandedKeys() []string { return nil }
 
 // Describe implements steps.Action.
 func (c *Copy) Describe(*steps.Env) string {

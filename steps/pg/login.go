@@ -54,11 +54,9 @@ func (l *Login) Validate() error {
 	return nil
 }
 
-// ExpandedParams names the parameters that expand ${target.NAME}.
-func (l *Login) ExpandedParams() []string { return []string{"database", "password_file", "user"} }
-
-// TargetKinds says which target kinds the action accepts.
-func (l *Login) TargetKinds() []string { return []string{"postgres"} }
+// ExpandedKeys names the parameters that expand ${target.NAME} (the
+// loader refuses a placeholder anywhere else).
+func (l *Login) ExpandedKeys() []string { return []string{"user", "database", "password_file"} }
 
 func (l *Login) expect() string {
 	if l.Expect == "" {

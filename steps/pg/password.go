@@ -56,13 +56,12 @@ func (p *Password) Validate() error {
 	return nil
 }
 
-// ExpandedParams names the parameters that expand ${target.NAME}.
-func (p *Password) ExpandedParams() []string {
-	return []string{"database", "password_file", "role", "from"}
+// ExpandedKeys names the parameters that expand ${target.NAME} (the
+// loader refuses a placeholder anywhere else). The target it connects
+// through is Conn's.
+func (p *Password) ExpandedKeys() []string {
+	return []string{"role", "from", "database", "password_file"}
 }
-
-// TargetKinds says which target kinds the action accepts.
-func (p *Password) TargetKinds() []string { return []string{"postgres"} }
 
 // Describe implements steps.Action.
 func (p *Password) Describe(env *steps.Env) string {
