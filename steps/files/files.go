@@ -1,6 +1,7 @@
 // Package files holds the actions that write and check files in the
 // workspace: templates rendered to config files, a self-signed CA and server
-// certificate, generated secrets, and the scan for plaintext secrets. Every
+// certificate, generated secrets, copies and moves, and the scan for
+// plaintext secrets. Every
 // action that changes a file first saves what it replaces under the step's
 // save directory, and the matching undo action puts it back.
 package files

@@ -1,6 +1,8 @@
 // Package pg is the PostgreSQL action family: run SQL in a transaction,
 // query and assert on the result, assert server settings and extensions,
-// change a setting with a saved undo, and run schema migrations up and down.
+// change a setting with a saved undo, run schema migrations up and down,
+// set a role's password from a secret file (as a SCRAM verifier computed
+// here) and check that a login is accepted or refused.
 //
 // Every action connects through a target (kind postgres; "db" unless the
 // action names another with `target:`). The target's value is a URL or
