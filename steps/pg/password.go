@@ -117,7 +117,7 @@ func (p *Password) Run(ctx context.Context, env *steps.Env) error {
 	}
 	env.Redact.Add(deref(cur.verifier))
 	if !cur.exists {
-		return fmt.Errorf("role %s does not exist on %s: create it first, or check role:", role, sess.endpoint)
+		return fmt.Errorf("role %s does not exist on %s: create it first, or check the role parameter", role, sess.endpoint)
 	}
 	name := p.saveFile(role)
 	if p.Restore {
