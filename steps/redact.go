@@ -243,8 +243,8 @@ func isValue(key, sep, val string) bool {
 	quoted := strings.HasPrefix(v, `"`) || strings.HasPrefix(v, `'`)
 	if quoted {
 		v = v[1 : len(v)-1]
-		if v == "" || v == Mask {
-			return false
+		if v == "" || v == Mask || !strings.ContainsFunc(v, isAlnum) {
+			return false // '' or the '\'' of shell quoting, not a value
 		}
 	}
 	switch {
@@ -253,23 +253,28 @@ func isValue(key, sep, val string) bool {
 	case isReference(key, v):
 		return false
 	}
-	if quoted {
-		return true
+	// An ordinary word, another secret's name, an SQL keyword, or a
+	// regexp's alternatives of such words ("(env|file)"), quoted or not.
+	bare := strings.Trim(v, "[](){}.:/^$")
+	if bare == "" {
+		return false
 	}
-	bare := strings.Trim(v, "[](){}.:")
-	switch {
-	case bare == "":
-		return false
-	case secretNameRE.MatchString(bare):
-		return false // secrets=[db_password secret_key]
-	case sqlKeywords[bare]:
-		return false
-	case ordinaryWords[bare]:
-		return false
-	case strings.Contains(sep, " ") && strings.Contains(sep, "=") && sqlRefRE.MatchString(bare):
+	plain := true
+	for _, w := range strings.Split(bare, "|") {
+		w = strings.Trim(w, "()")
+		plain = plain && (secretNameRE.MatchString(w) || sqlKeywords[w] || ordinaryWords[w])
+	}
+	if plain {
+		return false // secrets=[db_password secret_key], db_password=file
+	}
+	if !quoted && strings.Contains(sep, " ") && strings.Contains(sep, "=") && sqlRefRE.MatchString(bare) {
 		return false // a.rolpassword = b.rolpassword
 	}
 	return true
+}
+
+func isAlnum(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
 }
 
 // isReference tells a key=value pair that points at a secret (a file, a

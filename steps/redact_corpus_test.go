@@ -81,6 +81,11 @@ var redactionCorpus = []struct {
 	{"password: required", "password: required"},
 	{"DB_PASSWORD: not set", "DB_PASSWORD: not set"},
 	{"token: none", "token: none"},
+	{`GET /config, expect body matching /"db_password":"(env|file)"/`, `GET /config, expect body matching /"db_password":"(env|file)"/`},
+	{`body matching /"db_password":"file","secret_key":"file"/`, `body matching /"db_password":"file","secret_key":"file"/`},
+	{"expect a line matching /config: db_password=file secret_key=file/", "expect a line matching /config: db_password=file secret_key=file/"},
+	{`{"db_password":"env"}`, `{"db_password":"env"}`},
+	{`set services.app.secrets = ["db_password","secret_key"]`, `set services.app.secrets = ["db_password","secret_key"]`},
 	{"password_file: missing", "password_file: missing"},
 	// --- readable: references to where a secret lives
 	{"DB_PASSWORD_FILE=/run/secrets/db_password", "DB_PASSWORD_FILE=/run/secrets/db_password"},
@@ -96,6 +101,7 @@ var redactionCorpus = []struct {
 	{"query target db (postgres://app@db/app), password from secrets/db_password:\nSELECT 1", "query target db (postgres://app@db/app), password from secrets/db_password:\nSELECT 1"},
 	{"SELECT rolpassword IS NULL FROM pg_authid WHERE rolname = $1", "SELECT rolpassword IS NULL FROM pg_authid WHERE rolname = $1"},
 	{"ALTER ROLE app PASSWORD NULL", "ALTER ROLE app PASSWORD NULL"},
+	{`sh -ec 'psql <<SQL` + "\n" + `\set pw` + "`cat /run/secrets/db_password`\nALTER ROLE postgres PASSWORD :'\\''pw'\\'';\nSQL'", `sh -ec 'psql <<SQL` + "\n" + `\set pw` + "`cat /run/secrets/db_password`\nALTER ROLE postgres PASSWORD :'\\''pw'\\'';\nSQL'"},
 	{"SELECT password FROM users WHERE id = 1", "SELECT password FROM users WHERE id = 1"},
 	// --- readable: secret names and ordinary text
 	{"DB_PASSWORD", "DB_PASSWORD"},
