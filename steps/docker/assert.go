@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 
@@ -42,6 +43,9 @@ type Assert struct {
 	EnvPresent  []string `yaml:"env_present"`
 	EnvAbsent   []string `yaml:"env_absent"`
 	MaxRestarts *int     `yaml:"max_restarts"`
+	// Within bounds the wait for a container still starting (default 1m);
+	// given explicitly, every failing check is retried for that long.
+	Within string `yaml:"within"`
 }
 
 var healthStates = []string{"healthy", "unhealthy", "starting", "none"}
@@ -81,12 +85,19 @@ func (a *Assert) Validate() error {
 	if a.MaxRestarts != nil && *a.MaxRestarts < 0 {
 		return fmt.Errorf("max_restarts %d is negative", *a.MaxRestarts)
 	}
+	if _, err := parseTimeout("within", a.Within, defaultAssertWithin); err != nil {
+		return err
+	}
 	return nil
 }
 
 // Describe implements steps.Action.
 func (a *Assert) Describe(env *steps.Env) string {
-	return "inspect " + a.describe(env) + " (GET /containers/{id}/json) and check " + strings.Join(a.checks(), ", ")
+	d := "inspect " + a.describe(env) + " (GET /containers/{id}/json) and check " + env.ShowExpand(strings.Join(a.checks(), ", "))
+	if a.Within != "" {
+		return d + "; retried for up to " + a.Within + " while it does not hold"
+	}
+	return d
 }
 
 func (a *Assert) checks() []string {
@@ -102,7 +113,7 @@ func (a *Assert) checks() []string {
 		c = append(c, "health "+a.Health)
 	}
 	if a.Image != "" {
-		c = append(c, "image "+a.Image)
+		c = append(c, "image "+a.Image) // as written; Describe expands it
 	}
 	if len(a.Ports) > 0 {
 		c = append(c, "ports "+strings.Join(a.Ports, " "))
@@ -125,9 +136,22 @@ func (a *Assert) checks() []string {
 	return c
 }
 
-// Run implements steps.Action.
+// defaultAssertWithin is how long docker.assert waits for a container
+// that is still starting (health "starting", restarting, created) before
+// it judges it.
+const defaultAssertWithin = time.Minute
+
+// Run implements steps.Action. A container in a passing state — health
+// "starting", restarting, just created — is looked at again with backoff
+// until it settles or `within` (default 1m) runs out, so a verify right
+// after a restart does not fail on the first "starting". With an explicit
+// `within`, every failing check is retried that long.
 func (a *Assert) Run(ctx context.Context, env *steps.Env) error {
 	if err := a.Validate(); err != nil {
+		return err
+	}
+	within, err := parseTimeout("within", a.Within, defaultAssertWithin)
+	if err != nil {
 		return err
 	}
 	c, err := open(env, a.Target)
@@ -135,30 +159,87 @@ func (a *Assert) Run(ctx context.Context, env *steps.Env) error {
 		return err
 	}
 	defer c.close()
-	boxes, _, err := c.selection(ctx, env, &a.Selector, true)
-	if err != nil {
-		return err
-	}
-	var fails []string
-	for _, b := range boxes {
-		in, err := c.inspect(ctx, b)
+	start := time.Now()
+	delay := 200 * time.Millisecond
+	last := ""
+	for {
+		lines, fails, settling, err := a.once(ctx, env, c)
 		if err != nil {
 			return err
 		}
+		if len(fails) == 0 {
+			for _, l := range lines {
+				env.Printf("%s", l)
+			}
+			return nil
+		}
+		left := within - time.Since(start)
+		if (settling || a.Within != "") && left > 0 {
+			if now := strings.Join(fails, "; "); now != last {
+				env.Printf("waiting (%s of %s): %s", time.Since(start).Round(time.Second), within, now)
+				last = now
+			}
+			t := time.NewTimer(min(delay, left))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return fmt.Errorf("stopped waiting for %s: %w; last seen: %s", a.describe(env), ctx.Err(), strings.Join(fails, "; "))
+			case <-t.C:
+			}
+			delay = min(delay*2, 3*time.Second)
+			continue
+		}
+		for _, l := range lines {
+			env.Printf("%s", l)
+		}
+		msg := strings.Join(fails, "\n")
+		if last != "" {
+			msg += fmt.Sprintf("\n(still so after waiting %s)", time.Since(start).Round(time.Second))
+		}
+		return errors.New(msg)
+	}
+}
+
+// once inspects the selected containers and checks them. settling says
+// every failure may still pass by itself (a container still starting).
+func (a *Assert) once(ctx context.Context, env *steps.Env, c *conn) (lines, fails []string, settling bool, err error) {
+	boxes, _, err := c.selection(ctx, env, &a.Selector, true)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	settling = true
+	for _, b := range boxes {
+		in, err := c.inspect(ctx, b)
+		if err != nil {
+			return nil, nil, false, err
+		}
 		bad := a.check(env, in)
 		if len(bad) == 0 {
-			env.Printf("%s: ok: %s", b, strings.Join(a.checks(), ", "))
+			lines = append(lines, fmt.Sprintf("%s: ok: %s", b, strings.Join(a.checks(), ", ")))
 			continue
 		}
 		for _, f := range bad {
-			env.Printf("%s: %s", b, f)
+			lines = append(lines, fmt.Sprintf("%s: %s", b, f))
 		}
 		fails = append(fails, fmt.Sprintf("container %s: %s", b, strings.Join(bad, "; ")))
+		settling = settling && a.settling(in, len(bad))
 	}
-	if len(fails) > 0 {
-		return errors.New(strings.Join(fails, "\n"))
+	return lines, fails, settling, nil
+}
+
+// settling reports whether a container's only failures are ones that its
+// start explains: health expected and still "starting", or running
+// expected and the container restarting or just created.
+func (a *Assert) settling(in container.InspectResponse, nbad int) bool {
+	n := 0
+	if a.Health != "" && a.Health != "starting" && health(in) == "starting" {
+		n++
 	}
-	return nil
+	if a.Running != nil && *a.Running && in.State != nil && !in.State.Running &&
+		(in.State.Restarting || in.State.Status == container.StateCreated || in.State.Status == container.StateRestarting) {
+		n++
+	}
+	return n > 0 && n == nbad
 }
 
 // check returns one message per failed check.
@@ -188,8 +269,11 @@ func (a *Assert) check(env *steps.Env, in container.InspectResponse) []string {
 		if in.Config != nil {
 			img = in.Config.Image
 		}
-		if img != a.Image {
-			bad = append(bad, fmt.Sprintf("image: expected %s, found %s", a.Image, img))
+		want, err := env.Expand(a.Image) // image: app:${target.app_version}
+		if err != nil {
+			bad = append(bad, "image: "+err.Error())
+		} else if img != want {
+			bad = append(bad, fmt.Sprintf("image: expected %s, found %s", env.Redact.String(want), img))
 		}
 	}
 	published := publishedPorts(in)

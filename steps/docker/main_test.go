@@ -160,6 +160,9 @@ type probeOpts struct {
 	bind      string // host dir mounted read-only at /data
 	noHealth  bool
 	unhealthy bool
+	// healthyAfter: /health fails for this long after start; the health
+	// check's many retries keep the container "starting" meanwhile.
+	healthyAfter time.Duration
 }
 
 // runProbe creates and starts a probe container, removed when the test ends.
@@ -182,6 +185,10 @@ func runProbe(t testing.TB, o probeOpts) box {
 	}
 	if o.unhealthy {
 		cfg.Env = append(cfg.Env, "PROBE_UNHEALTHY=1")
+	}
+	if o.healthyAfter > 0 {
+		cfg.Env = append(cfg.Env, "PROBE_HEALTHY_AFTER="+o.healthyAfter.String())
+		cfg.Healthcheck.Retries = 10000
 	}
 	hc := &container.HostConfig{}
 	if o.hostPort != "" {

@@ -1,6 +1,7 @@
 // Package files holds the actions that write and check files in the
 // workspace: templates rendered to config files, a self-signed CA and server
-// certificate, generated secrets, and the scan for plaintext secrets. Every
+// certificate, generated secrets, copies and moves, and the scan for
+// plaintext secrets. Every
 // action that changes a file first saves what it replaces under the step's
 // save directory, and the matching undo action puts it back.
 package files
@@ -33,6 +34,8 @@ func Register(r *steps.Registry) {
 	r.Register("secret.generate", func() steps.Action { return new(SecretGenerate) })
 	r.Register("secret.remove", func() steps.Action { return new(SecretRemove) })
 	r.Register("secret.scan", func() steps.Action { return new(SecretScan) })
+	r.Register("file.copy", func() steps.Action { return new(Copy) })
+	r.Register("file.move", func() steps.Action { return new(Move) })
 }
 
 // Mode is a file mode written in octal, quoted or not: 0644, "0600", 0o755.

@@ -54,14 +54,19 @@ const allowMarker = "runbook:allow-secret"
 // they are in the history: a committed secret file is a finding. A line
 // containing "runbook:allow-secret" is skipped.
 type SecretScan struct {
-	Paths      []string `yaml:"paths"`
-	Exclude    []string `yaml:"exclude"`
-	KnownFrom  []string `yaml:"known_from"`
-	Patterns   []string `yaml:"patterns"`
-	Builtin    *bool    `yaml:"builtin"`
-	History    bool     `yaml:"history"`
-	MaxReport  int      `yaml:"max_report"`
-	MaxCommits int      `yaml:"max_commits"`
+	Paths     []string `yaml:"paths"`
+	Exclude   []string `yaml:"exclude"`
+	KnownFrom []string `yaml:"known_from"`
+	Patterns  []string `yaml:"patterns"`
+	Builtin   *bool    `yaml:"builtin"`
+	History   bool     `yaml:"history"`
+	// RunSecrets also looks for every secret value this run has known:
+	// what the redactor was taught (generated secrets, passwords read from
+	// files, secret targets) and the owner-only files this run's steps
+	// saved before changing them, so a rotated-out password is found too.
+	RunSecrets bool `yaml:"run_secrets"`
+	MaxReport  int  `yaml:"max_report"`
+	MaxCommits int  `yaml:"max_commits"`
 
 	ready    bool
 	patterns []secretPattern
@@ -111,8 +116,8 @@ func (s *SecretScan) Validate() error {
 		}
 		s.patterns = append(s.patterns, secretPattern{kind: "pattern /" + p + "/", re: re})
 	}
-	if len(s.patterns) == 0 && len(s.KnownFrom) == 0 {
-		return errors.New("nothing to look for: builtin patterns are off and there are no patterns or known_from files")
+	if len(s.patterns) == 0 && len(s.KnownFrom) == 0 && !s.RunSecrets {
+		return errors.New("nothing to look for: builtin patterns are off and there are no patterns, known_from files or run_secrets")
 	}
 	if s.MaxReport == 0 {
 		s.MaxReport = defaultMaxReport
@@ -139,6 +144,9 @@ func (s *SecretScan) Describe(*steps.Env) string {
 	var what []string
 	if len(s.KnownFrom) > 0 {
 		what = append(what, "the secret values in "+strings.Join(s.KnownFrom, ", "))
+	}
+	if s.RunSecrets {
+		what = append(what, "every secret value this run has known (rotated-out ones included)")
 	}
 	if s.Builtin == nil || *s.Builtin {
 		what = append(what, "private keys, password assignments, passwords in URLs, tokens")
@@ -253,7 +261,63 @@ func (s *SecretScan) loadKnown(env *steps.Env) ([]knownValue, map[string]bool, e
 			known = append(known, knownValue{v, k})
 		}
 	}
+	if s.RunSecrets {
+		known = appendKnown(known, runSecrets(env)...)
+	}
 	return known, skip, nil
+}
+
+// appendKnown adds values not yet known.
+func appendKnown(known []knownValue, more ...knownValue) []knownValue {
+	for _, m := range more {
+		dup := false
+		for _, k := range known {
+			dup = dup || k.value == m.value
+		}
+		if !dup && len(m.value) >= minKnownLen {
+			known = append(known, m)
+		}
+	}
+	return known
+}
+
+// runSecrets is every secret value this run has known: the redactor's,
+// and owner-only file content the run's steps saved before changing or
+// moving a file (a password rotated out and overwritten).
+func runSecrets(env *steps.Env) (out []knownValue) {
+	defer func() {
+		// After the saved ones, which say more about where a value came from.
+		for _, v := range env.Redact.Values() {
+			out = append(out, knownValue{strings.TrimSpace(v), "a secret value this run has known"})
+		}
+	}()
+	if env.SaveDir == "" {
+		return out
+	}
+	// <run>/saved/<step id>/files/*.json; a step id may hold slashes.
+	saved := filepath.Dir(env.SaveDir)
+	if i := strings.Index(filepath.ToSlash(env.SaveDir), "/saved/"); i >= 0 {
+		saved = env.SaveDir[:i+len("/saved")]
+	}
+	_ = filepath.WalkDir(saved, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".json") || filepath.Base(filepath.Dir(p)) != "files" {
+			return nil
+		}
+		f, ok := readRecord(p)
+		if !ok || !f.Existed || f.Mode&0o077 != 0 || len(f.Content) > 64<<10 {
+			return nil
+		}
+		step, _ := filepath.Rel(saved, filepath.Dir(filepath.Dir(p)))
+		from := "a rotated-out secret value (" + f.Path + " before step " + filepath.ToSlash(step) + ")"
+		for _, l := range strings.Split(string(f.Content), "\n") {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "-----") {
+				env.Redact.Add(l)
+				out = append(out, knownValue{l, from})
+			}
+		}
+		return nil
+	})
+	return out
 }
 
 // matchGlob reports whether a slash-separated relative name matches a
@@ -370,7 +434,11 @@ func (s *SecretScan) scanText(b []byte, known []knownValue) []Finding {
 		found := false
 		for _, k := range known {
 			if strings.Contains(line, k.value) {
-				out = append(out, Finding{Line: n, Kind: "the secret value of " + k.from})
+				kind := k.from
+				if !strings.HasPrefix(kind, "a ") {
+					kind = "the secret value of " + kind
+				}
+				out = append(out, Finding{Line: n, Kind: kind})
 				found = true
 				break
 			}

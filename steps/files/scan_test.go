@@ -140,7 +140,7 @@ func TestSecretScanErrors(t *testing.T) {
 		t.Errorf("missing known_from: %v", err)
 	}
 	off := false
-	if err := (&files.SecretScan{Builtin: &off}).Validate(); err == nil || err.Error() != "nothing to look for: builtin patterns are off and there are no patterns or known_from files" {
+	if err := (&files.SecretScan{Builtin: &off}).Validate(); err == nil || err.Error() != "nothing to look for: builtin patterns are off and there are no patterns, known_from files or run_secrets" {
 		t.Errorf("Validate: %v", err)
 	}
 	if err := (&files.SecretScan{Paths: []string{"/etc/*"}}).Validate(); err == nil || err.Error() != `glob "/etc/*" is not a workspace-relative pattern` {

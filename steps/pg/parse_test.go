@@ -89,7 +89,7 @@ func TestParseRunbookWithPgActions(t *testing.T) {
 	}
 	q2 := st.Verify[1].Params.(*Query)
 	want := "rows ['pgcrypto', '1.5', 'true', NULL]"
-	if got := q2.expectation(); got != want {
+	if got := q2.expectation(&steps.Env{}); got != want {
 		t.Errorf("expectation = %q, want %q", got, want)
 	}
 	e := st.Verify[3].Params.(*Extension)

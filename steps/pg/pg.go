@@ -1,6 +1,8 @@
 // Package pg is the PostgreSQL action family: run SQL in a transaction,
 // query and assert on the result, assert server settings and extensions,
-// change a setting with a saved undo, and run schema migrations up and down.
+// change a setting with a saved undo, run schema migrations up and down,
+// set a role's password from a secret file (as a SCRAM verifier computed
+// here) and check that a login is accepted or refused.
 //
 // Every action connects through a target (kind postgres; "db" unless the
 // action names another with `target:`). The target's value is a URL or
@@ -33,6 +35,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 
 	"github.com/runbook-dev/runbook/steps"
 )
@@ -63,6 +66,8 @@ func RegisterWith(r *steps.Registry, opt Options) {
 	r.Register("pg.extension", func() steps.Action { return new(Extension) })
 	r.Register("pg.set", func() steps.Action { return new(Set) })
 	r.Register("pg.migrate", func() steps.Action { return &Migrate{embedded: opt.Embedded} })
+	r.Register("pg.password", func() steps.Action { return new(Password) })
+	r.Register("pg.login", func() steps.Action { return new(Login) })
 }
 
 // Conn holds the connection parameters every pg action shares.
@@ -143,6 +148,25 @@ func (s *session) close() {
 
 // connect opens one connection for an action. Output lines go to env.Out.
 func (c *Conn) connect(ctx context.Context, env *steps.Env) (*session, error) {
+	return c.connectAs(ctx, env, "")
+}
+
+// cancelRequestDelay is how long a cancelled context waits before runbook
+// asks the server to cancel the running statement; deadlineDelay is when
+// the socket is given up on if the server does not answer that request.
+const (
+	cancelRequestDelay = 0
+	deadlineDelay      = 5 * time.Second
+)
+
+// connectFailure is a connection error that names where it tried.
+type connectFailure struct {
+	redactedError
+	endpoint string
+}
+
+// connectAs is connect as another user (empty: the target's).
+func (c *Conn) connectAs(ctx context.Context, env *steps.Env, user string) (*session, error) {
 	name := c.target()
 	dsn := env.Targets[name]
 	cfg, err := pgx.ParseConfig(dsn)
@@ -160,11 +184,14 @@ func (c *Conn) connect(ctx context.Context, env *steps.Env) (*session, error) {
 		cfg.Database = db
 	}
 	if c.PasswordFile != "" {
-		pw, err := readPasswordFile(env, c.PasswordFile)
+		pw, err := readPasswordFile(env, "password_file", c.PasswordFile)
 		if err != nil {
 			return nil, err
 		}
 		cfg.Password = pw
+	}
+	if user != "" {
+		cfg.User = user
 	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = defaultConnectTimeout
@@ -174,6 +201,14 @@ func (c *Conn) connect(ctx context.Context, env *steps.Env) (*session, error) {
 	}
 	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
 		env.Printf("%s: %s", n.Severity, env.Redact.String(n.Message))
+	}
+	// A cancelled step (the operator quit, the step timed out) must stop
+	// its statement on the server, not only here: closing the socket
+	// leaves a pg_sleep or a long UPDATE running, holding its locks, until
+	// the server notices the client is gone. So a cancelled context sends
+	// a cancel request at once, and gives the socket up after a grace.
+	cfg.BuildContextWatcherHandler = func(pc *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: pc, CancelRequestDelay: cancelRequestDelay, DeadlineDelay: deadlineDelay}
 	}
 	s := &session{endpoint: endpoint(&cfg.Config)}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
@@ -192,7 +227,8 @@ func (c *Conn) connect(ctx context.Context, env *steps.Env) (*session, error) {
 				hint = "create the database first, or connect to an existing one with database:"
 			}
 		}
-		return nil, redactedf(env, err, "connect to %s (target %s): %v: %s", s.endpoint, name, err, hint)
+		re := redactedf(env, err, "connect to %s (target %s): %v: %s", s.endpoint, name, err, hint).(*redactedError)
+		return nil, &connectFailure{redactedError: *re, endpoint: s.endpoint}
 	}
 	s.conn = conn
 	return s, nil
@@ -220,21 +256,21 @@ func endpoint(cfg *pgconn.Config) string {
 	return fmt.Sprintf("postgres://%s@%s/%s", cfg.User, net.JoinHostPort(host, strconv.Itoa(int(cfg.Port))), cfg.Database)
 }
 
-func readPasswordFile(env *steps.Env, p string) (string, error) {
+func readPasswordFile(env *steps.Env, what, p string) (string, error) {
 	p, err := env.Expand(p)
 	if err != nil {
-		return "", fmt.Errorf("password_file: %w", err)
+		return "", fmt.Errorf("%s: %w", what, err)
 	}
 	if !filepath.IsAbs(p) && env.Workspace != "" {
 		p = filepath.Join(env.Workspace, p)
 	}
 	b, err := os.ReadFile(p)
 	if err != nil {
-		return "", fmt.Errorf("read password_file %s: %w: point password_file at the secret file (e.g. /run/secrets/db_password)", p, err)
+		return "", fmt.Errorf("read %s %s: %w: point %s at the secret file (e.g. /run/secrets/db_password)", what, p, err, what)
 	}
 	pw := strings.TrimRight(string(b), "\r\n")
 	if pw == "" {
-		return "", fmt.Errorf("password_file %s is empty", p)
+		return "", fmt.Errorf("%s %s is empty", what, p)
 	}
 	env.Redact.Add(pw)
 	return pw, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -48,6 +49,7 @@ type Query struct {
 
 	chk   check
 	valid bool
+	env   *steps.Env // set on the copy judge works on
 }
 
 // Validate implements runbooks.Validator.
@@ -84,7 +86,17 @@ func (q *Query) Validate() error {
 		if err != nil {
 			return fmt.Errorf("value: %w", err)
 		}
-		if q.chk, err = newCheck(q.Op, want); err != nil {
+		if hasTargetRef(want) {
+			// Checked again with the target's value at run time; here
+			// only the operator (a stand-in value for numeric ones).
+			if _, err := newCheck(q.Op, "0"); err != nil {
+				return fmt.Errorf("op: %w", err)
+			}
+			q.chk = check{Op: q.Op, Want: want}
+			if q.chk.Op == "" {
+				q.chk.Op = "="
+			}
+		} else if q.chk, err = newCheck(q.Op, want); err != nil {
 			return fmt.Errorf("op: %w", err)
 		}
 	} else if q.Op != "" {
@@ -138,27 +150,36 @@ func (q *Query) Describe(env *steps.Env) string {
 	if len(q.Args) > 0 {
 		s += "\nwith " + showArgs(env, q.Args)
 	}
-	return s + "\nexpect " + q.expectation()
+	return s + "\nexpect " + q.expectation(env)
 }
 
-func (q *Query) expectation() string {
+// hasTargetRef reports whether an expected value names a target.
+func hasTargetRef(s string) bool { return strings.Contains(s, "${target.") }
+
+var targetRefRE = regexp.MustCompile(`\$\{target\.[^}]*\}`)
+
+func (q *Query) expectation(env *steps.Env) string {
 	switch {
 	case q.Rows != nil:
 		return fmt.Sprintf("%d row(s)", *q.Rows)
 	case q.Expect != nil:
-		return "rows " + showRows(expectedRows(q.Expect))
+		return env.Redact.String("rows " + showRows(expectedRows(env, q.Expect, true)))
 	}
 	if !q.valid {
-		want, _ := textOf(q.Value)
-		q.chk, _ = newCheck(q.Op, want)
+		_ = q.Validate()
 	}
-	return "the value " + q.chk.String()
+	chk := q.chk
+	chk.Want = env.ShowExpand(chk.Want)
+	return "the value " + chk.String()
 }
 
 // cell is one result value as text; nil is NULL.
 type cell = *string
 
-func expectedRows(exp [][]any) [][]cell {
+// expectedRows renders the expected rows as text, expanding
+// ${target.NAME} in string values (env nil: as written; show: secret
+// values masked, for display).
+func expectedRows(env *steps.Env, exp [][]any, show bool) [][]cell {
 	out := make([][]cell, len(exp))
 	for i, row := range exp {
 		out[i] = make([]cell, len(row))
@@ -167,6 +188,13 @@ func expectedRows(exp [][]any) [][]cell {
 				continue
 			}
 			s, _ := textOf(v)
+			if env != nil && hasTargetRef(s) {
+				if show {
+					s = env.ShowExpand(s)
+				} else if x, err := env.Expand(s); err == nil {
+					s = x
+				}
+			}
 			out[i][j] = &s
 		}
 	}
@@ -211,6 +239,10 @@ func (q *Query) Run(ctx context.Context, env *steps.Env) error {
 	if err != nil {
 		return err
 	}
+	xq, err := q.expanded(env)
+	if err != nil {
+		return err
+	}
 	s, err := q.connect(ctx, env)
 	if err != nil {
 		return err
@@ -228,10 +260,36 @@ func (q *Query) Run(ctx context.Context, env *steps.Env) error {
 		env.Printf("%s", env.Redact.String(showRow(r)))
 	}
 	env.Printf("(%d row(s))", len(rows))
-	if msg := q.judge(rows); msg != "" {
+	if msg := xq.judge(rows); msg != "" {
 		return errors.New(env.Redact.String(fmt.Sprintf("query on %s: %s", s.endpoint, msg)))
 	}
 	return nil
+}
+
+// expanded is the query with ${target.NAME} in its expected values
+// replaced by the targets' values.
+func (q *Query) expanded(env *steps.Env) (*Query, error) {
+	x := *q
+	if x.Value != nil && hasTargetRef(x.chk.Want) {
+		want, err := env.Expand(x.chk.Want)
+		if err != nil {
+			return nil, fmt.Errorf("value: %w", err)
+		}
+		if x.chk, err = newCheck(x.chk.Op, want); err != nil {
+			return nil, errors.New(env.Redact.String(fmt.Sprintf("value: %v", err)))
+		}
+	}
+	for i, row := range x.Expect {
+		for j, v := range row {
+			if s, ok := v.(string); ok && hasTargetRef(s) {
+				if _, err := env.Expand(s); err != nil {
+					return nil, fmt.Errorf("expect[%d][%d]: %w", i, j, err)
+				}
+			}
+		}
+	}
+	x.env = env
+	return &x, nil
 }
 
 // judge returns "" when rows meet the expectation, or says expected vs
@@ -243,7 +301,7 @@ func (q *Query) judge(rows [][]cell) string {
 			return fmt.Sprintf("expected %d row(s), found %d", *q.Rows, len(rows))
 		}
 	case q.Expect != nil:
-		want := expectedRows(q.Expect)
+		want := expectedRows(q.env, q.Expect, false)
 		if !sameRows(rows, want) {
 			return fmt.Sprintf("expected rows %s, found %s", showRows(want), showRows(rows))
 		}

@@ -43,7 +43,13 @@ func (s *Settings) Validate() error {
 	}
 	checks := make([]settingCheck, 0, len(s.Expect))
 	for _, e := range s.Expect {
-		c, err := parseSettingExpr(e)
+		probe := e
+		if hasTargetRef(e) {
+			// The value comes from a target at run time; check the shape
+			// with a stand-in.
+			probe = targetRefRE.ReplaceAllString(e, "0")
+		}
+		c, err := parseSettingExpr(probe)
 		if err != nil {
 			return fmt.Errorf("expect: %w", err)
 		}
@@ -55,7 +61,11 @@ func (s *Settings) Validate() error {
 
 // Describe implements steps.Action.
 func (s *Settings) Describe(env *steps.Env) string {
-	return "check settings on " + s.show(env) + " (current_setting): " + env.Redact.String(strings.Join(s.Expect, "; "))
+	shown := make([]string, len(s.Expect))
+	for i, e := range s.Expect {
+		shown[i] = env.ShowExpand(e)
+	}
+	return "check settings on " + s.show(env) + " (current_setting): " + env.Redact.String(strings.Join(shown, "; "))
 }
 
 // Run implements steps.Action.
@@ -65,13 +75,26 @@ func (s *Settings) Run(ctx context.Context, env *steps.Env) error {
 			return err
 		}
 	}
+	checks := append([]settingCheck(nil), s.checks...)
+	for i, e := range s.Expect {
+		if !hasTargetRef(e) {
+			continue
+		}
+		x, err := env.Expand(e)
+		if err != nil {
+			return fmt.Errorf("expect: %w", err)
+		}
+		if checks[i], err = parseSettingExpr(x); err != nil {
+			return errors.New(env.Redact.String(fmt.Sprintf("expect: %v", err)))
+		}
+	}
 	sess, err := s.connect(ctx, env)
 	if err != nil {
 		return err
 	}
 	defer sess.close()
 	var failed []string
-	for _, c := range s.checks {
+	for _, c := range checks {
 		got, err := setting(ctx, sess.conn, c.Name)
 		if err != nil {
 			return redactedf(env, err, "read setting %s on %s: %v", c.Name, sess.endpoint, err)

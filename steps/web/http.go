@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
@@ -47,9 +48,15 @@ type HTTPCheck struct {
 	BodyMatch       string            `yaml:"body_match"`
 	SecurityHeaders bool              `yaml:"security_headers"`
 	Timeout         string            `yaml:"timeout"`
+	// Within makes the check wait for a service that is still starting:
+	// while the request fails or the status is not the expected one, it
+	// is retried with backoff for up to this long; then the full check
+	// runs once. Default: one attempt.
+	Within string `yaml:"within"`
 
 	ready   bool
 	timeout time.Duration
+	within  time.Duration
 	bodyRE  *regexp.Regexp
 }
 
@@ -86,6 +93,9 @@ func (c *HTTPCheck) Validate() error {
 		return err
 	}
 	c.timeout = d
+	if c.within, err = parseTimeout("within", c.Within, 0); err != nil {
+		return err
+	}
 	if c.BodyMatch != "" {
 		re, err := regexp.Compile(c.BodyMatch)
 		if err != nil {
@@ -140,6 +150,9 @@ func (c *HTTPCheck) Describe(env *steps.Env) string {
 		exp = append(exp, "body matching /"+c.BodyMatch+"/")
 	}
 	s := fmt.Sprintf("%s %s, expect %s", method, c.Endpoint.show(env), strings.Join(exp, "; "))
+	if c.Within != "" {
+		s += " (retrying while it is not, for up to " + c.Within + ")"
+	}
 	if c.Follow {
 		s += " (following redirects)"
 	}
@@ -159,32 +172,18 @@ func (c *HTTPCheck) Run(ctx context.Context, env *steps.Env) error {
 	}
 	client := newClient(tc, c.timeout, c.Follow, 1)
 	defer client.CloseIdleConnections()
-	var body io.Reader
-	if c.Body != "" {
-		b, err := env.Expand(c.Body)
-		if err != nil {
-			return err
-		}
-		body = strings.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, c.Method, u.String(), body)
-	if err != nil {
-		return fmt.Errorf("build request %s %s: %w", c.Method, env.Redact.String(u.String()), err)
-	}
-	for k, v := range c.Header {
-		x, err := env.Expand(v)
-		if err != nil {
-			return err
-		}
-		if strings.EqualFold(k, "Host") {
-			req.Host = x
-			continue
-		}
-		req.Header.Set(k, x)
-	}
 	target := ""
 	if c.URL == "" {
 		target = c.targetName()
+	}
+	if c.within > 0 {
+		if err := c.await(ctx, env, client, u, target); err != nil {
+			return err
+		}
+	}
+	req, err := c.request(ctx, env, u)
+	if err != nil {
+		return err
 	}
 	start := time.Now()
 	resp, err := client.Do(req)
@@ -251,6 +250,98 @@ func (c *HTTPCheck) Run(ctx context.Context, env *steps.Env) error {
 		return fmt.Errorf("%s %s: %d of the expectations failed: %s", c.Method, env.Redact.String(u.String()), len(fails), env.Redact.String(strings.Join(fails, "; ")))
 	}
 	return nil
+}
+
+// request builds the check's request.
+func (c *HTTPCheck) request(ctx context.Context, env *steps.Env, u *url.URL) (*http.Request, error) {
+	var body io.Reader
+	if c.Body != "" {
+		b, err := env.Expand(c.Body)
+		if err != nil {
+			return nil, err
+		}
+		body = strings.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, c.Method, u.String(), body)
+	if err != nil {
+		return nil, fmt.Errorf("build request %s %s: %w", c.Method, env.Redact.String(u.String()), err)
+	}
+	for k, v := range c.Header {
+		x, err := env.Expand(v)
+		if err != nil {
+			return nil, err
+		}
+		if strings.EqualFold(k, "Host") {
+			req.Host = x
+			continue
+		}
+		req.Header.Set(k, x)
+	}
+	return req, nil
+}
+
+// statusOK says whether a status meets the check's status expectation,
+// and what it expects.
+func (c *HTTPCheck) statusOK(got int) (bool, string) {
+	switch {
+	case c.Status != 0:
+		return got == c.Status, strconv.Itoa(c.Status)
+	case c.Redirect != "" || c.RedirectPrefix != "":
+		return got >= 300 && got < 400, "a redirect (3xx)"
+	}
+	return got >= 200 && got < 300, "2xx"
+}
+
+// await retries the request with backoff until it is answered with the
+// expected status or within runs out; each change of what it sees is
+// printed, and the timeout error says what it saw last.
+func (c *HTTPCheck) await(ctx context.Context, env *steps.Env, client *http.Client, u *url.URL, target string) error {
+	start := time.Now()
+	deadline := start.Add(c.within)
+	delay := 100 * time.Millisecond
+	last, want := "", ""
+	for {
+		req, err := c.request(ctx, env, u)
+		if err != nil {
+			return err
+		}
+		seen := ""
+		resp, err := client.Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("%s %s: %w", c.Method, env.Redact.String(u.String()), ctx.Err())
+			}
+			seen = requestError(env, c.Method, u, target, err).Error()
+			_, want = c.statusOK(0)
+		} else {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+			resp.Body.Close()
+			var ok bool
+			if ok, want = c.statusOK(resp.StatusCode); ok {
+				if last != "" {
+					env.Printf("%s %s answers %s after %s", c.Method, env.Redact.String(u.String()), resp.Status, time.Since(start).Round(100*time.Millisecond))
+				}
+				return nil
+			}
+			seen = "status " + resp.Status
+		}
+		if seen != last {
+			env.Printf("waiting for %s %s to answer %s: %s (%s of %s)", c.Method, env.Redact.String(u.String()), want, env.Redact.String(seen), time.Since(start).Round(time.Second), c.within)
+			last = seen
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return fmt.Errorf("%s %s: expected status %s within %s, last seen: %s", c.Method, env.Redact.String(u.String()), want, c.within, env.Redact.String(seen))
+		}
+		t := time.NewTimer(min(delay, left))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%s %s: stopped waiting for status %s: %w (last seen: %s)", c.Method, env.Redact.String(u.String()), want, ctx.Err(), env.Redact.String(seen))
+		case <-t.C:
+		}
+		delay = min(delay*2, 2*time.Second)
+	}
 }
 
 type checkFunc func(ok bool, okLine, failLine string)

@@ -3,7 +3,8 @@
 // container's main process it serves HTTP; run by exec (or as the image's
 // HEALTHCHECK) it checks that server, prints, exits with a chosen code.
 //
-//	probe serve            serve :8000 (PROBE_ADDR); /health is 503 when PROBE_UNHEALTHY is set
+//	probe serve            serve :8000 (PROBE_ADDR); /health is 503 when PROBE_UNHEALTHY is set,
+//	                       and for the first PROBE_HEALTHY_AFTER (a duration) after start
 //	probe health           GET /health; exit 0 on 200, else 1
 //	probe log LINE         ask the server to print LINE to the container's log
 //	probe echo ARGS...     print each argument on a line
@@ -122,9 +123,15 @@ func serve() {
 		fmt.Println("probe: stopping")
 		os.Exit(0)
 	}()
+	started := time.Now()
+	after, _ := time.ParseDuration(os.Getenv("PROBE_HEALTHY_AFTER"))
 	http.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
 		if os.Getenv("PROBE_UNHEALTHY") != "" {
 			http.Error(w, "unhealthy on purpose", http.StatusServiceUnavailable)
+			return
+		}
+		if time.Since(started) < after {
+			http.Error(w, "still starting", http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ok")
