@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -31,11 +33,32 @@ type LoadOptions struct {
 // Load reads and validates one runbook. On failure the error is Errors:
 // every problem found, each with file:line:col.
 func Load(fsys fs.FS, name string, opt LoadOptions) (*Runbook, error) {
-	src, err := fs.ReadFile(fsys, name)
+	// The size is checked before the file is read: a runbook is never
+	// megabytes, and reading one must not be the cost of refusing it.
+	if fi, err := fs.Stat(fsys, name); err == nil && fi.Size() > MaxSize {
+		return nil, Errors{tooBig(name, fi.Size())}
+	}
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("read runbook %s: %w", name, err)
+	}
+	defer f.Close()
+	src, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read runbook %s: %w", name, err)
 	}
 	return Parse(src, name, fsys, opt)
+}
+
+func tooBig(name string, size int64) *Error {
+	return &Error{Pos: Pos{File: name, Line: 1, Col: 1}, Msg: fmt.Sprintf("the runbook is %s; the limit is %s: split the window into several runbooks", sizeText(size), sizeText(MaxSize))}
+}
+
+func sizeText(n int64) string {
+	if n >= 1<<20 {
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%d KiB", (n+1023)>>10)
 }
 
 // Parse validates runbook source. name is used in positions; fsys (may be
@@ -52,19 +75,35 @@ func Parse(src []byte, name string, fsys fs.FS, opt LoadOptions) (rb *Runbook, e
 	if opt.Actions == nil {
 		return nil, errors.New("runbooks: LoadOptions.Actions is required")
 	}
+	if len(src) > MaxSize {
+		return nil, Errors{tooBig(name, int64(len(src)))}
+	}
 	// Editors on some systems start a UTF-8 file with a byte order mark;
 	// it is not part of the first key.
-	f, perr := parser.ParseBytes(bytes.TrimPrefix(src, []byte("\ufeff")), 0)
+	text := bytes.TrimPrefix(src, []byte("\ufeff"))
+	if !l.checkEncoding(text) {
+		return nil, l.errs.sorted()
+	}
+	tokens, ok := l.tokenize(string(text))
+	if !ok {
+		return nil, l.errs.sorted()
+	}
+	f, perr := parser.Parse(tokens, 0)
 	if perr != nil {
-		return nil, Errors{l.yamlErr(perr)}
+		return nil, append(l.errs, l.yamlErr(perr)).sorted()
 	}
 	if len(f.Docs) != 1 || f.Docs[0] == nil || f.Docs[0].Body == nil {
 		return nil, Errors{{Pos: Pos{File: name, Line: 1, Col: 1}, Msg: "expected exactly one YAML document holding a runbook"}}
+	}
+	if !l.survey(f.Docs[0].Body, 0) {
+		return nil, l.errs.sorted()
 	}
 	sum := sha256.Sum256(src)
 	rb = &Runbook{Source: name, Digest: hex.EncodeToString(sum[:8])}
 	guidesDir := l.runbook(f.Docs[0].Body, rb)
 	l.checkRaises(rb)
+	l.checkSchedule(rb)
+	l.checkRefs(rb)
 	rb.Guides = opt.Guides
 	if rb.Guides == nil && fsys != nil {
 		dir := path.Dir(name)
@@ -91,6 +130,17 @@ type loader struct {
 	opt      LoadOptions
 	errs     Errors
 	raisesAt []raiseRef
+	// anchors are every &name of the file, in file order; aliasNodes
+	// counts what aliases in action parameters expanded to.
+	anchors    []anchor
+	aliasNodes int
+	// Where schedule values were written, for the checks that need the
+	// whole runbook: schedule start, each phase's slot (by index), each
+	// step's budget (by id).
+	acts     []actionAt
+	startPos Pos
+	slotPos  []Pos
+	budgetAt map[string]Pos
 }
 
 func (l *loader) pos(n ast.Node) Pos {
@@ -371,11 +421,18 @@ func (l *loader) schedule(n ast.Node, rb *Runbook) {
 			dateN = f.value
 		case "timezone":
 			tz := l.str(f, "timezone")
-			loc, err := time.LoadLocation(tz)
-			if err != nil {
-				l.errorf(f.value, "unknown time zone %q (expected an IANA name like UTC or Europe/Berlin)", tz)
-			} else {
-				rb.Schedule.Location = loc
+			switch {
+			case strings.TrimSpace(tz) == "":
+				l.errorf(f.value, "timezone is empty: name the window's zone, an IANA name like UTC or Europe/Berlin")
+			case tz == "Local":
+				l.errorf(f.value, "timezone Local is the zone of whichever machine runs runbook, different on every laptop: name the window's zone, an IANA name like UTC or Europe/Berlin")
+			default:
+				loc, err := time.LoadLocation(tz)
+				if err != nil {
+					l.errorf(f.value, "unknown time zone %q (expected an IANA name like UTC or Europe/Berlin)", tz)
+				} else {
+					rb.Schedule.Location = loc
+				}
 			}
 		case "start":
 			start, startN = l.str(f, "schedule start"), f.value
@@ -391,21 +448,34 @@ func (l *loader) schedule(n ast.Node, rb *Runbook) {
 		}
 	}
 	if startN != nil && rb.Schedule.Date != "" {
-		if t, ok := l.clock(startN, rb, start); ok {
+		if t, ok := l.clock(startN, rb, start, "start"); ok {
 			rb.Schedule.Start = t
+			l.startPos = l.pos(startN)
 		}
 	}
 }
 
-// clock turns HH:MM on the schedule's date into an absolute time.
-func (l *loader) clock(n ast.Node, rb *Runbook, hhmm string) (time.Time, bool) {
+var hhmmRE = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
+
+// clock turns HH:MM on the schedule's date into an absolute time; HH:MM+1
+// is on the day after (a window that runs past midnight).
+func (l *loader) clock(n ast.Node, rb *Runbook, hhmm, what string) (time.Time, bool) {
 	if rb.Schedule.Date == "" {
 		return time.Time{}, false
 	}
-	t, err := time.ParseInLocation("2006-01-02 15:04", rb.Schedule.Date+" "+strings.TrimSpace(hhmm), rb.Schedule.Location)
-	if err != nil {
-		l.errorf(n, "%q is not a time of day (expected HH:MM, 24-hour)", hhmm)
+	s := strings.TrimSpace(hhmm)
+	s, nextDay := strings.CutSuffix(s, "+1")
+	if !hhmmRE.MatchString(s) {
+		l.errorf(n, "%s %q is not a time of day: expected HH:MM, 24-hour, two digits each (08:00, not 8:00)", what, strings.TrimSpace(hhmm))
 		return time.Time{}, false
+	}
+	t, err := time.ParseInLocation("2006-01-02 15:04", rb.Schedule.Date+" "+s, rb.Schedule.Location)
+	if err != nil {
+		l.errorf(n, "%s %q is not a time of day (expected HH:MM, 24-hour)", what, hhmm)
+		return time.Time{}, false
+	}
+	if nextDay {
+		t = t.AddDate(0, 0, 1)
 	}
 	return t, true
 }
@@ -439,6 +509,14 @@ func (l *loader) named(n ast.Node, what string, required []string, entry func(na
 
 func (l *loader) targets(n ast.Node, rb *Runbook) {
 	var t *Target
+	defaults := map[string]ast.Node{}
+	defer func() {
+		for _, t := range rb.Targets {
+			if dn := defaults[t.Name]; dn != nil {
+				l.checkTargetDefault(t, dn)
+			}
+		}
+	}()
 	l.named(n, "target", []string{"kind"}, func(name field) {
 		rb.Targets = append(rb.Targets, Target{Name: name.key, Pos: l.pos(name.keyN)})
 		t = &rb.Targets[len(rb.Targets)-1]
@@ -457,6 +535,7 @@ func (l *loader) targets(n ast.Node, rb *Runbook) {
 			}
 		case "default":
 			t.Default = l.str(f, "target default")
+			defaults[t.Name] = f.value
 		case "secret":
 			t.Secret = l.boolean(f, "target secret")
 		case "description":
@@ -476,7 +555,7 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-var phaseKeys = []string{"id", "title", "slot", "checkpoint", "steps"}
+var phaseKeys = []string{"id", "title", "slot", "overrun", "checkpoint", "steps"}
 
 func (l *loader) phases(n ast.Node, rb *Runbook) {
 	phaseIDs := map[string]Pos{}
@@ -493,6 +572,7 @@ func (l *loader) phases(n ast.Node, rb *Runbook) {
 		}
 		seen := map[string]bool{}
 		var stepsN ast.Node
+		slotPos := Pos{}
 		for _, f := range fields {
 			seen[f.key] = true
 			switch f.key {
@@ -506,6 +586,15 @@ func (l *loader) phases(n ast.Node, rb *Runbook) {
 				p.Title = l.str(f, "phase title")
 			case "slot":
 				l.slot(f, rb, &p)
+				slotPos = l.pos(f.value)
+			case "overrun":
+				switch v := l.str(f, "overrun"); v {
+				case "allowed":
+					p.OverrunAllowed = true
+				case "refused":
+				default:
+					l.errorf(f.value, "overrun %q: expected allowed (the steps may run past the slot's end) or refused (the default)", v)
+				}
 			case "checkpoint":
 				p.Checkpoint = l.boolean(f, "checkpoint")
 			case "steps":
@@ -532,6 +621,7 @@ func (l *loader) phases(n ast.Node, rb *Runbook) {
 			}
 		}
 		rb.Phases = append(rb.Phases, p)
+		l.slotPos = append(l.slotPos, slotPos)
 	}
 	if rb.Schedule.Start.IsZero() && len(rb.Phases) > 0 {
 		rb.Schedule.Start = rb.Phases[0].SlotStart
@@ -549,14 +639,18 @@ func (l *loader) slot(f field, rb *Runbook, p *Phase) {
 		l.errorf(f.value, "slot %q must be HH:MM-HH:MM", s)
 		return
 	}
-	start, ok1 := l.clock(f.value, rb, a)
-	end, ok2 := l.clock(f.value, rb, b)
+	start, ok1 := l.clock(f.value, rb, a, "slot start")
+	end, ok2 := l.clock(f.value, rb, b, "slot end")
 	if !ok1 || !ok2 {
 		return
 	}
-	if !end.After(start) {
-		// A slot that runs past midnight ends on the next day.
-		end = end.AddDate(0, 0, 1)
+	switch {
+	case end.Equal(start):
+		l.errorf(f.value, "slot %q is empty: it ends when it starts", s)
+		return
+	case end.Before(start):
+		l.errorf(f.value, "slot %q ends before it starts; a slot that runs past midnight marks the next day's time with +1, as in \"22:00-02:00+1\"", s)
+		return
 	}
 	p.SlotStart, p.SlotEnd = start, end
 }
@@ -571,6 +665,12 @@ func (l *loader) step(n ast.Node) (s Step, idN ast.Node, ok bool) {
 		return s, nil, false
 	}
 	seen := map[string]bool{}
+	var budgetN ast.Node
+	defer func() {
+		if budgetN != nil && s.ID != "" {
+			l.budgetAt[s.ID] = l.pos(budgetN)
+		}
+	}()
 	for _, f := range fields {
 		seen[f.key] = true
 		switch f.key {
@@ -580,6 +680,10 @@ func (l *loader) step(n ast.Node) (s Step, idN ast.Node, ok bool) {
 			s.Title = l.str(f, "step title")
 		case "budget":
 			s.Budget = l.duration(f, "budget")
+			if l.budgetAt == nil {
+				l.budgetAt = map[string]Pos{}
+			}
+			budgetN = f.value
 		case "undo_budget":
 			s.UndoBudget = l.duration(f, "undo_budget")
 		case "timeout":
@@ -590,7 +694,11 @@ func (l *loader) step(n ast.Node) (s Step, idN ast.Node, ok bool) {
 			g := l.str(f, "guide")
 			file, anchor, _ := strings.Cut(g, "#")
 			s.Guide = GuideRef{File: file, Anchor: anchor, Pos: l.pos(f.value)}
-			if g != "" && (file == "" || !strings.HasSuffix(file, ".md")) {
+			if strings.TrimSpace(g) == "" {
+				if _, isStr := scalar(f.value); isStr {
+					l.errorf(f.value, "guide is empty: name a markdown file beside the runbook, as file.md#anchor")
+				}
+			} else if file == "" || !strings.HasSuffix(file, ".md") {
 				l.errorf(f.value, "guide %q must name a markdown file, as file.md#anchor", g)
 			}
 		case "checklist":
@@ -659,6 +767,17 @@ func (l *loader) action(n ast.Node, list string) (Action, bool) {
 			if _, isMap := l.mapping(v, "parameters of "+a.Type); !isMap {
 				return a, false
 			}
+			// Aliases are resolved here, where the whole file's anchors
+			// are known: the YAML library sees only the parameters.
+			rv, err := l.resolveAliases(v, 0)
+			if err != nil {
+				l.errs = append(l.errs, err.(*Error))
+				return a, false
+			}
+			v = rv
+			if !l.checkParams(a.Type, v, reflect.TypeOf(params), "") {
+				return a, false
+			}
 			if err := yaml.NodeToValue(v, params, yaml.Strict(), yaml.DisallowUnknownField()); err != nil {
 				e := l.yamlErr(err)
 				e.Msg = a.Type + ": " + e.Msg
@@ -674,6 +793,7 @@ func (l *loader) action(n ast.Node, list string) (Action, bool) {
 		}
 	}
 	a.Params = params
+	l.acts = append(l.acts, actionAt{typ: a.Type, params: params, node: v, typeN: typeF.keyN})
 	return a, true
 }
 

@@ -270,7 +270,7 @@ func TestParseSchedule(t *testing.T) {
 		}
 	})
 	t.Run("a slot past midnight ends the next day", func(t *testing.T) {
-		rb, err := parse(t, mini(utcSchedule, "22:00-02:00", ""), nil)
+		rb, err := parse(t, mini(utcSchedule, "22:00-02:00+1", ""), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
