@@ -25,6 +25,7 @@ import (
 // says `overrun: allowed`).
 func (l *loader) checkSchedule(rb *Runbook) {
 	var prev *Phase
+	nErrs := len(l.errs)
 	for i := range rb.Phases {
 		p := &rb.Phases[i]
 		if p.SlotStart.IsZero() {
@@ -52,6 +53,12 @@ func (l *loader) checkSchedule(rb *Runbook) {
 			return // a slot could not be read; its error says so
 		}
 	}
+	if len(l.errs) > nErrs {
+		return // out of order: the plan below would only repeat it
+	}
+	// A phase pushed late by an earlier one is reported only when the
+	// earlier one may run late: otherwise the earlier one's error says it.
+	lateReported := false
 	for i, pp := range rb.Plan() {
 		p := pp.Phase
 		if p.OverrunAllowed {
@@ -65,13 +72,21 @@ func (l *loader) checkSchedule(rb *Runbook) {
 				l.errs = append(l.errs, &Error{Pos: l.budgetAt[s.ID], Msg: fmt.Sprintf("budget %s is longer than phase %q's whole slot (%s, %s): shorten it, move the step, or let the phase run late with `overrun: allowed`", durText(s.Budget), p.ID, durText(slot), slotText(p))})
 			}
 		}
-		if long || pp.Overrun <= 0 {
+		if long {
+			lateReported = true
+			continue
+		}
+		if pp.Overrun <= 0 {
 			continue
 		}
 		why := fmt.Sprintf("its steps' budgets add up to %s, %s more than its slot (%s)", durText(p.Budget()), durText(p.Budget()-slot), durText(slot))
 		if p.Budget() <= slot {
+			if lateReported {
+				continue
+			}
 			why = fmt.Sprintf("the phases before it end late, so its steps start at %s", pp.Start.Format("15:04"))
 		}
+		lateReported = true
 		l.errs = append(l.errs, &Error{Pos: l.slotPos[i], Msg: fmt.Sprintf("phase %q is planned to end at %s, %s past its slot (%s): %s; shorten the budgets, widen the slot, or say the phase may run late with `overrun: allowed`", p.ID, pp.End.Format("15:04"), durText(pp.Overrun), slotText(p), why)})
 	}
 }
@@ -82,13 +97,21 @@ func slotText(p *Phase) string {
 
 // durText is 3h, 20m, 1h30m, 45s: what an author writes.
 func durText(d time.Duration) string {
-	s := d.String()
-	s = strings.TrimSuffix(s, "0s")
-	s = strings.TrimSuffix(s, "0m")
-	if s == "" {
-		return "0s"
+	if d%time.Second != 0 || d <= 0 {
+		return d.String()
 	}
-	return s
+	h, m, sec := int64(d/time.Hour), int64(d%time.Hour/time.Minute), int64(d%time.Minute/time.Second)
+	var b strings.Builder
+	if h > 0 {
+		fmt.Fprintf(&b, "%dh", h)
+	}
+	if m > 0 {
+		fmt.Fprintf(&b, "%dm", m)
+	}
+	if sec > 0 {
+		fmt.Fprintf(&b, "%ds", sec)
+	}
+	return b.String()
 }
 
 // checkTargetDefaults checks a target's default against its kind, so a

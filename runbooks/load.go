@@ -18,6 +18,7 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
 )
 
 // LoadOptions says where guides live and which action types exist.
@@ -308,6 +309,20 @@ func (l *loader) integer(f field, what string) int {
 		l.errorf(f.value, "%s must be between 0 and 999", what)
 		return 0
 	}
+	if sn, ok := unwrap(f.value).(*ast.StringNode); ok && sn.GetToken() != nil && sn.GetToken().Type == token.StringType {
+		switch {
+		case plainIntRE.MatchString(sn.Value):
+			l.errorf(f.value, "%s %s is out of range: it must be between 0 and 999", what, sn.Value)
+			return 0
+		case plainFloatRE.MatchString(sn.Value):
+			l.errorf(f.value, "%s must be a whole number, found %s", what, sn.Value)
+			return 0
+		}
+	}
+	if fn, ok := unwrap(f.value).(*ast.FloatNode); ok {
+		l.errorf(f.value, "%s must be a whole number, found %s", what, fn.GetToken().Value)
+		return 0
+	}
 	l.errorf(f.value, "%s must be a whole number, found %s", what, kindOf(f.value))
 	return 0
 }
@@ -340,15 +355,26 @@ func (l *loader) strings(f field, what string) []string {
 }
 
 func (l *loader) unknown(f field, in string, known ...string) {
-	l.errorf(f.keyN, "unknown key %q in %s (expected one of: %s)", f.key, in, strings.Join(known, ", "))
+	l.errorf(f.keyN, "unknown key %q in %s%s (expected one of: %s)", f.key, in, didYouMean(f.key, known), strings.Join(known, ", "))
 }
 
 func (l *loader) required(n ast.Node, seen map[string]bool, in string, keys ...string) {
 	for _, k := range keys {
-		if !seen[k] {
+		if !seen[k] && !l.misspelt(seen, k) {
 			l.errorf(n, "%s is missing required key %q", in, k)
 		}
 	}
+}
+
+// misspelt reports whether a key present is a misspelling of key: its
+// "unknown key ... did you mean" error already says what is missing.
+func (l *loader) misspelt(seen map[string]bool, key string) bool {
+	for k := range seen {
+		if didYouMean(k, []string{key}) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 var idRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
@@ -526,7 +552,7 @@ func (l *loader) targets(n ast.Node, rb *Runbook) {
 			k := l.str(f, "target kind")
 			t.Kind = TargetKind(k)
 			if k != "" && !contains(targetKinds, k) {
-				l.errorf(f.value, "unknown target kind %q (expected one of: %s)", k, strings.Join(targetKinds, ", "))
+				l.errorf(f.value, "unknown target kind %q%s (expected one of: %s)", k, didYouMean(k, targetKinds), strings.Join(targetKinds, ", "))
 			}
 		case "env":
 			t.Env = l.str(f, "target env")
@@ -758,7 +784,7 @@ func (l *loader) action(n ast.Node, list string) (Action, bool) {
 	a.Type, a.Pos = typeF.key, l.pos(typeF.keyN)
 	params, known := l.opt.Actions.NewParams(a.Type)
 	if !known {
-		l.errorf(typeF.keyN, "unknown action type %q (expected one of: %s)", a.Type, strings.Join(sortedTypes(l.opt.Actions), ", "))
+		l.errorf(typeF.keyN, "unknown action type %q%s (expected one of: %s)", a.Type, didYouMean(a.Type, l.opt.Actions.Types()), strings.Join(sortedTypes(l.opt.Actions), ", "))
 		return a, false
 	}
 	v := unwrap(typeF.value)
@@ -923,7 +949,7 @@ func (l *loader) checkRaises(rb *Runbook) {
 		case rb.Score == nil:
 			l.errorf(r.n, "raises %q, but the runbook defines no score", r.area)
 		case !known:
-			l.errorf(r.n, "raises unknown score area %q (the score has: %s)", r.area, strings.Join(ids, ", "))
+			l.errorf(r.n, "raises unknown score area %q%s (the score has: %s)", r.area, didYouMean(r.area, ids), strings.Join(ids, ", "))
 		}
 	}
 }

@@ -1,6 +1,8 @@
 package runbooks_test
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+	"unicode/utf16"
 
 	"github.com/runbook-dev/runbook/runbooks"
 	"github.com/runbook-dev/runbook/steps"
@@ -38,6 +41,23 @@ var faultClasses = []string{
 	"missing-step-budget", "missing-runbook-title",
 	"unknown-target-kind",
 	"several-faults",
+	// References: targets, placeholders, steps.
+	"unknown-target-pg", "unknown-target-typo", "unknown-target-tls", "unknown-default-target",
+	"placeholder-unknown-target", "placeholder-unclosed", "placeholder-not-expanded", "placeholder-in-sql",
+	"target-kind-mismatch", "restore-missing-step",
+	// Schedule and budgets.
+	"slot-empty", "slot-empty-first", "slot-reversed", "slot-reversed-late",
+	"phases-out-of-order", "phases-out-of-order-next-day", "phases-overlap", "phases-overlap-by-a-minute",
+	"start-after-first-slot", "start-after-first-slot-later", "single-digit-hour", "single-digit-hour-end",
+	"budget-longer-than-slot", "budget-longer-than-slot-by-a-minute", "budgets-past-slot", "budgets-past-slot-pushed", "overrun-bad-value",
+	"timezone-empty", "timezone-blank", "timezone-local",
+	// Values.
+	"guide-empty", "guide-empty-anchor-only", "float-where-whole", "float-where-whole-params", "huge-integer", "target-default-kind",
+	// Encoding and limits.
+	"invalid-utf8", "nul-byte", "control-bytes", "control-escapes", "unknown-tag", "unknown-tag-in-params",
+	"encoded/utf16le-bom", "encoded/utf16be-bom", "encoded/utf32le-bom",
+	"alias-missing-anchor", "alias-expansion", "alias-expansion-shared", "deep-nesting-flow", "deep-nesting-block",
+	"did-you-mean-keys",
 }
 
 var wantRE = regexp.MustCompile(`^# want: (\d+):(\d+): (.+)$`)
@@ -54,7 +74,7 @@ func fixtureWants(t *testing.T, path string) []wantErr {
 		t.Fatal(err)
 	}
 	var out []wantErr
-	for _, l := range strings.Split(string(src), "\n") {
+	for _, l := range strings.Split(fixtureText(src), "\n") {
 		if !strings.HasPrefix(l, "# want:") {
 			continue
 		}
@@ -69,6 +89,30 @@ func fixtureWants(t *testing.T, path string) []wantErr {
 	return out
 }
 
+// fixtureText is a fixture's text for reading its header: the fixtures
+// under encoded/ are UTF-16 or UTF-32 on purpose.
+func fixtureText(src []byte) string {
+	switch {
+	case bytes.HasPrefix(src, []byte{0xFF, 0xFE, 0, 0}):
+		var rs []rune
+		for i := 4; i+3 < len(src); i += 4 {
+			rs = append(rs, rune(binary.LittleEndian.Uint32(src[i:])))
+		}
+		return string(rs)
+	case bytes.HasPrefix(src, []byte{0xFF, 0xFE}), bytes.HasPrefix(src, []byte{0xFE, 0xFF}):
+		var order binary.ByteOrder = binary.LittleEndian
+		if src[0] == 0xFE {
+			order = binary.BigEndian
+		}
+		u := make([]uint16, 0, len(src)/2)
+		for i := 2; i+1 < len(src); i += 2 {
+			u = append(u, order.Uint16(src[i:]))
+		}
+		return string(utf16.Decode(u))
+	}
+	return string(src)
+}
+
 func loadFixture(name string) (*runbooks.Runbook, error) {
 	return runbooks.Load(os.DirFS(fixtureDir), name, runbooks.LoadOptions{Actions: actions.Registry()})
 }
@@ -78,9 +122,12 @@ func TestLoadFaultFixtures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	encoded, _ := filepath.Glob(filepath.Join(fixtureDir, "encoded", "*.yaml"))
+	files = append(files, encoded...)
 	have := map[string]bool{}
 	for _, f := range files {
-		name := filepath.Base(f)
+		name, _ := filepath.Rel(fixtureDir, f)
+		name = filepath.ToSlash(name)
 		have[strings.TrimSuffix(name, ".yaml")] = true
 		if name == "valid.yaml" {
 			continue
