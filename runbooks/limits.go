@@ -13,16 +13,17 @@ import (
 )
 
 // Limits on what the loader reads. A runbook is a plan a person writes and
-// reviews; these are far above any such plan (the Phase 1 runbook is about
-// 47 KiB, 13,000 tokens, nested 11 deep) and keep validation of the largest
-// file allowed within a second and 64 MiB of memory (see BenchmarkValidate):
-// the YAML library holds every token of a file at once, at several hundred
-// bytes each.
+// reviews; these are ten times any such plan (the Phase 1 runbook is 47 KiB
+// and 4,200 tokens, nested about a dozen deep) and keep validation of the
+// largest file allowed under a second and 64 MB of memory (see
+// BenchmarkValidate): the YAML library holds every token of a file at once,
+// at several hundred bytes each, so 4 MB of dense YAML would take about
+// half a gigabyte.
 const (
 	// MaxSize is the largest runbook file, in bytes, checked before parsing.
 	MaxSize = 512 << 10
 	// MaxTokens bounds the YAML tokens (scalars, indicators) of a file.
-	MaxTokens = 60_000
+	MaxTokens = 40_000
 	// MaxDepth bounds nesting: mappings and lists inside one another.
 	MaxDepth = 64
 	// MaxAliasNodes bounds the values that aliases inside action parameters
@@ -160,7 +161,7 @@ func (l *loader) survey(n ast.Node, depth int) bool {
 			return false
 		}
 		for _, mv := range v.Values {
-			if !l.survey(mv, depth) {
+			if !l.survey(mv.Key, depth) || !l.survey(mv.Value, depth) {
 				return false
 			}
 		}

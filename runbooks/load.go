@@ -223,6 +223,9 @@ func (l *loader) mapping(n ast.Node, what string) ([]field, bool) {
 	for _, mv := range vals {
 		k := unwrap(mv.Key)
 		ks, ok := scalar(k)
+		if _, merge := k.(*ast.MergeKeyNode); merge {
+			ks, ok = "<<", true
+		}
 		if !ok {
 			l.errorf(mv.Key, "%s: keys must be plain strings", what)
 			continue

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -456,5 +457,91 @@ func TestParseDigestFollowsSource(t *testing.T) {
 	c, _ := parse(t, mini(utcSchedule, "08:00-09:00", ""), nil)
 	if a.Digest == b.Digest || a.Digest != c.Digest {
 		t.Fatalf("digests %s %s %s", a.Digest, b.Digest, c.Digest)
+	}
+}
+
+// TestParseLimits: what is too large, too many or too deep is refused with
+// a position, and the largest allowed is accepted.
+func TestParseLimits(t *testing.T) {
+	deepParams := func(levels int) string {
+		var b strings.Builder
+		b.WriteString("        do:\n          - compose.edit:\n              file: c.yml\n              patch:\n")
+		indent := "                "
+		for i := 0; i < levels; i++ {
+			fmt.Fprintf(&b, "%sx-%d:\n", indent, i)
+			indent += "  "
+		}
+		b.WriteString(indent + "v: 1\n")
+		return b.String()
+	}
+	// The runbook, its phases, steps and do list, the action and its
+	// parameters and the patch take 9 levels.
+	if _, err := parse(t, mini(utcSchedule, "08:00-09:00", deepParams(runbooks.MaxDepth-9)), nil); err != nil {
+		t.Fatalf("the deepest allowed nesting is refused: %v", err)
+	}
+	for _, tt := range []struct{ name, src, want string }{
+		{"one level deeper", mini(utcSchedule, "08:00-09:00", deepParams(runbooks.MaxDepth-8)), "rb.yaml:75:129: nested more than 64 deep"},
+		{"10,000 deep in flow style", mini(utcSchedule, "08:00-09:00", "        do:\n          - shell: {argv: "+strings.Repeat("[", 10000)+strings.Repeat("]", 10000)+"}\n"), "rb.yaml:16:90: nested more than 64 deep"},
+		{"too large", mini(utcSchedule, "08:00-09:00", "") + strings.Repeat("# pad\n", runbooks.MaxSize/6), "rb.yaml:1:1: the runbook is 513 KiB; the limit is 512 KiB"},
+		{"too many tokens", mini(utcSchedule, "08:00-09:00", "        do:\n          - shell: {argv: ["+strings.Repeat("a,", runbooks.MaxTokens/2)+"a]}\n"), "the runbook has more than 40000 YAML tokens"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parse(t, tt.src, nil)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v\nwant %q", err, tt.want)
+			}
+			if n := strings.Count(err.Error(), "\n") + 1; n != 1 {
+				t.Errorf("%d errors for one fault", n)
+			}
+		})
+	}
+	t.Run("an oversize file is not read", func(t *testing.T) {
+		big := fstest.MapFS{"big.yaml": {Data: bytes.Repeat([]byte("#"), runbooks.MaxSize+1)}}
+		_, err := runbooks.Load(big, "big.yaml", runbooks.LoadOptions{Actions: actions.Registry()})
+		if err == nil || !strings.Contains(err.Error(), "big.yaml:1:1: the runbook is 513 KiB; the limit is 512 KiB") {
+			t.Fatalf("%v", err)
+		}
+	})
+}
+
+// TestParseAliasInParameters: an alias inside action parameters resolves
+// against an anchor anywhere before it in the file.
+func TestParseAliasInParameters(t *testing.T) {
+	src := mini(utcSchedule, "08:00-09:00", `        do:
+          - shell: {argv: &check [test, -s, certs/server.crt], env: &env {LC_ALL: C}}
+        verify:
+          - shell: {argv: *check, env: *env}
+          - docker.exec:
+              container: app
+              <<: {argv: *check}
+`)
+	rb, err := parse(t, src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := rb.Phases[0].Steps[0]
+	v := s.Verify[0].Params.(*shell.Exec)
+	if strings.Join(v.Argv, " ") != "test -s certs/server.crt" || v.Env["LC_ALL"] != "C" {
+		t.Fatalf("verify %+v", v)
+	}
+}
+
+// TestParseOverrunAllowed: a phase that says it may run late loads, and its
+// plan shows the overrun.
+func TestParseOverrunAllowed(t *testing.T) {
+	src := strings.Replace(mini(utcSchedule, "08:00-08:30", ""), "    slot: \"08:00-08:30\"\n", "    slot: \"08:00-08:30\"\n    overrun: allowed\n", 1)
+	src = strings.Replace(src, "budget: 5m", "budget: 45m", 1)
+	rb, err := parse(t, src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rb.Phases[0].OverrunAllowed {
+		t.Fatal("overrun: allowed not read")
+	}
+	if o := rb.Plan()[0].Overrun; o != 15*time.Minute {
+		t.Fatalf("overrun %s", o)
+	}
+	if _, err := parse(t, strings.Replace(src, "overrun: allowed", "overrun: refused", 1), nil); err == nil || !strings.Contains(err.Error(), "budget 45m is longer than phase \"p\"'s whole slot") {
+		t.Fatalf("refused overrun: %v", err)
 	}
 }
