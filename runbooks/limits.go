@@ -43,6 +43,12 @@ func (l *loader) checkEncoding(src []byte) bool {
 		l.errs = append(l.errs, &Error{Pos: Pos{File: l.file, Line: 1, Col: 1}, Msg: "the file is UTF-16 (it starts with a UTF-16 byte order mark): save it as UTF-8"})
 		return false
 	}
+	// Without a byte order mark, UTF-16 text shows itself by a zero byte
+	// beside every ASCII character.
+	if len(src) >= 4 && (src[0] != 0 && src[1] == 0 && src[2] != 0 && src[3] == 0 || src[0] == 0 && src[1] != 0 && src[2] == 0 && src[3] != 0) {
+		l.errs = append(l.errs, &Error{Pos: Pos{File: l.file, Line: 1, Col: 1}, Msg: "the file looks like UTF-16 (a zero byte beside every character): save it as UTF-8"})
+		return false
+	}
 	const maxEncodingErrors = 20
 	line, col, lastLine := 1, 1, 0
 	n := 0

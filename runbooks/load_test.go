@@ -56,7 +56,7 @@ var faultClasses = []string{
 	"guide-empty", "guide-empty-anchor-only", "float-where-whole", "float-where-whole-params", "huge-integer", "target-default-kind",
 	// Encoding and limits.
 	"invalid-utf8", "nul-byte", "control-bytes", "control-escapes", "unknown-tag", "unknown-tag-in-params",
-	"encoded/utf16le-bom", "encoded/utf16be-bom", "encoded/utf32le-bom",
+	"encoded/utf16le-bom", "encoded/utf16be-bom", "encoded/utf32le-bom", "encoded/utf16le-no-bom",
 	"alias-missing-anchor", "alias-expansion", "alias-expansion-shared", "deep-nesting-flow", "deep-nesting-block",
 	"did-you-mean-keys",
 }
@@ -100,13 +100,17 @@ func fixtureText(src []byte) string {
 			rs = append(rs, rune(binary.LittleEndian.Uint32(src[i:])))
 		}
 		return string(rs)
-	case bytes.HasPrefix(src, []byte{0xFF, 0xFE}), bytes.HasPrefix(src, []byte{0xFE, 0xFF}):
+	case bytes.HasPrefix(src, []byte{0xFF, 0xFE}), bytes.HasPrefix(src, []byte{0xFE, 0xFF}), len(src) > 1 && src[1] == 0:
 		var order binary.ByteOrder = binary.LittleEndian
 		if src[0] == 0xFE {
 			order = binary.BigEndian
 		}
+		start := 2
+		if src[1] == 0 {
+			start = 0 // no byte order mark
+		}
 		u := make([]uint16, 0, len(src)/2)
-		for i := 2; i+1 < len(src); i += 2 {
+		for i := start; i+1 < len(src); i += 2 {
 			u = append(u, order.Uint16(src[i:]))
 		}
 		return string(utf16.Decode(u))
