@@ -54,7 +54,7 @@ var wantPhases = []wantPhase{
 	{"kickoff", "08:00", "08:05", []wantStep{
 		{"kickoff-final-preparations", 5},
 	}},
-	{"item2", "08:00", "11:00", []wantStep{
+	{"item2", "08:05", "11:00", []wantStep{
 		{"item2-generate-certificates", 5},
 		{"item2-nginx-configuration", 10},
 		{"item2-update-compose", 10},

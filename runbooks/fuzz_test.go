@@ -18,8 +18,9 @@ import (
 // every error has a position, in file order. A panic inside Parse is turned
 // into an error without a line, so this test catches those too.
 //
-// Seeds: every fixture under testdata/runbooks (valid and planted faults)
-// plus the inputs kept under testdata/fuzz/FuzzParse. Run it with
+// Seeds: every fixture under testdata/runbooks (valid and planted faults,
+// the UTF-16/32 ones in encoded/ too) plus the inputs kept under
+// testdata/fuzz/FuzzParse. Run it with
 //
 //	go test ./runbooks -run XXX -fuzz FuzzParse -fuzztime 3m
 func FuzzParse(f *testing.F) {
@@ -27,6 +28,8 @@ func FuzzParse(f *testing.F) {
 	if err != nil || len(files) == 0 {
 		f.Fatalf("no fixtures in %s: %v", fixtureDir, err)
 	}
+	encoded, _ := filepath.Glob(filepath.Join(fixtureDir, "encoded", "*.yaml"))
+	files = append(files, encoded...)
 	guides := fstest.MapFS{}
 	for _, p := range files {
 		src, err := os.ReadFile(p)
@@ -99,9 +102,12 @@ func checkRunbook(t *testing.T, rb *runbooks.Runbook) {
 		t.Fatalf("incomplete runbook accepted: %+v", rb)
 	}
 	ids := map[string]bool{}
-	for _, p := range rb.Phases {
+	for i, p := range rb.Phases {
 		if p.ID == "" || len(p.Steps) == 0 || !p.SlotEnd.After(p.SlotStart) {
 			t.Fatalf("incomplete phase accepted: %+v", p)
+		}
+		if i > 0 && p.SlotStart.Before(rb.Phases[i-1].SlotEnd) {
+			t.Fatalf("phase %s accepted out of order or overlapping", p.ID)
 		}
 		for _, s := range p.Steps {
 			if s.ID == "" || ids[s.ID] || s.Budget <= 0 || s.Guide.File == "" {
@@ -120,8 +126,12 @@ func checkRunbook(t *testing.T, rb *runbooks.Runbook) {
 			}
 		}
 	}
-	_ = rb.Plan()
-	if rb.PlannedEnd().Before(rb.Schedule.Start) {
-		t.Fatalf("window ends before it starts")
+	for _, pp := range rb.Plan() {
+		if pp.Overrun > 0 && !pp.Phase.OverrunAllowed {
+			t.Fatalf("phase %s accepted %s past its slot", pp.Phase.ID, pp.Overrun)
+		}
+	}
+	if rb.PlannedEnd().Before(rb.Schedule.Start) || rb.Schedule.Start.After(rb.Phases[0].SlotStart) {
+		t.Fatalf("window ends before it starts, or starts after its first slot")
 	}
 }

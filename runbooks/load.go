@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
 )
 
 // LoadOptions says where guides live and which action types exist.
@@ -31,11 +34,32 @@ type LoadOptions struct {
 // Load reads and validates one runbook. On failure the error is Errors:
 // every problem found, each with file:line:col.
 func Load(fsys fs.FS, name string, opt LoadOptions) (*Runbook, error) {
-	src, err := fs.ReadFile(fsys, name)
+	// The size is checked before the file is read: a runbook is never
+	// megabytes, and reading one must not be the cost of refusing it.
+	if fi, err := fs.Stat(fsys, name); err == nil && fi.Size() > MaxSize {
+		return nil, Errors{tooBig(name, fi.Size())}
+	}
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("read runbook %s: %w", name, err)
+	}
+	defer f.Close()
+	src, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read runbook %s: %w", name, err)
 	}
 	return Parse(src, name, fsys, opt)
+}
+
+func tooBig(name string, size int64) *Error {
+	return &Error{Pos: Pos{File: name, Line: 1, Col: 1}, Msg: fmt.Sprintf("the runbook is %s; the limit is %s: split the window into several runbooks", sizeText(size), sizeText(MaxSize))}
+}
+
+func sizeText(n int64) string {
+	if n >= 1<<20 {
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%d KiB", (n+1023)>>10)
 }
 
 // Parse validates runbook source. name is used in positions; fsys (may be
@@ -52,19 +76,35 @@ func Parse(src []byte, name string, fsys fs.FS, opt LoadOptions) (rb *Runbook, e
 	if opt.Actions == nil {
 		return nil, errors.New("runbooks: LoadOptions.Actions is required")
 	}
+	if len(src) > MaxSize {
+		return nil, Errors{tooBig(name, int64(len(src)))}
+	}
 	// Editors on some systems start a UTF-8 file with a byte order mark;
 	// it is not part of the first key.
-	f, perr := parser.ParseBytes(bytes.TrimPrefix(src, []byte("\ufeff")), 0)
+	text := bytes.TrimPrefix(src, []byte("\ufeff"))
+	if !l.checkEncoding(text) {
+		return nil, l.errs.sorted()
+	}
+	tokens, ok := l.tokenize(string(text))
+	if !ok {
+		return nil, l.errs.sorted()
+	}
+	f, perr := parser.Parse(tokens, 0)
 	if perr != nil {
-		return nil, Errors{l.yamlErr(perr)}
+		return nil, append(l.errs, l.yamlErr(perr)).sorted()
 	}
 	if len(f.Docs) != 1 || f.Docs[0] == nil || f.Docs[0].Body == nil {
 		return nil, Errors{{Pos: Pos{File: name, Line: 1, Col: 1}, Msg: "expected exactly one YAML document holding a runbook"}}
+	}
+	if !l.survey(f.Docs[0].Body, 0) {
+		return nil, l.errs.sorted()
 	}
 	sum := sha256.Sum256(src)
 	rb = &Runbook{Source: name, Digest: hex.EncodeToString(sum[:8])}
 	guidesDir := l.runbook(f.Docs[0].Body, rb)
 	l.checkRaises(rb)
+	l.checkSchedule(rb)
+	l.checkRefs(rb)
 	rb.Guides = opt.Guides
 	if rb.Guides == nil && fsys != nil {
 		dir := path.Dir(name)
@@ -91,6 +131,17 @@ type loader struct {
 	opt      LoadOptions
 	errs     Errors
 	raisesAt []raiseRef
+	// anchors are every &name of the file, in file order; aliasNodes
+	// counts what aliases in action parameters expanded to.
+	anchors    []anchor
+	aliasNodes int
+	// Where schedule values were written, for the checks that need the
+	// whole runbook: schedule start, each phase's slot (by index), each
+	// step's budget (by id).
+	acts     []actionAt
+	startPos Pos
+	slotPos  []Pos
+	budgetAt map[string]Pos
 }
 
 func (l *loader) pos(n ast.Node) Pos {
@@ -172,6 +223,9 @@ func (l *loader) mapping(n ast.Node, what string) ([]field, bool) {
 	for _, mv := range vals {
 		k := unwrap(mv.Key)
 		ks, ok := scalar(k)
+		if _, merge := k.(*ast.MergeKeyNode); merge {
+			ks, ok = "<<", true
+		}
 		if !ok {
 			l.errorf(mv.Key, "%s: keys must be plain strings", what)
 			continue
@@ -258,6 +312,20 @@ func (l *loader) integer(f field, what string) int {
 		l.errorf(f.value, "%s must be between 0 and 999", what)
 		return 0
 	}
+	if sn, ok := unwrap(f.value).(*ast.StringNode); ok && sn.GetToken() != nil && sn.GetToken().Type == token.StringType {
+		switch {
+		case plainIntRE.MatchString(sn.Value):
+			l.errorf(f.value, "%s %s is out of range: it must be between 0 and 999", what, sn.Value)
+			return 0
+		case plainFloatRE.MatchString(sn.Value):
+			l.errorf(f.value, "%s must be a whole number, found %s", what, sn.Value)
+			return 0
+		}
+	}
+	if fn, ok := unwrap(f.value).(*ast.FloatNode); ok {
+		l.errorf(f.value, "%s must be a whole number, found %s", what, fn.GetToken().Value)
+		return 0
+	}
 	l.errorf(f.value, "%s must be a whole number, found %s", what, kindOf(f.value))
 	return 0
 }
@@ -290,15 +358,26 @@ func (l *loader) strings(f field, what string) []string {
 }
 
 func (l *loader) unknown(f field, in string, known ...string) {
-	l.errorf(f.keyN, "unknown key %q in %s (expected one of: %s)", f.key, in, strings.Join(known, ", "))
+	l.errorf(f.keyN, "unknown key %q in %s%s (expected one of: %s)", f.key, in, didYouMean(f.key, known), strings.Join(known, ", "))
 }
 
 func (l *loader) required(n ast.Node, seen map[string]bool, in string, keys ...string) {
 	for _, k := range keys {
-		if !seen[k] {
+		if !seen[k] && !l.misspelt(seen, k) {
 			l.errorf(n, "%s is missing required key %q", in, k)
 		}
 	}
+}
+
+// misspelt reports whether a key present is a misspelling of key: its
+// "unknown key ... did you mean" error already says what is missing.
+func (l *loader) misspelt(seen map[string]bool, key string) bool {
+	for k := range seen {
+		if didYouMean(k, []string{key}) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 var idRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
@@ -371,11 +450,18 @@ func (l *loader) schedule(n ast.Node, rb *Runbook) {
 			dateN = f.value
 		case "timezone":
 			tz := l.str(f, "timezone")
-			loc, err := time.LoadLocation(tz)
-			if err != nil {
-				l.errorf(f.value, "unknown time zone %q (expected an IANA name like UTC or Europe/Berlin)", tz)
-			} else {
-				rb.Schedule.Location = loc
+			switch {
+			case strings.TrimSpace(tz) == "":
+				l.errorf(f.value, "timezone is empty: name the window's zone, an IANA name like UTC or Europe/Berlin")
+			case tz == "Local":
+				l.errorf(f.value, "timezone Local is the zone of whichever machine runs runbook, different on every laptop: name the window's zone, an IANA name like UTC or Europe/Berlin")
+			default:
+				loc, err := time.LoadLocation(tz)
+				if err != nil {
+					l.errorf(f.value, "unknown time zone %q (expected an IANA name like UTC or Europe/Berlin)", tz)
+				} else {
+					rb.Schedule.Location = loc
+				}
 			}
 		case "start":
 			start, startN = l.str(f, "schedule start"), f.value
@@ -391,21 +477,34 @@ func (l *loader) schedule(n ast.Node, rb *Runbook) {
 		}
 	}
 	if startN != nil && rb.Schedule.Date != "" {
-		if t, ok := l.clock(startN, rb, start); ok {
+		if t, ok := l.clock(startN, rb, start, "start"); ok {
 			rb.Schedule.Start = t
+			l.startPos = l.pos(startN)
 		}
 	}
 }
 
-// clock turns HH:MM on the schedule's date into an absolute time.
-func (l *loader) clock(n ast.Node, rb *Runbook, hhmm string) (time.Time, bool) {
+var hhmmRE = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
+
+// clock turns HH:MM on the schedule's date into an absolute time; HH:MM+1
+// is on the day after (a window that runs past midnight).
+func (l *loader) clock(n ast.Node, rb *Runbook, hhmm, what string) (time.Time, bool) {
 	if rb.Schedule.Date == "" {
 		return time.Time{}, false
 	}
-	t, err := time.ParseInLocation("2006-01-02 15:04", rb.Schedule.Date+" "+strings.TrimSpace(hhmm), rb.Schedule.Location)
-	if err != nil {
-		l.errorf(n, "%q is not a time of day (expected HH:MM, 24-hour)", hhmm)
+	s := strings.TrimSpace(hhmm)
+	s, nextDay := strings.CutSuffix(s, "+1")
+	if !hhmmRE.MatchString(s) {
+		l.errorf(n, "%s %q is not a time of day: expected HH:MM, 24-hour, two digits each (08:00, not 8:00)", what, strings.TrimSpace(hhmm))
 		return time.Time{}, false
+	}
+	t, err := time.ParseInLocation("2006-01-02 15:04", rb.Schedule.Date+" "+s, rb.Schedule.Location)
+	if err != nil {
+		l.errorf(n, "%s %q is not a time of day (expected HH:MM, 24-hour)", what, hhmm)
+		return time.Time{}, false
+	}
+	if nextDay {
+		t = t.AddDate(0, 0, 1)
 	}
 	return t, true
 }
@@ -439,6 +538,14 @@ func (l *loader) named(n ast.Node, what string, required []string, entry func(na
 
 func (l *loader) targets(n ast.Node, rb *Runbook) {
 	var t *Target
+	defaults := map[string]ast.Node{}
+	defer func() {
+		for _, t := range rb.Targets {
+			if dn := defaults[t.Name]; dn != nil {
+				l.checkTargetDefault(t, dn)
+			}
+		}
+	}()
 	l.named(n, "target", []string{"kind"}, func(name field) {
 		rb.Targets = append(rb.Targets, Target{Name: name.key, Pos: l.pos(name.keyN)})
 		t = &rb.Targets[len(rb.Targets)-1]
@@ -448,7 +555,7 @@ func (l *loader) targets(n ast.Node, rb *Runbook) {
 			k := l.str(f, "target kind")
 			t.Kind = TargetKind(k)
 			if k != "" && !contains(targetKinds, k) {
-				l.errorf(f.value, "unknown target kind %q (expected one of: %s)", k, strings.Join(targetKinds, ", "))
+				l.errorf(f.value, "unknown target kind %q%s (expected one of: %s)", k, didYouMean(k, targetKinds), strings.Join(targetKinds, ", "))
 			}
 		case "env":
 			t.Env = l.str(f, "target env")
@@ -457,6 +564,7 @@ func (l *loader) targets(n ast.Node, rb *Runbook) {
 			}
 		case "default":
 			t.Default = l.str(f, "target default")
+			defaults[t.Name] = f.value
 		case "secret":
 			t.Secret = l.boolean(f, "target secret")
 		case "description":
@@ -476,7 +584,7 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-var phaseKeys = []string{"id", "title", "slot", "checkpoint", "steps"}
+var phaseKeys = []string{"id", "title", "slot", "overrun", "checkpoint", "steps"}
 
 func (l *loader) phases(n ast.Node, rb *Runbook) {
 	phaseIDs := map[string]Pos{}
@@ -493,6 +601,7 @@ func (l *loader) phases(n ast.Node, rb *Runbook) {
 		}
 		seen := map[string]bool{}
 		var stepsN ast.Node
+		slotPos := Pos{}
 		for _, f := range fields {
 			seen[f.key] = true
 			switch f.key {
@@ -506,6 +615,15 @@ func (l *loader) phases(n ast.Node, rb *Runbook) {
 				p.Title = l.str(f, "phase title")
 			case "slot":
 				l.slot(f, rb, &p)
+				slotPos = l.pos(f.value)
+			case "overrun":
+				switch v := l.str(f, "overrun"); v {
+				case "allowed":
+					p.OverrunAllowed = true
+				case "refused":
+				default:
+					l.errorf(f.value, "overrun %q: expected allowed (the steps may run past the slot's end) or refused (the default)", v)
+				}
 			case "checkpoint":
 				p.Checkpoint = l.boolean(f, "checkpoint")
 			case "steps":
@@ -532,6 +650,7 @@ func (l *loader) phases(n ast.Node, rb *Runbook) {
 			}
 		}
 		rb.Phases = append(rb.Phases, p)
+		l.slotPos = append(l.slotPos, slotPos)
 	}
 	if rb.Schedule.Start.IsZero() && len(rb.Phases) > 0 {
 		rb.Schedule.Start = rb.Phases[0].SlotStart
@@ -549,14 +668,18 @@ func (l *loader) slot(f field, rb *Runbook, p *Phase) {
 		l.errorf(f.value, "slot %q must be HH:MM-HH:MM", s)
 		return
 	}
-	start, ok1 := l.clock(f.value, rb, a)
-	end, ok2 := l.clock(f.value, rb, b)
+	start, ok1 := l.clock(f.value, rb, a, "slot start")
+	end, ok2 := l.clock(f.value, rb, b, "slot end")
 	if !ok1 || !ok2 {
 		return
 	}
-	if !end.After(start) {
-		// A slot that runs past midnight ends on the next day.
-		end = end.AddDate(0, 0, 1)
+	switch {
+	case end.Equal(start):
+		l.errorf(f.value, "slot %q is empty: it ends when it starts", s)
+		return
+	case end.Before(start):
+		l.errorf(f.value, "slot %q ends before it starts; a slot that runs past midnight marks the next day's time with +1, as in \"22:00-02:00+1\"", s)
+		return
 	}
 	p.SlotStart, p.SlotEnd = start, end
 }
@@ -571,6 +694,12 @@ func (l *loader) step(n ast.Node) (s Step, idN ast.Node, ok bool) {
 		return s, nil, false
 	}
 	seen := map[string]bool{}
+	var budgetN ast.Node
+	defer func() {
+		if budgetN != nil && s.ID != "" {
+			l.budgetAt[s.ID] = l.pos(budgetN)
+		}
+	}()
 	for _, f := range fields {
 		seen[f.key] = true
 		switch f.key {
@@ -580,6 +709,10 @@ func (l *loader) step(n ast.Node) (s Step, idN ast.Node, ok bool) {
 			s.Title = l.str(f, "step title")
 		case "budget":
 			s.Budget = l.duration(f, "budget")
+			if l.budgetAt == nil {
+				l.budgetAt = map[string]Pos{}
+			}
+			budgetN = f.value
 		case "undo_budget":
 			s.UndoBudget = l.duration(f, "undo_budget")
 		case "timeout":
@@ -590,7 +723,11 @@ func (l *loader) step(n ast.Node) (s Step, idN ast.Node, ok bool) {
 			g := l.str(f, "guide")
 			file, anchor, _ := strings.Cut(g, "#")
 			s.Guide = GuideRef{File: file, Anchor: anchor, Pos: l.pos(f.value)}
-			if g != "" && (file == "" || !strings.HasSuffix(file, ".md")) {
+			if strings.TrimSpace(g) == "" {
+				if _, isStr := scalar(f.value); isStr {
+					l.errorf(f.value, "guide is empty: name a markdown file beside the runbook, as file.md#anchor")
+				}
+			} else if file == "" || !strings.HasSuffix(file, ".md") {
 				l.errorf(f.value, "guide %q must name a markdown file, as file.md#anchor", g)
 			}
 		case "checklist":
@@ -650,13 +787,24 @@ func (l *loader) action(n ast.Node, list string) (Action, bool) {
 	a.Type, a.Pos = typeF.key, l.pos(typeF.keyN)
 	params, known := l.opt.Actions.NewParams(a.Type)
 	if !known {
-		l.errorf(typeF.keyN, "unknown action type %q (expected one of: %s)", a.Type, strings.Join(sortedTypes(l.opt.Actions), ", "))
+		l.errorf(typeF.keyN, "unknown action type %q%s (expected one of: %s)", a.Type, didYouMean(a.Type, l.opt.Actions.Types()), strings.Join(sortedTypes(l.opt.Actions), ", "))
 		return a, false
 	}
 	v := unwrap(typeF.value)
 	if v != nil {
 		if _, isNull := v.(*ast.NullNode); !isNull {
 			if _, isMap := l.mapping(v, "parameters of "+a.Type); !isMap {
+				return a, false
+			}
+			// Aliases are resolved here, where the whole file's anchors
+			// are known: the YAML library sees only the parameters.
+			rv, err := l.resolveAliases(v, 0)
+			if err != nil {
+				l.errs = append(l.errs, err.(*Error))
+				return a, false
+			}
+			v = rv
+			if !l.checkParams(a.Type, v, reflect.TypeOf(params), "") {
 				return a, false
 			}
 			if err := yaml.NodeToValue(v, params, yaml.Strict(), yaml.DisallowUnknownField()); err != nil {
@@ -674,6 +822,7 @@ func (l *loader) action(n ast.Node, list string) (Action, bool) {
 		}
 	}
 	a.Params = params
+	l.acts = append(l.acts, actionAt{typ: a.Type, params: params, node: v, typeN: typeF.keyN})
 	return a, true
 }
 
@@ -803,7 +952,7 @@ func (l *loader) checkRaises(rb *Runbook) {
 		case rb.Score == nil:
 			l.errorf(r.n, "raises %q, but the runbook defines no score", r.area)
 		case !known:
-			l.errorf(r.n, "raises unknown score area %q (the score has: %s)", r.area, strings.Join(ids, ", "))
+			l.errorf(r.n, "raises unknown score area %q%s (the score has: %s)", r.area, didYouMean(r.area, ids), strings.Join(ids, ", "))
 		}
 	}
 }

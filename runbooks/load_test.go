@@ -1,7 +1,10 @@
 package runbooks_test
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,6 +13,7 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+	"unicode/utf16"
 
 	"github.com/runbook-dev/runbook/runbooks"
 	"github.com/runbook-dev/runbook/steps"
@@ -38,6 +42,23 @@ var faultClasses = []string{
 	"missing-step-budget", "missing-runbook-title",
 	"unknown-target-kind",
 	"several-faults",
+	// References: targets, placeholders, steps.
+	"unknown-target-pg", "unknown-target-typo", "unknown-target-tls", "unknown-default-target",
+	"placeholder-unknown-target", "placeholder-unclosed", "placeholder-not-expanded", "placeholder-in-sql",
+	"target-kind-mismatch", "restore-missing-step",
+	// Schedule and budgets.
+	"slot-empty", "slot-empty-first", "slot-reversed", "slot-reversed-late",
+	"phases-out-of-order", "phases-out-of-order-next-day", "phases-overlap", "phases-overlap-by-a-minute",
+	"start-after-first-slot", "start-after-first-slot-later", "single-digit-hour", "single-digit-hour-end",
+	"budget-longer-than-slot", "budget-longer-than-slot-by-a-minute", "budgets-past-slot", "budgets-past-slot-pushed", "overrun-bad-value",
+	"timezone-empty", "timezone-blank", "timezone-local",
+	// Values.
+	"guide-empty", "guide-empty-anchor-only", "float-where-whole", "float-where-whole-params", "huge-integer", "target-default-kind",
+	// Encoding and limits.
+	"invalid-utf8", "nul-byte", "control-bytes", "control-escapes", "unknown-tag", "unknown-tag-in-params",
+	"encoded/utf16le-bom", "encoded/utf16be-bom", "encoded/utf32le-bom", "encoded/utf16le-no-bom",
+	"alias-missing-anchor", "alias-expansion", "alias-expansion-shared", "deep-nesting-flow", "deep-nesting-block",
+	"did-you-mean-keys",
 }
 
 var wantRE = regexp.MustCompile(`^# want: (\d+):(\d+): (.+)$`)
@@ -54,7 +75,7 @@ func fixtureWants(t *testing.T, path string) []wantErr {
 		t.Fatal(err)
 	}
 	var out []wantErr
-	for _, l := range strings.Split(string(src), "\n") {
+	for _, l := range strings.Split(fixtureText(src), "\n") {
 		if !strings.HasPrefix(l, "# want:") {
 			continue
 		}
@@ -69,6 +90,34 @@ func fixtureWants(t *testing.T, path string) []wantErr {
 	return out
 }
 
+// fixtureText is a fixture's text for reading its header: the fixtures
+// under encoded/ are UTF-16 or UTF-32 on purpose.
+func fixtureText(src []byte) string {
+	switch {
+	case bytes.HasPrefix(src, []byte{0xFF, 0xFE, 0, 0}):
+		var rs []rune
+		for i := 4; i+3 < len(src); i += 4 {
+			rs = append(rs, rune(binary.LittleEndian.Uint32(src[i:])))
+		}
+		return string(rs)
+	case bytes.HasPrefix(src, []byte{0xFF, 0xFE}), bytes.HasPrefix(src, []byte{0xFE, 0xFF}), len(src) > 1 && src[1] == 0:
+		var order binary.ByteOrder = binary.LittleEndian
+		if src[0] == 0xFE {
+			order = binary.BigEndian
+		}
+		start := 2
+		if src[1] == 0 {
+			start = 0 // no byte order mark
+		}
+		u := make([]uint16, 0, len(src)/2)
+		for i := start; i+1 < len(src); i += 2 {
+			u = append(u, order.Uint16(src[i:]))
+		}
+		return string(utf16.Decode(u))
+	}
+	return string(src)
+}
+
 func loadFixture(name string) (*runbooks.Runbook, error) {
 	return runbooks.Load(os.DirFS(fixtureDir), name, runbooks.LoadOptions{Actions: actions.Registry()})
 }
@@ -78,9 +127,12 @@ func TestLoadFaultFixtures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	encoded, _ := filepath.Glob(filepath.Join(fixtureDir, "encoded", "*.yaml"))
+	files = append(files, encoded...)
 	have := map[string]bool{}
 	for _, f := range files {
-		name := filepath.Base(f)
+		name, _ := filepath.Rel(fixtureDir, f)
+		name = filepath.ToSlash(name)
 		have[strings.TrimSuffix(name, ".yaml")] = true
 		if name == "valid.yaml" {
 			continue
@@ -270,7 +322,7 @@ func TestParseSchedule(t *testing.T) {
 		}
 	})
 	t.Run("a slot past midnight ends the next day", func(t *testing.T) {
-		rb, err := parse(t, mini(utcSchedule, "22:00-02:00", ""), nil)
+		rb, err := parse(t, mini(utcSchedule, "22:00-02:00+1", ""), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -409,5 +461,91 @@ func TestParseDigestFollowsSource(t *testing.T) {
 	c, _ := parse(t, mini(utcSchedule, "08:00-09:00", ""), nil)
 	if a.Digest == b.Digest || a.Digest != c.Digest {
 		t.Fatalf("digests %s %s %s", a.Digest, b.Digest, c.Digest)
+	}
+}
+
+// TestParseLimits: what is too large, too many or too deep is refused with
+// a position, and the largest allowed is accepted.
+func TestParseLimits(t *testing.T) {
+	deepParams := func(levels int) string {
+		var b strings.Builder
+		b.WriteString("        do:\n          - compose.edit:\n              file: c.yml\n              patch:\n")
+		indent := "                "
+		for i := 0; i < levels; i++ {
+			fmt.Fprintf(&b, "%sx-%d:\n", indent, i)
+			indent += "  "
+		}
+		b.WriteString(indent + "v: 1\n")
+		return b.String()
+	}
+	// The runbook, its phases, steps and do list, the action and its
+	// parameters and the patch take 9 levels.
+	if _, err := parse(t, mini(utcSchedule, "08:00-09:00", deepParams(runbooks.MaxDepth-9)), nil); err != nil {
+		t.Fatalf("the deepest allowed nesting is refused: %v", err)
+	}
+	for _, tt := range []struct{ name, src, want string }{
+		{"one level deeper", mini(utcSchedule, "08:00-09:00", deepParams(runbooks.MaxDepth-8)), "rb.yaml:75:129: nested more than 64 deep"},
+		{"10,000 deep in flow style", mini(utcSchedule, "08:00-09:00", "        do:\n          - shell: {argv: "+strings.Repeat("[", 10000)+strings.Repeat("]", 10000)+"}\n"), "rb.yaml:16:90: nested more than 64 deep"},
+		{"too large", mini(utcSchedule, "08:00-09:00", "") + strings.Repeat("# pad\n", runbooks.MaxSize/6), "rb.yaml:1:1: the runbook is 513 KiB; the limit is 512 KiB"},
+		{"too many tokens", mini(utcSchedule, "08:00-09:00", "        do:\n          - shell: {argv: ["+strings.Repeat("a,", runbooks.MaxTokens/2)+"a]}\n"), "the runbook has more than 40000 YAML tokens"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parse(t, tt.src, nil)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v\nwant %q", err, tt.want)
+			}
+			if n := strings.Count(err.Error(), "\n") + 1; n != 1 {
+				t.Errorf("%d errors for one fault", n)
+			}
+		})
+	}
+	t.Run("an oversize file is not read", func(t *testing.T) {
+		big := fstest.MapFS{"big.yaml": {Data: bytes.Repeat([]byte("#"), runbooks.MaxSize+1)}}
+		_, err := runbooks.Load(big, "big.yaml", runbooks.LoadOptions{Actions: actions.Registry()})
+		if err == nil || !strings.Contains(err.Error(), "big.yaml:1:1: the runbook is 513 KiB; the limit is 512 KiB") {
+			t.Fatalf("%v", err)
+		}
+	})
+}
+
+// TestParseAliasInParameters: an alias inside action parameters resolves
+// against an anchor anywhere before it in the file.
+func TestParseAliasInParameters(t *testing.T) {
+	src := mini(utcSchedule, "08:00-09:00", `        do:
+          - shell: {argv: &check [test, -s, certs/server.crt], env: &env {LC_ALL: C}}
+        verify:
+          - shell: {argv: *check, env: *env}
+          - docker.exec:
+              container: app
+              <<: {argv: *check}
+`)
+	rb, err := parse(t, src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := rb.Phases[0].Steps[0]
+	v := s.Verify[0].Params.(*shell.Exec)
+	if strings.Join(v.Argv, " ") != "test -s certs/server.crt" || v.Env["LC_ALL"] != "C" {
+		t.Fatalf("verify %+v", v)
+	}
+}
+
+// TestParseOverrunAllowed: a phase that says it may run late loads, and its
+// plan shows the overrun.
+func TestParseOverrunAllowed(t *testing.T) {
+	src := strings.Replace(mini(utcSchedule, "08:00-08:30", ""), "    slot: \"08:00-08:30\"\n", "    slot: \"08:00-08:30\"\n    overrun: allowed\n", 1)
+	src = strings.Replace(src, "budget: 5m", "budget: 45m", 1)
+	rb, err := parse(t, src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rb.Phases[0].OverrunAllowed {
+		t.Fatal("overrun: allowed not read")
+	}
+	if o := rb.Plan()[0].Overrun; o != 15*time.Minute {
+		t.Fatalf("overrun %s", o)
+	}
+	if _, err := parse(t, strings.Replace(src, "overrun: allowed", "overrun: refused", 1), nil); err == nil || !strings.Contains(err.Error(), "budget 45m is longer than phase \"p\"'s whole slot") {
+		t.Fatalf("refused overrun: %v", err)
 	}
 }

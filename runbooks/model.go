@@ -73,8 +73,11 @@ type Phase struct {
 	SlotEnd   time.Time
 	// Checkpoint says whether steps of this phase end in a git checkpoint.
 	Checkpoint bool
-	Steps      []Step
-	Pos        Pos
+	// OverrunAllowed (`overrun: allowed`) says the steps may be planned
+	// past the slot's end; without it, validation refuses such a plan.
+	OverrunAllowed bool
+	Steps          []Step
+	Pos            Pos
 }
 
 // Slot is the planned length of the phase.
@@ -162,6 +165,49 @@ type ActionTypes interface {
 // decoding (required fields, ranges).
 type Validator interface {
 	Validate() error
+}
+
+// TargetUse is one target an action acts on.
+type TargetUse struct {
+	// Key is the parameter that names the target, dotted for nested ones
+	// ("target", "baseline.target"); "" when the action names none and
+	// uses its family's default.
+	Key  string
+	Name string
+	// Kinds are the target kinds the action works with; none: any.
+	Kinds []TargetKind
+	// Optional (for a default only) says the action works when the
+	// runbook defines no such target: the family falls back to its
+	// documented default (DOCKER_HOST, the PG* variables).
+	Optional bool
+}
+
+// TargetUser is implemented by action parameters that act on targets; the
+// loader checks that each exists and is of a kind the action accepts.
+type TargetUser interface {
+	TargetUses() []TargetUse
+}
+
+// StepUse is a step an action names (an undo that restores another step's
+// files).
+type StepUse struct {
+	Key string // the parameter naming it
+	ID  string
+}
+
+// StepUser is implemented by action parameters that name steps.
+type StepUser interface {
+	StepUses() []StepUse
+}
+
+// Expander is implemented by action parameters that replace ${target.NAME}
+// in some of their values. ExpandedKeys lists those parameters' keys,
+// dotted for nested ones ("baseline.url"); a key covers every value below
+// it ("env" covers each variable's value, "patch" the whole patch). A
+// placeholder anywhere else is refused by the loader: it would reach a
+// command, a query or a file as written.
+type Expander interface {
+	ExpandedKeys() []string
 }
 
 // StepRef finds a step by id.

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/runbook-dev/runbook/runbooks"
 )
 
 // Action is one typed operation of a step. Action families (shell, docker,
@@ -22,6 +24,25 @@ type Action interface {
 	// Run performs the action. Output goes to env.Out, a line at a time.
 	Run(ctx context.Context, env *Env) error
 }
+
+// What an action's parameters may tell the loader, so `runbook validate`
+// checks references before the day (the interfaces live in package
+// runbooks, which reads the file; they are named here because they are
+// part of the contract an action family implements):
+//
+//   - TargetUser: the targets it acts on, and the kinds it accepts. A named
+//     target that does not exist, or is of another kind, is an error.
+//   - Expander: the parameter keys whose values expand ${target.NAME}. A
+//     placeholder in any other parameter is an error; an action that does
+//     not implement it may hold no placeholder at all.
+//   - StepUser: the steps it names (an undo restoring another step's files).
+type (
+	TargetUser = runbooks.TargetUser
+	TargetUse  = runbooks.TargetUse
+	Expander   = runbooks.Expander
+	StepUser   = runbooks.StepUser
+	StepUse    = runbooks.StepUse
+)
 
 // Env is what an action may use while it runs.
 type Env struct {

@@ -41,6 +41,7 @@ type phaseJSON struct {
 	PlannedStart   time.Time  `json:"planned_start"`
 	PlannedEnd     time.Time  `json:"planned_end"`
 	OverrunSeconds int64      `json:"overrun_seconds,omitempty"`
+	OverrunAllowed bool       `json:"overrun_allowed,omitempty"` // the runbook says `overrun: allowed`
 	Steps          []stepJSON `json:"steps"`
 }
 
@@ -131,7 +132,7 @@ func buildPlan(rb *runbooks.Runbook, env *steps.Env) planJSON {
 	for _, pp := range rb.Plan() {
 		ph := phaseJSON{ID: pp.Phase.ID, Title: pp.Phase.Title, SlotStart: pp.Phase.SlotStart, SlotEnd: pp.Phase.SlotEnd,
 			SlotSeconds: secs(pp.Phase.Slot()), BudgetSeconds: secs(pp.Phase.Budget()),
-			PlannedStart: pp.Start, PlannedEnd: pp.End, OverrunSeconds: secs(pp.Overrun)}
+			PlannedStart: pp.Start, PlannedEnd: pp.End, OverrunSeconds: secs(pp.Overrun), OverrunAllowed: pp.Phase.OverrunAllowed}
 		for _, ps := range pp.Steps {
 			s := ps.Step
 			env.Step = s.ID
@@ -214,8 +215,12 @@ func printPlan(w io.Writer, p planJSON) {
 	for _, ph := range p.Phases {
 		slot := time.Duration(ph.SlotSeconds) * time.Second
 		budget := time.Duration(ph.BudgetSeconds) * time.Second
-		fmt.Fprintf(w, "\n%s  %s–%s  slot %s, budget %s, buffer %s\n", ph.Title,
-			ph.SlotStart.Format("15:04"), ph.SlotEnd.Format("15:04"), hm(slot), hm(budget), hm(slot-budget))
+		overrun := ""
+		if ph.OverrunAllowed {
+			overrun = " (overrun: allowed)"
+		}
+		fmt.Fprintf(w, "\n%s  %s–%s  slot %s, budget %s, buffer %s%s\n", ph.Title,
+			ph.SlotStart.Format("15:04"), ph.SlotEnd.Format("15:04"), hm(slot), hm(budget), hm(slot-budget), overrun)
 		for _, s := range ph.Steps {
 			kind := ""
 			if s.Manual {
@@ -245,7 +250,7 @@ func printPlan(w io.Writer, p planJSON) {
 			}
 		}
 		if ph.OverrunSeconds > 0 {
-			fmt.Fprintf(w, "  ! the steps run %s past the slot's end\n", hm(time.Duration(ph.OverrunSeconds)*time.Second))
+			fmt.Fprintf(w, "  ! the steps run %s past the slot's end%s\n", hm(time.Duration(ph.OverrunSeconds)*time.Second), overrun)
 		}
 	}
 }

@@ -12,7 +12,9 @@ import (
 // and what is checked, with secrets masked. No engine is needed.
 func TestDescribe(t *testing.T) {
 	const secret = "hunter2-very-secret"
-	src := runbookHead + `        do:
+	// The targets the actions name are defined: the loader refuses others.
+	head := strings.Replace(runbookHead, "targets:\n", "targets:\n  dbpw: {kind: value, secret: true}\n  lab2: {kind: docker}\n", 1)
+	src := head + `        do:
           - docker.exec:
               container: lab-db-1
               argv: [psql, -c, "ALTER ROLE app PASSWORD '${target.dbpw}'"]
