@@ -261,26 +261,39 @@ func (s *Session) record(ev Event) error {
 }
 
 func (s *Session) recordLocked(ev Event) error {
+	_, err := s.recordEffectsLocked(ev)
+	return err
+}
+
+// recordEffects journals an event and returns the effects Transition
+// asked for: the driver performs exactly those (see drive).
+func (s *Session) recordEffects(ev Event) ([]Effect, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.recordEffectsLocked(ev)
+}
+
+func (s *Session) recordEffectsLocked(ev Event) ([]Effect, error) {
 	if s.journal == nil {
-		return errors.New("session is closed")
+		return nil, errors.New("session is closed")
 	}
 	if ev.At.IsZero() {
 		ev.At = s.opt.Clock.Now()
 	}
-	// Check legality before writing: an illegal event never reaches disk.
-	if ev.Step != "" {
-		if _, _, err := Transition(s.run.Step(ev.Step), ev); err != nil {
-			return fmt.Errorf("step %s: %w", ev.Step, err)
-		}
-	}
-	written, err := s.journal.Append(ev)
+	// The record as it will be written (numbered, redacted), folded once:
+	// checked before writing, so an illegal event never reaches disk, and
+	// committed to the state only once it is durable.
+	ev.Seq = s.journal.Seq() + 1
+	ev = s.opt.Redactor.Event(ev)
+	commit, eff, err := s.run.prepare(ev)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if _, err := s.run.Apply(written); err != nil {
-		return fmt.Errorf("journal and state disagree: %w", err)
+	if _, err := s.journal.Append(ev); err != nil {
+		return nil, err
 	}
-	return nil
+	commit()
+	return eff, nil
 }
 
 func (s *Session) step(id string) (runbooks.Phase, runbooks.Step, error) {
@@ -307,10 +320,7 @@ func (s *Session) start(ctx context.Context, id, actor string) error {
 	s.work.Lock()
 	defer s.work.Unlock()
 	st, _ := s.stepState(id)
-	if err := s.record(Event{Kind: EvStepStarted, Step: id, Attempt: st.Attempts + 1, Actor: actor}); err != nil {
-		return err
-	}
-	return s.continueDo(ctx, id, 0, false)
+	return s.drive(ctx, Event{Kind: EvStepStarted, Step: id, Attempt: st.Attempts + 1, Actor: actor})
 }
 
 // Confirm records that the operator did the manual action the step awaits,
@@ -328,10 +338,7 @@ func (s *Session) Confirm(ctx context.Context, id, actor, remark string) error {
 		// points at the manual action it waited on.
 		return fmt.Errorf("step %s: the runbook changed since it began waiting for the operator; retry it from the start or mark it done", id)
 	}
-	if err := s.record(Event{Kind: EvStepConfirmed, Step: id, Actor: actor, Reason: remark, Action: st.Manual}); err != nil {
-		return err
-	}
-	return s.continueDo(ctx, id, st.Manual+1, true)
+	return s.drive(ctx, Event{Kind: EvStepConfirmed, Step: id, Actor: actor, Reason: remark, Action: st.Manual})
 }
 
 // Verify runs a step's verify actions: after a dirty stop, or to re-check.
@@ -349,72 +356,7 @@ func (s *Session) verify(ctx context.Context, id, actor string) error {
 	}
 	s.work.Lock()
 	defer s.work.Unlock()
-	st, _ := s.stepState(id)
-	recheck := st.Status == Succeeded
-	if err := s.record(Event{Kind: EvStepVerifying, Step: id, Actor: actor}); err != nil {
-		return err
-	}
-	return s.finishVerify(ctx, id, step, recheck)
-}
-
-func (s *Session) continueDo(ctx context.Context, id string, from int, confirmed bool) error {
-	phase, step, _ := s.step(id)
-	if len(step.Do) == 0 && !confirmed {
-		// A step with no do actions is work for a person: it waits for
-		// the operator like a manual action (Action -1: none of the list).
-		return s.record(Event{Kind: EvStepAwaiting, Step: id, Action: -1})
-	}
-	out := s.output(id)
-	defer out.Close()
-	actx, done := s.begin(ctx, id)
-	defer done()
-	for i := from; i < len(step.Do); i++ {
-		a := step.Do[i]
-		err := s.runAction(actx, step, a, out, step.Retries)
-		if IsNeedsOperator(err) {
-			return s.record(Event{Kind: EvStepAwaiting, Step: id, Action: i})
-		}
-		if err != nil {
-			return s.fail(actx, id, EvStepFailed, actionLabel("do", i, a), err)
-		}
-	}
-	done()
-	if len(step.Verify) > 0 {
-		if err := s.record(Event{Kind: EvStepVerifying, Step: id}); err != nil {
-			return err
-		}
-		return s.finishVerify(ctx, id, step, false)
-	}
-	if err := s.record(Event{Kind: EvStepSucceeded, Step: id}); err != nil {
-		return err
-	}
-	return s.checkpoint(ctx, phase, step)
-}
-
-// finishVerify runs the verify actions. recheck: the step had already
-// succeeded, and a passing re-check changes nothing worth a checkpoint.
-func (s *Session) finishVerify(ctx context.Context, id string, step runbooks.Step, recheck bool) error {
-	phase, _, _ := s.step(id)
-	out := s.output(id)
-	defer out.Close()
-	actx, done := s.begin(ctx, id)
-	defer done()
-	for i, a := range step.Verify {
-		if err := s.runAction(actx, step, a, out, 0); err != nil {
-			if IsNeedsOperator(err) {
-				err = errors.New("a manual action cannot verify: use mark done")
-			}
-			return s.fail(actx, id, EvStepFailed, actionLabel("verify", i, a), err)
-		}
-	}
-	done()
-	if err := s.record(Event{Kind: EvStepSucceeded, Step: id}); err != nil {
-		return err
-	}
-	if recheck {
-		return nil
-	}
-	return s.checkpoint(ctx, phase, step)
+	return s.drive(ctx, Event{Kind: EvStepVerifying, Step: id, Actor: actor})
 }
 
 // StepError is a step that failed or was cancelled; the failure is
@@ -623,39 +565,12 @@ func (s *Session) Undo(ctx context.Context, id string) error {
 }
 
 func (s *Session) undo(ctx context.Context, id, actor string) error {
-	phase, step, err := s.step(id)
-	if err != nil {
+	if _, _, err := s.step(id); err != nil {
 		return err
 	}
 	s.work.Lock()
 	defer s.work.Unlock()
-	if err := s.record(Event{Kind: EvUndoStarted, Step: id, Actor: actor}); err != nil {
-		return err
-	}
-	out := s.output(id)
-	defer out.Close()
-	actx, done := s.begin(ctx, id)
-	defer done()
-	for i, a := range step.Undo {
-		if err := s.runAction(actx, step, a, out, step.Retries); err != nil {
-			var nop *NeedsOperatorError
-			if errors.As(err, &nop) && (s.opt.ConfirmManualUndo || s.opt.Rehearsal) {
-				if err := s.record(Event{Kind: EvNote, Step: id, Actor: actor, Note: manualUndoNote(s.opt.Rehearsal, nop.Prompt)}); err != nil {
-					return err
-				}
-				continue
-			}
-			if IsNeedsOperator(err) {
-				err = fmt.Errorf("manual undo: %w; do it by hand, then undo again with manual undos confirmed", err)
-			}
-			return s.fail(actx, id, EvUndoFailed, actionLabel("undo", i, a), err)
-		}
-	}
-	done()
-	if err := s.record(Event{Kind: EvUndoFinished, Step: id}); err != nil {
-		return err
-	}
-	return s.checkpoint(ctx, phase, step)
+	return s.drive(ctx, Event{Kind: EvUndoStarted, Step: id, Actor: actor})
 }
 
 // MarkDone declares a dirty, failed or awaiting step done. It waits for a
@@ -665,16 +580,12 @@ func (s *Session) MarkDone(ctx context.Context, id, reason string) error {
 }
 
 func (s *Session) markDone(ctx context.Context, id, reason, actor string) error {
-	phase, step, err := s.step(id)
-	if err != nil {
+	if _, _, err := s.step(id); err != nil {
 		return err
 	}
 	s.work.Lock()
 	defer s.work.Unlock()
-	if err := s.record(Event{Kind: EvStepMarkedDone, Step: id, Reason: reason, Actor: actor}); err != nil {
-		return err
-	}
-	return s.checkpoint(ctx, phase, step)
+	return s.drive(ctx, Event{Kind: EvStepMarkedDone, Step: id, Reason: reason, Actor: actor})
 }
 
 // Skip skips a step; the reason is required and recorded. Like MarkDone,
@@ -684,16 +595,12 @@ func (s *Session) Skip(ctx context.Context, id, reason string) error {
 }
 
 func (s *Session) skip(ctx context.Context, id, reason, actor string) error {
-	phase, step, err := s.step(id)
-	if err != nil {
+	if _, _, err := s.step(id); err != nil {
 		return err
 	}
 	s.work.Lock()
 	defer s.work.Unlock()
-	if err := s.record(Event{Kind: EvStepSkipped, Step: id, Reason: reason, Actor: actor}); err != nil {
-		return err
-	}
-	return s.checkpoint(ctx, phase, step)
+	return s.drive(ctx, Event{Kind: EvStepSkipped, Step: id, Reason: reason, Actor: actor})
 }
 
 // Note adds an operator note to a step.
@@ -731,7 +638,7 @@ func (s *Session) Finish() error {
 }
 
 func (s *Session) checkpoint(ctx context.Context, phase runbooks.Phase, step runbooks.Step) error {
-	if s.opt.Checkpointer == nil || !phase.Checkpoint {
+	if s.opt.Checkpointer == nil {
 		return nil
 	}
 	st, _ := s.stepState(step.ID)
