@@ -1,0 +1,99 @@
+package steps
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// output returns the line writer for a step: each complete line is redacted,
+// appended to the step's log file and handed to Options.Output.
+func (s *Session) output(step string) *lineWriter {
+	w := &lineWriter{step: step, red: s.opt.Redactor, sink: s.opt.Output}
+	dir := filepath.Join(RunDir(s.opt.StateDir, s.opt.Runbook.ID), "logs")
+	if err := os.MkdirAll(dir, 0o700); err == nil {
+		f, err := os.OpenFile(filepath.Join(dir, step+".log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err == nil {
+			w.log = f
+			fmt.Fprintf(f, "--- %s\n", s.opt.Clock.Now().UTC().Format(time.RFC3339))
+		}
+	}
+	return w
+}
+
+// LogPath is the output log of a step.
+func (s *Session) LogPath(step string) string {
+	return filepath.Join(RunDir(s.opt.StateDir, s.opt.Runbook.ID), "logs", step+".log")
+}
+
+type lineWriter struct {
+	mu   sync.Mutex
+	step string
+	red  *Redactor
+	sink func(step, line string)
+	log  *os.File
+	buf  []byte
+	// inKey: inside a PEM private key block, whose body lines carry no
+	// marker of their own and are masked until its END line.
+	inKey bool
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		w.emit(string(w.buf[:i]))
+		w.buf = w.buf[i+1:]
+	}
+	if len(w.buf) > 64<<10 {
+		// A very long line without a newline: flush it in pieces.
+		w.emit(string(w.buf))
+		w.buf = w.buf[:0]
+	}
+	return len(p), nil
+}
+
+func (w *lineWriter) emit(line string) {
+	raw := strings.TrimRight(line, "\r")
+	isEnd := strings.Contains(raw, "-----END") && strings.Contains(raw, "PRIVATE KEY-----")
+	switch {
+	case w.inKey:
+		if isEnd {
+			w.inKey = false
+		}
+		raw = Mask
+	case strings.Contains(raw, "-----BEGIN") && strings.Contains(raw, "PRIVATE KEY-----"):
+		w.inKey = !isEnd
+	}
+	line = w.red.String(raw)
+	if w.log != nil {
+		w.log.WriteString(line + "\n")
+	}
+	if w.sink != nil {
+		w.sink(w.step, line)
+	}
+}
+
+func (w *lineWriter) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.buf) > 0 {
+		w.emit(string(w.buf))
+		w.buf = nil
+	}
+	if w.log != nil {
+		err := w.log.Close()
+		w.log = nil
+		return err
+	}
+	return nil
+}
