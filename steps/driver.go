@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/runbook-dev/runbook/runbooks"
+	"github.com/runbook-dev/runbook/steps/termsafe"
 )
 
 // drive journals ev and then performs the effects Transition returned for
@@ -221,7 +222,7 @@ func actionLabel(list string, i int, a runbooks.Action) string {
 // when the operator cancelled it (Cancel), else failed (kind). ctx is the
 // context the actions ran under.
 func (s *Session) fail(ctx context.Context, id string, kind EventKind, label string, cause error) error {
-	msg := label + ": " + cause.Error()
+	msg := termsafe.Text(label + ": " + cause.Error())
 	ev := Event{Kind: kind, Step: id}
 	var c *CancelledError
 	switch {

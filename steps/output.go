@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/runbook-dev/runbook/steps/termsafe"
 )
 
 // output returns the line writer for a step: each complete line is redacted,
@@ -74,7 +76,10 @@ func (w *lineWriter) emit(line string) {
 	case strings.Contains(raw, "-----BEGIN") && strings.Contains(raw, "PRIVATE KEY-----"):
 		w.inKey = !isEnd
 	}
-	line = w.red.String(raw)
+	// Redacted first (a secret is matched as the program wrote it), then
+	// made terminal-safe: the log, the journal's readers and the UI all
+	// get text without escape sequences.
+	line = termsafe.Line(w.red.String(raw))
 	if w.log != nil {
 		w.log.WriteString(line + "\n")
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/runbook-dev/runbook/runbooks"
+	"github.com/runbook-dev/runbook/steps/termsafe"
 )
 
 // DefaultActionTimeout bounds an action when neither the step nor the action
@@ -220,6 +221,16 @@ func (s *Session) Clock() Clock { return s.opt.Clock }
 // JournalFile is the path of the journal.
 func (s *Session) JournalFile() string { return JournalPath(s.opt.StateDir, s.opt.Runbook.ID) }
 
+// safeEvent makes the free text of an event terminal-safe: errors carry
+// what commands and servers said, notes and reasons what people typed.
+func safeEvent(ev Event) Event {
+	ev.Reason = termsafe.Text(ev.Reason)
+	ev.Note = termsafe.Text(ev.Note)
+	ev.Err = termsafe.Text(ev.Err)
+	ev.Actor = termsafe.Line(ev.Actor)
+	return ev
+}
+
 // stepState reads one step's state (and whether the run is a rehearsal)
 // without copying the whole run.
 func (s *Session) stepState(id string) (StepState, bool) {
@@ -281,7 +292,7 @@ func (s *Session) recordEffectsLocked(ev Event) ([]Effect, error) {
 	// checked before writing, so an illegal event never reaches disk, and
 	// committed to the state only once it is durable.
 	ev.Seq = s.journal.Seq() + 1
-	ev = s.opt.Redactor.Event(ev)
+	ev = safeEvent(s.opt.Redactor.Event(ev))
 	commit, eff, err := s.run.prepare(ev)
 	if err != nil {
 		return nil, err
