@@ -1,12 +1,10 @@
 package steps
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/runbook-dev/runbook/steps/termsafe"
@@ -15,7 +13,7 @@ import (
 // output returns the line writer for a step: each complete line is redacted,
 // appended to the step's log file and handed to Options.Output.
 func (s *Session) output(step string) *lineWriter {
-	w := &lineWriter{step: step, red: s.opt.Redactor, sink: s.opt.Output}
+	w := newLineWriter(step, s.opt.Redactor, s.opt.Output)
 	dir := filepath.Join(RunDir(s.opt.StateDir, s.opt.Runbook.ID), "logs")
 	if err := os.MkdirAll(dir, 0o700); err == nil {
 		f, err := os.OpenFile(filepath.Join(dir, step+".log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
@@ -33,36 +31,26 @@ func (s *Session) LogPath(step string) string {
 }
 
 type lineWriter struct {
-	mu   sync.Mutex
+	// tap splits the output into lines (the one line splitter, shared
+	// with the actions) and calls emit with each, under its own lock.
+	tap  LineTap
 	step string
 	red  *Redactor
 	sink func(step, line string)
 	log  *os.File
-	buf  []byte
 	// inKey: inside a PEM private key block, whose body lines carry no
 	// marker of their own and are masked until its END line.
 	inKey bool
 }
 
-func (w *lineWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf = append(w.buf, p...)
-	for {
-		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			break
-		}
-		w.emit(string(w.buf[:i]))
-		w.buf = w.buf[i+1:]
-	}
-	if len(w.buf) > 64<<10 {
-		// A very long line without a newline: flush it in pieces.
-		w.emit(string(w.buf))
-		w.buf = w.buf[:0]
-	}
-	return len(p), nil
+// newLineWriter is a line writer with no log file yet.
+func newLineWriter(step string, red *Redactor, sink func(step, line string)) *lineWriter {
+	w := &lineWriter{step: step, red: red, sink: sink}
+	w.tap.Fn = w.emit
+	return w
 }
+
+func (w *lineWriter) Write(p []byte) (int, error) { return w.tap.Write(p) }
 
 func (w *lineWriter) emit(line string) {
 	raw := strings.TrimRight(line, "\r")
@@ -89,12 +77,11 @@ func (w *lineWriter) emit(line string) {
 }
 
 func (w *lineWriter) Close() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.buf) > 0 {
-		w.emit(string(w.buf))
-		w.buf = nil
-	}
+	w.tap.Flush()
+	// Flush returns holding nothing; a late write from a killed child's
+	// pipe finds the log closed and only reaches the sink.
+	w.tap.mu.Lock()
+	defer w.tap.mu.Unlock()
 	if w.log != nil {
 		err := w.log.Close()
 		w.log = nil

@@ -954,7 +954,7 @@ func (c *fakeCheckpointer) calls() []CheckpointRequest {
 
 func TestOutputMasksWholePrivateKeyBlocks(t *testing.T) {
 	var got []string
-	w := &lineWriter{step: "s", red: NewRedactor(), sink: func(_, l string) { got = append(got, l) }}
+	w := newLineWriter("s", NewRedactor(), func(_, l string) { got = append(got, l) })
 	fmt.Fprint(w, "before\n-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBodyLineOne\nAwEHoUQDQgAEBodyLineTwo\n-----END EC PRIVATE KEY-----\nafter\n")
 	w.Close()
 	all := strings.Join(got, "\n")
