@@ -19,6 +19,11 @@ import (
 // what the table asks for, nothing else. Actions run under a context that
 // Cancel can cancel; checkpoints under ctx, so a cancel never cuts one.
 func (s *Session) drive(ctx context.Context, ev Event) error {
+	// The run lock first: a step never starts while another session
+	// holds the database.
+	if err := s.keepDBLock(ctx, ev.Step); err != nil {
+		return err
+	}
 	ev = s.checkpointRule(ev)
 	effs, err := s.recordEffects(ev)
 	if err != nil {
@@ -35,7 +40,9 @@ func (s *Session) drive(ctx context.Context, ev Event) error {
 		}
 		effs = append(next, effs...)
 	}
-	return nil
+	// A step may have restarted the database or rotated its password:
+	// the lock is taken again now, not only when the next step begins.
+	return s.keepDBLock(ctx, ev.Step)
 }
 
 // checkpointRule marks the end of a step whose phase keeps no
@@ -331,8 +338,10 @@ func (s *Session) runAction(ctx context.Context, step runbooks.Step, a runbooks.
 			label = a.Name
 		}
 		env.Printf("▸ %s", label)
+		s.debugf("action start: step %s: %s", step.ID, label)
 		actx, cancel := context.WithTimeout(ctx, timeout)
 		err = act.Run(actx, env)
+		s.debugf("action end: step %s: %s: %v", step.ID, label, err)
 		if err != nil && actx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
 			err = fmt.Errorf("timed out after %s: %w", timeout, err)
 		}

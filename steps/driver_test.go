@@ -116,3 +116,41 @@ func labels(acts []runbooks.Action) []string {
 	}
 	return out
 }
+
+// A checkpoint that failed, or that the process died inside, is owed: the
+// next session makes it at open, in order, and the journal pays it.
+func TestOwedCheckpointsAreMadeOnResume(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	s := h.open()
+	h.cp.err = errors.New("index locked")
+	if err := s.Start(ctx, "auto"); err == nil {
+		t.Fatal("a failed checkpoint was not reported")
+	}
+	h.cp.err = nil
+	// Killed between the step's end and its checkpoint.
+	if _, err := s.recordEffects(Event{Kind: EvStepStarted, Step: "flaky", Attempt: 1, Actor: "ana"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.recordEffects(Event{Kind: EvStepSucceeded, Step: "flaky"}); err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "owed before the crash", s.Snapshot().Owed(), []string{"auto", "flaky"})
+	crash(s)
+	h.opt.TakeOver = true
+	s = h.open()
+	eq(t, "paid at open", s.Recovered.Owed, []string{"auto", "flaky"})
+	eq(t, "owed after open", s.Snapshot().Owed(), []string(nil))
+	var got []string
+	for _, r := range h.cp.calls() {
+		got = append(got, r.Step.ID)
+	}
+	eq(t, "checkpoints made", got, []string{"auto", "flaky"})
+	if s.Recovered.TookOver.PID == 0 {
+		t.Fatal("taking over a dead holder is not reported")
+	}
+	// Nothing is owed twice.
+	crash(s)
+	s = h.open()
+	eq(t, "nothing owed on the next open", s.Recovered.Owed, []string(nil))
+}

@@ -182,7 +182,10 @@ func Transition(s StepState, ev Event) (StepState, []Effect, error) {
 		s.Checked = m
 		return s, nil, nil
 	case EvCheckpoint:
-		s.Commit = ev.Commit
+		if ev.Commit != "" {
+			// Empty: the checkpoint had nothing to commit.
+			s.Commit = ev.Commit
+		}
 		return s, nil, nil
 	}
 	from, ok := allowed[ev.Kind]

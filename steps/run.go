@@ -20,6 +20,35 @@ type Run struct {
 	LastSeq    uint64
 	LastAt     time.Time
 	Steps      map[string]*StepState
+	// owed: steps whose checkpoint a record asked for and no checkpoint
+	// record has paid yet, in the order asked.
+	owed []string
+}
+
+// Owed lists the steps whose checkpoint is owed, in the order asked for.
+func (r *Run) Owed() []string { return append([]string(nil), r.owed...) }
+
+func (r *Run) owe(step string, eff []Effect) {
+	for _, e := range eff {
+		if e.Kind != EffCheckpoint {
+			continue
+		}
+		for _, id := range r.owed {
+			if id == step {
+				return
+			}
+		}
+		r.owed = append(r.owed, step)
+	}
+}
+
+func (r *Run) paid(step string) {
+	for i, id := range r.owed {
+		if id == step {
+			r.owed = append(r.owed[:i:i], r.owed[i+1:]...)
+			return
+		}
+	}
 }
 
 // NewRun is an empty run (no journal yet).
@@ -111,6 +140,10 @@ func (r *Run) prepare(ev Event) (commit func(), eff []Effect, err error) {
 			next.Seq = ev.Seq
 		}
 		*cur = next
+		r.owe(ev.Step, eff)
+		if ev.Kind == EvCheckpoint {
+			r.paid(ev.Step)
+		}
 		if ev.Kind != EvNote && ev.Kind != EvChecklistTick && ev.Kind != EvCheckpoint && r.Finished {
 			// Work after the end (an undo, a retry) reopens the run.
 			r.Finished = false

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -31,6 +32,12 @@ type CheckpointRequest struct {
 	State   StepState
 	Journal string // the journal file, committed with the step's files
 	Now     time.Time
+	// StaleBefore, when set, says that the previous holder of this run
+	// died on this host (this session took its lock over): git lock files
+	// it left in the workspace, older than this moment, may be cleared
+	// when no git process runs there. Note journals what was cleared.
+	StaleBefore time.Time
+	Note        func(string)
 	// Paths are the workspace paths the step's actions reported changing
 	// (Env.Touch), relative to the workspace.
 	Paths []string
@@ -61,6 +68,19 @@ type Options struct {
 	// note naming who confirmed it. Otherwise a manual undo action fails the
 	// undo, saying what to do by hand.
 	ConfirmManualUndo bool
+	// DBLock is the run lock on the runbook's database target (nil: none).
+	// Open takes it before it records anything; the session keeps it
+	// (checked and taken again at every step boundary) and Close releases
+	// it.
+	DBLock DBLock
+	// AllowNoDBLock: when the run lock cannot be taken at Open (the
+	// database is unreachable or refuses the credentials), go on without
+	// it (Recovered.Warnings says so) instead of failing with *DBLockError.
+	// A lock held by another session always stops the opening.
+	AllowNoDBLock bool
+	// Log receives debug events (action start and end, journal appends,
+	// lock changes); nil: none.
+	Log *slog.Logger
 	// fault: the crash tests' hooks, settable only in crashtest builds
 	// (SetJournalFault).
 	fault faultHook
@@ -76,6 +96,11 @@ type Session struct {
 	run     *Run
 	work    sync.Mutex // one step's actions at a time
 	touched map[string]*PathSet
+	// opened is when this session opened the run.
+	opened time.Time
+	// dbLockNoted: a lost run lock was noted in the journal (once until it
+	// is taken again).
+	dbLockNoted bool
 	// cur is the step whose actions run now and how to cancel them
 	// (guarded by mu).
 	cur *inFlight
@@ -92,6 +117,15 @@ type Recovery struct {
 	// RunbookChanged: the runbook's source differs from the one the run
 	// last opened with (its digest). Steps already done are not re-checked.
 	RunbookChanged bool
+	// Owed lists the steps whose checkpoint an earlier session owed and
+	// this one made at open.
+	Owed []string
+	// TookOver is the dead holder whose lock this session took over
+	// (zero when the lock was free or new).
+	TookOver LockInfo
+	// Warnings are what the operator should know and need not stop for
+	// (e.g. going on without the database run lock).
+	Warnings []string
 }
 
 // JournalPath is where a runbook's journal lives in a state directory.
@@ -128,30 +162,52 @@ func Open(opt Options) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	j, events, torn, err := OpenJournal(JournalPath(opt.StateDir, opt.Runbook.ID), opt.Redactor)
+	// The database lock before the journal: a refused operator leaves no
+	// trace in it.
+	dbWarn, err := takeDBLock(context.Background(), opt)
 	if err != nil {
 		lock.Release()
+		return nil, err
+	}
+	if dbWarn == "" && opt.DBLock != nil {
+		logDebug(opt.Log, "run lock taken", "target", opt.DBLock.Target())
+	}
+	release := func() {
+		lock.Release()
+		if opt.DBLock != nil {
+			opt.DBLock.Release()
+		}
+	}
+	j, events, torn, err := OpenJournal(JournalPath(opt.StateDir, opt.Runbook.ID), opt.Redactor)
+	if err != nil {
+		release()
 		return nil, err
 	}
 	j.fault = opt.fault
 	run, err := Fold(events)
 	if err != nil {
 		j.Close()
-		lock.Release()
+		release()
 		return nil, fmt.Errorf("fold journal %s: %w", j.Path(), err)
 	}
 	if run.Runbook != "" && run.Runbook != opt.Runbook.ID {
 		j.Close()
-		lock.Release()
+		release()
 		return nil, fmt.Errorf("journal %s belongs to runbook %q, not %q", j.Path(), run.Runbook, opt.Runbook.ID)
 	}
 	if len(events) > 0 && run.Rehearsal != opt.Rehearsal {
 		j.Close()
-		lock.Release()
+		release()
 		return nil, &RehearsalMismatchError{Journal: j.Path(), Rehearsal: run.Rehearsal, Started: run.StartedAt}
 	}
 	s := &Session{opt: opt, lock: lock, journal: j, run: run}
 	s.Recovered.Torn = torn
+	s.Recovered.TookOver = lock.Previous
+	s.opened = opt.Clock.Now()
+	if dbWarn != "" {
+		s.Recovered.Warnings = append(s.Recovered.Warnings, dbWarn)
+		s.dbLockNoted = true
+	}
 	s.Recovered.RunbookChanged = run.Digest != "" && run.Digest != opt.Runbook.Digest
 	s.learnSecrets()
 	now := opt.Clock.Now()
@@ -178,6 +234,7 @@ func Open(opt Options) (*Session, error) {
 		s.Close()
 		return nil, err
 	}
+	s.payOwed(context.Background())
 	return s, nil
 }
 
@@ -208,6 +265,9 @@ func (s *Session) Close() error {
 	if s.lock != nil {
 		errs = append(errs, s.lock.Release())
 		s.lock = nil
+		if s.opt.DBLock != nil {
+			s.opt.DBLock.Release()
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -249,6 +309,7 @@ func (s *Session) Snapshot() *Run {
 // Clone deep-copies a run.
 func (r *Run) Clone() *Run {
 	c := *r
+	c.owed = r.Owed()
 	c.Steps = make(map[string]*StepState, len(r.Steps))
 	for k, v := range r.Steps {
 		vv := *v
@@ -300,6 +361,7 @@ func (s *Session) recordEffectsLocked(ev Event) ([]Effect, error) {
 	if _, err := s.journal.Append(ev); err != nil {
 		return nil, err
 	}
+	logDebug(s.opt.Log, "journal append", "seq", ev.Seq, "kind", ev.Kind.String(), "step", ev.Step)
 	commit()
 	return eff, nil
 }
@@ -351,19 +413,49 @@ func (s *Session) checkpoint(ctx context.Context, phase runbooks.Phase, step run
 		return nil
 	}
 	st, _ := s.stepState(step.ID)
-	commit, err := s.opt.Checkpointer.Checkpoint(ctx, CheckpointRequest{
+	var notes []string
+	req := CheckpointRequest{
 		Phase: phase, Step: step, State: st,
 		Journal: s.JournalFile(), Now: s.opt.Clock.Now(),
 		Paths: s.touchedSet(step.ID).List(), Undo: st.Status == Undone,
-	})
+		Note: func(n string) { notes = append(notes, n) },
+	}
+	if s.Recovered.TookOver.PID != 0 {
+		req.StaleBefore = s.opened
+	}
+	commit, err := s.opt.Checkpointer.Checkpoint(ctx, req)
+	for _, n := range notes {
+		if nerr := s.record(Event{Kind: EvNote, Step: step.ID, Note: n, Actor: "runbook"}); nerr != nil {
+			return nerr
+		}
+	}
 	if err != nil {
+		// Owed: the next session makes it (see payOwed).
 		nerr := s.record(Event{Kind: EvNote, Step: step.ID, Note: "checkpoint failed: " + err.Error(), Actor: "runbook"})
 		return errors.Join(fmt.Errorf("checkpoint after step %s: %w", step.ID, err), nerr)
 	}
-	if commit == "" {
-		return nil
-	}
+	// Recorded even when there was nothing to commit: the checkpoint the
+	// table asked for is paid.
 	return s.record(Event{Kind: EvCheckpoint, Step: step.ID, Commit: commit})
+}
+
+// payOwed makes the checkpoints that an earlier session was asked for and
+// did not make (it failed, or was killed inside one), in the order they
+// were asked for, so the workspace's history ends as an uninterrupted
+// run's would. One that fails again stays owed.
+func (s *Session) payOwed(ctx context.Context) {
+	s.mu.Lock()
+	owed := s.run.Owed()
+	s.mu.Unlock()
+	for _, id := range owed {
+		phase, step, err := s.step(id)
+		if err != nil || !phase.Checkpoint {
+			continue
+		}
+		if err := s.checkpoint(ctx, phase, step); err == nil {
+			s.Recovered.Owed = append(s.Recovered.Owed, id)
+		}
+	}
 }
 
 // learnSecrets teaches the redactor the secrets that actions of this

@@ -70,6 +70,9 @@ type Repo struct {
 	noFileMode bool
 
 	mu sync.Mutex
+	// stale: git lock files a dead runbook process left may be cleared
+	// (set for one checkpoint, from its request; guarded by mu).
+	stale *staleLocks
 }
 
 var _ steps.Checkpointer = (*Repo)(nil)
@@ -309,6 +312,10 @@ func (r *Repo) Checkpoint(ctx context.Context, req steps.CheckpointRequest) (str
 func (r *Repo) Commit(ctx context.Context, req steps.CheckpointRequest) (Result, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if !req.StaleBefore.IsZero() {
+		r.stale = &staleLocks{before: req.StaleBefore, note: req.Note, dir: r.dir}
+		defer func() { r.stale = nil }()
+	}
 	id := r.runbookID(req.Journal)
 	now := req.Now
 	if now.IsZero() {
@@ -510,7 +517,7 @@ type change struct {
 // undo), so values already in history may come back.
 func (r *Repo) commitPaths(ctx context.Context, paths, forced []string, scanAll, restoring bool, msg string, now time.Time, journal string) (Result, error) {
 	var res Result
-	lk, err := lockFile(filepath.Join(r.gitDir, "index"), "the workspace's git index")
+	lk, err := lockFile(filepath.Join(r.gitDir, "index"), "the workspace's git index", r.stale)
 	if err != nil {
 		return res, err
 	}
