@@ -402,6 +402,7 @@ func (c *common) openSession(rb *runbooks.Runbook, out func(step, line string), 
 // else a repository of runbook's own in the state directory.
 func (c *common) checkpointer(rb *runbooks.Runbook, ws string, red *steps.Redactor) (steps.Checkpointer, error) {
 	opts := []gitcp.Option{gitcp.WithRunbook(rb.ID), gitcp.WithStateDir(c.stateDir), gitcp.WithRedactor(red)}
+	opts = append(opts, crashCheckpoint(c.getenv)...)
 	if c.workspaceSet {
 		repo, err := gitcp.Open(ws, opts...)
 		if err != nil {

@@ -78,6 +78,7 @@ type Repo struct {
 var _ steps.Checkpointer = (*Repo)(nil)
 
 type config struct {
+	fault          faultHook // crash tests only (crashtest builds)
 	runbook        string
 	name, email    string
 	secretPatterns patternList
@@ -606,6 +607,7 @@ func (r *Repo) commitPaths(ctx context.Context, paths, forced []string, scanAll,
 	if err := lk.write(ix.encode()); err != nil {
 		return res, err
 	}
+	r.cfg.fault.checkpoint()
 	verb := "commit"
 	if head.IsZero() {
 		verb = "commit (initial)"
