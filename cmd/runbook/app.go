@@ -369,7 +369,7 @@ func (c *common) openSession(rb *runbooks.Runbook, out func(step, line string), 
 	// The engine takes, keeps and releases the run lock on the database.
 	host, _ := os.Hostname()
 	holder := fmt.Sprintf("%s on %s (pid %d) since %s", c.operator, host, os.Getpid(), time.Now().UTC().Format("2006-01-02 15:04Z"))
-	if l := pg.NewRunLock(rb, holder); l != nil {
+	if l := pg.NewRunLock(rb, targets, c.getenv, holder); l != nil {
 		opt.DBLock = l
 	}
 	opt.AllowNoDBLock = c.noDBLock

@@ -42,12 +42,17 @@ type RunLockHeldError = steps.DBLockHeldError
 const runLockSQL = `SELECT pg_try_advisory_lock(hashtext('runbook-run'), hashtext($1))`
 
 // NewRunLock is the run lock of runbook rb on its database target (the
-// first postgres target), or nil when rb has none. holder is shown to
-// whoever is refused (operator, host, pid, since).
-func NewRunLock(rb *runbooks.Runbook, holder string) *RunLock {
+// first postgres target), or nil when rb has none or the database is not
+// configured at all: the target has no value and no PG* variable is set
+// (getenv reads the environment). holder is shown to whoever is refused
+// (operator, host, pid, since).
+func NewRunLock(rb *runbooks.Runbook, targets steps.Targets, getenv func(string) string, holder string) *RunLock {
 	for _, t := range rb.Targets {
 		if t.Kind != runbooks.TargetPostgres {
 			continue
+		}
+		if targets[t.Name] == "" && !pgEnvSet(getenv) {
+			return nil
 		}
 		l := &RunLock{runbook: rb.ID, target: t.Name, holder: holder}
 		seen := map[string]bool{}
@@ -72,6 +77,16 @@ func NewRunLock(rb *runbooks.Runbook, holder string) *RunLock {
 }
 
 func (c *Conn) conn() *Conn { return c }
+
+// pgEnvSet: a PG* variable names a database for an empty target.
+func pgEnvSet(getenv func(string) string) bool {
+	for _, k := range []string{"PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE", "PGPASSWORD"} {
+		if getenv(k) != "" {
+			return true
+		}
+	}
+	return false
+}
 
 // Target implements steps.DBLock.
 func (l *RunLock) Target() string { return l.target }

@@ -94,7 +94,7 @@ func openLocked(t *testing.T, rb *runbooks.Runbook, ws, dsn string, allow bool) 
 	sess, err := steps.Open(steps.Options{
 		Runbook: rb, StateDir: t.TempDir(), Workspace: ws, Operator: "ana", Host: "h",
 		Targets: steps.Targets{"db": dsn}, Redactor: steps.NewRedactor(),
-		DBLock: NewRunLock(rb, "ana on h"), AllowNoDBLock: allow,
+		DBLock: NewRunLock(rb, steps.Targets{"db": dsn}, os.Getenv, "ana on h"), AllowNoDBLock: allow,
 	})
 	if err == nil {
 		t.Cleanup(func() { sess.Close() })
@@ -194,6 +194,25 @@ func TestRunLockWithPGEnvironmentOnly(t *testing.T) {
 	}
 	if _, pid := runLockHolder(t, rb); pid == 0 {
 		t.Fatal("no lock taken with PG* only")
+	}
+}
+
+// No value and no PG* variable: no database is configured, and no lock
+// is asked for.
+func TestRunLockNotConfigured(t *testing.T) {
+	rb := lockTestRunbook(t)
+	none := func(string) string { return "" }
+	if l := NewRunLock(rb, steps.Targets{"db": ""}, none, "ana"); l != nil {
+		t.Fatal("a lock for a database that is not configured")
+	}
+	pgUser := func(k string) string {
+		if k == "PGUSER" {
+			return "app"
+		}
+		return ""
+	}
+	if l := NewRunLock(rb, steps.Targets{"db": ""}, pgUser, "ana"); l == nil || l.Target() != "db" {
+		t.Fatal("no lock with PG* set")
 	}
 }
 
