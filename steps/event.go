@@ -32,6 +32,7 @@ const (
 	EvNote           // an operator note (Note)
 	EvChecklistTick  // a checklist item ticked or unticked (Item, Checked)
 	EvCheckpoint     // a git checkpoint was committed (Commit)
+	EvStepCancelled  // the operator cancelled the running work (Actor; Note: when asked)
 	numEventKinds
 )
 
@@ -55,6 +56,7 @@ var eventNames = [numEventKinds]string{
 	EvNote:           "note",
 	EvChecklistTick:  "checklist.tick",
 	EvCheckpoint:     "checkpoint",
+	EvStepCancelled:  "step.cancelled",
 }
 
 func (k EventKind) String() string {
@@ -98,6 +100,9 @@ type Event struct {
 	Note    string // EvNote text; EvStepDirty: what was in flight
 	Err     string // EvStepFailed / EvUndoFailed
 	Commit  string // EvCheckpoint
+	// NoCheckpoint: the end of a step whose phase keeps no checkpoints
+	// (checkpoint: false); Transition then asks for none.
+	NoCheckpoint bool
 
 	// Run-level facts (EvRunStarted / EvRunResumed).
 	Runbook   string

@@ -37,6 +37,9 @@ type Effect struct {
 	Step string
 	// From is the first do action to run (after a confirmed manual action).
 	From int
+	// Confirmed: the operator confirmed the manual part, so a step with
+	// no do actions is done rather than waiting again.
+	Confirmed bool
 }
 
 // Note is an operator note on a step.
@@ -61,6 +64,9 @@ type StepState struct {
 	// lastAt is the last journaled moment of the step's work, where the
 	// clock of a step found dirty stops.
 	lastAt time.Time
+	// recheck: the verify under way re-checks a step that had succeeded;
+	// its success changes nothing worth a checkpoint.
+	recheck bool
 
 	LastErr  string
 	Reason   string // skip or mark-done reason
@@ -74,6 +80,10 @@ type StepState struct {
 	// MarkedDone: the operator declared the step done (Reason says why);
 	// cleared when work on it starts again.
 	MarkedDone bool
+	// CancelledBy names who cancelled the step's last attempt (empty when
+	// it was not cancelled); cleared when work on it starts again. A
+	// cancelled step is Failed: it offers retry, verify, undo or mark done.
+	CancelledBy string
 	// Seq is the journal sequence number of the step's last start (its
 	// last forward work): rollback undoes steps in the reverse order.
 	Seq uint64
@@ -129,6 +139,8 @@ func verb(k EventKind) string {
 		return "finish the undo of"
 	case EvUndoFailed:
 		return "fail the undo of"
+	case EvStepCancelled:
+		return "cancel"
 	}
 	return "apply " + k.String() + " to"
 }
@@ -147,6 +159,7 @@ var allowed = map[EventKind][]Status{
 	EvUndoStarted:    {Succeeded, Failed, Dirty, AwaitingOperator},
 	EvUndoFinished:   {Undoing},
 	EvUndoFailed:     {Undoing},
+	EvStepCancelled:  {Running, Verifying, Undoing},
 }
 
 // Transition is the step state machine: a pure function from a state and an
@@ -169,7 +182,10 @@ func Transition(s StepState, ev Event) (StepState, []Effect, error) {
 		s.Checked = m
 		return s, nil, nil
 	case EvCheckpoint:
-		s.Commit = ev.Commit
+		if ev.Commit != "" {
+			// Empty: the checkpoint had nothing to commit.
+			s.Commit = ev.Commit
+		}
 		return s, nil, nil
 	}
 	from, ok := allowed[ev.Kind]
@@ -186,8 +202,18 @@ func Transition(s StepState, ev Event) (StepState, []Effect, error) {
 	if (ev.Kind == EvStepSkipped || ev.Kind == EvStepMarkedDone) && strings.TrimSpace(ev.Reason) == "" {
 		return s, nil, &IllegalError{From: s.Status, Kind: ev.Kind, Why: "a reason is required"}
 	}
+	if ev.Kind == EvStepCancelled && strings.TrimSpace(ev.Actor) == "" {
+		return s, nil, &IllegalError{From: s.Status, Kind: ev.Kind, Why: "who cancelled is required"}
+	}
 
 	var eff []Effect
+	checkpoint := func() {
+		if !ev.NoCheckpoint {
+			eff = append(eff, Effect{Kind: EffCheckpoint, Step: ev.Step})
+		}
+	}
+	recheck := s.recheck
+	s.recheck = false
 	prevAt := s.lastAt
 	if ev.At.After(s.lastAt) {
 		s.lastAt = ev.At
@@ -200,15 +226,16 @@ func Transition(s StepState, ev Event) (StepState, []Effect, error) {
 		if s.StartedAt.IsZero() {
 			s.StartedAt = ev.At
 		}
-		s.LastErr, s.InFlight = "", 0
+		s.LastErr, s.InFlight, s.CancelledBy = "", 0, ""
 		s.startClock(ev.At)
 		eff = append(eff, Effect{Kind: EffRunDo, Step: ev.Step})
 	case EvStepVerifying:
+		s.recheck = s.Status == Succeeded
 		s.Status = Verifying
 		if s.StartedAt.IsZero() {
 			s.StartedAt = ev.At
 		}
-		s.LastErr, s.InFlight = "", 0
+		s.LastErr, s.InFlight, s.CancelledBy = "", 0, ""
 		s.startClock(ev.At)
 		eff = append(eff, Effect{Kind: EffRunVerify, Step: ev.Step})
 	case EvStepAwaiting:
@@ -217,12 +244,14 @@ func Transition(s StepState, ev Event) (StepState, []Effect, error) {
 	case EvStepConfirmed:
 		s.Status = Running
 		s.Actor = ev.Actor
-		eff = append(eff, Effect{Kind: EffRunDo, Step: ev.Step, From: s.Manual + 1})
+		eff = append(eff, Effect{Kind: EffRunDo, Step: ev.Step, From: s.Manual + 1, Confirmed: true})
 	case EvStepSucceeded:
 		s.Status = Succeeded
 		s.stopClock(ev.At)
 		s.FinishedAt = ev.At
-		eff = append(eff, Effect{Kind: EffCheckpoint, Step: ev.Step})
+		if !recheck {
+			checkpoint()
+		}
 	case EvStepFailed:
 		s.Status = Failed
 		s.LastErr = ev.Err
@@ -235,14 +264,14 @@ func Transition(s StepState, ev Event) (StepState, []Effect, error) {
 		s.stopClock(ev.At)
 		s.FinishedAt = ev.At
 		s.InFlight = 0
-		eff = append(eff, Effect{Kind: EffCheckpoint, Step: ev.Step})
+		checkpoint()
 	case EvStepSkipped:
 		s.Status = Skipped
 		s.Reason, s.Actor = ev.Reason, ev.Actor
 		s.stopClock(ev.At)
 		s.FinishedAt = ev.At
 		s.InFlight = 0
-		eff = append(eff, Effect{Kind: EffCheckpoint, Step: ev.Step})
+		checkpoint()
 	case EvStepDirty:
 		s.InFlight = s.Status
 		s.Status = Dirty
@@ -253,17 +282,33 @@ func Transition(s StepState, ev Event) (StepState, []Effect, error) {
 	case EvUndoStarted:
 		s.Status = Undoing
 		s.MarkedDone = false
-		s.LastErr, s.InFlight = "", 0
+		s.LastErr, s.InFlight, s.CancelledBy = "", 0, ""
 		s.stopClock(ev.At)
 		eff = append(eff, Effect{Kind: EffRunUndo, Step: ev.Step})
 	case EvUndoFinished:
 		s.Status = Undone
 		s.Undone = true
 		s.FinishedAt = ev.At
-		eff = append(eff, Effect{Kind: EffCheckpoint, Step: ev.Step})
+		checkpoint()
 	case EvUndoFailed:
 		s.Status = Failed
 		s.LastErr = "undo: " + ev.Err
+		s.FinishedAt = ev.At
+	case EvStepCancelled:
+		// The attempt ends here and its time counts; what the cut-off
+		// action left behind is for the operator to find out (verify) or
+		// decide (retry, undo, mark done), as for a dirty step.
+		what := "cancelled by " + ev.Actor
+		if s.Status == Undoing {
+			what = "undo " + what
+		}
+		if ev.Err != "" {
+			what += ": " + ev.Err
+		}
+		s.Status = Failed
+		s.LastErr = what
+		s.CancelledBy = ev.Actor
+		s.stopClock(ev.At)
 		s.FinishedAt = ev.At
 	}
 	return s, eff, nil

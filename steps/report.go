@@ -123,14 +123,7 @@ func md(s string) string {
 	return strings.ReplaceAll(s, "\n", " ")
 }
 
-func clock(d time.Duration) string {
-	d = d.Round(time.Second)
-	h, m, s := int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60
-	if h > 0 {
-		return fmt.Sprintf("%d:%02d:%02d", h, m, s)
-	}
-	return fmt.Sprintf("%d:%02d", m, s)
-}
+func clock(d time.Duration) string { return FormatClock(d) }
 
 func signed(d time.Duration) string {
 	if d < 0 {

@@ -35,7 +35,6 @@ func runTUI(ctx context.Context, args []string, io Streams, getenv func(string) 
 		return err
 	}
 	defer sess.Close()
-	defer c.dbLock.Release()
 	if c.debug {
 		// The TUI owns stdout: logs go to a file in the state directory.
 		f, err := os.OpenFile(filepath.Join(steps.RunDir(c.stateDir, rb.ID), "debug.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)

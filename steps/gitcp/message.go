@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/runbook-dev/runbook/steps"
+	"github.com/runbook-dev/runbook/steps/termsafe"
 )
 
 func subject(msg string) string {
@@ -70,27 +71,16 @@ func (r *Repo) message(req steps.CheckpointRequest, id string, now time.Time) st
 	if req.Undo {
 		fmt.Fprintf(&b, "%s: true\n", TrailerUndo)
 	}
-	return r.cfg.redact.String(b.String())
+	// Titles, reasons and phase names come from the runbook and the
+	// operator: a commit message never carries their escape sequences.
+	return termsafe.Text(r.cfg.redact.String(b.String()))
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // FormatDuration writes a duration the way people say it: 4m12s, 5m, 1h,
-// 1h30m, 45s (whole seconds).
-func FormatDuration(d time.Duration) string {
-	d = d.Round(time.Second)
-	if d <= 0 {
-		return "0s"
-	}
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
+// 1h30m, 45s (whole seconds). It is steps.FormatElapsed.
+func FormatDuration(d time.Duration) string { return steps.FormatElapsed(d) }
 
 // trailers parses the trailer block of a commit message.
 func trailers(msg string) map[string]string {

@@ -398,7 +398,7 @@ func (m *Migrate) targetVersion(env *steps.Env, cur int64, ms []migration, db, s
 			return nil, err
 		}
 		if !ok {
-			env.Printf("nothing saved by this step's do (it changed no version), so nothing to revert; at version %d", cur)
+			env.Printf("no version saved by this step's do: it changed no version, or an earlier attempt of this undo already reverted it; nothing to revert, at version %d", cur)
 			return nil, nil
 		}
 		if sv.Database != db {

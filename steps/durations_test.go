@@ -1,0 +1,32 @@
+package steps
+
+import (
+	"testing"
+	"time"
+)
+
+func TestDurationFormats(t *testing.T) {
+	for _, tt := range []struct {
+		d                      time.Duration
+		clock, budget, elapsed string
+	}{
+		{0, "0:00", "0m", "0s"},
+		{45*time.Second + 400*time.Millisecond, "0:45", "1m", "45s"},
+		{4*time.Minute + 12*time.Second, "4:12", "4m", "4m12s"},
+		{5 * time.Minute, "5:00", "5m", "5m"},
+		{time.Hour + 2*time.Minute + 3*time.Second, "1:02:03", "1h02m", "1h2m3s"},
+		{90 * time.Minute, "1:30:00", "1h30m", "1h30m"},
+		{2 * time.Hour, "2:00:00", "2h00m", "2h"},
+		{-10 * time.Minute, "-10:00", "-10m", "0s"},
+	} {
+		if got := FormatClock(tt.d); got != tt.clock {
+			t.Errorf("FormatClock(%s) = %q, want %q", tt.d, got, tt.clock)
+		}
+		if got := FormatBudget(tt.d); got != tt.budget {
+			t.Errorf("FormatBudget(%s) = %q, want %q", tt.d, got, tt.budget)
+		}
+		if got := FormatElapsed(tt.d); got != tt.elapsed {
+			t.Errorf("FormatElapsed(%s) = %q, want %q", tt.d, got, tt.elapsed)
+		}
+	}
+}
