@@ -15,13 +15,25 @@ import (
 	"github.com/runbook-dev/runbook/ui/keymap"
 )
 
-// key handles a key press: the dialog first, then the key map.
+// key handles a key press: whatever is on top takes it (a dialog, the
+// filter line, a full-screen view); only the main screen reads the key map.
 func (m Model) key(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	if m.quitting {
-		m.setStatus(levelWarn, "Stopping %s: waiting for the journal to record it before exiting.", m.busyStep())
+		if isInterrupt(msg) {
+			// A second interrupt while the journal catches up: leave now.
+			// The step stays dirty in the journal; the next start asks.
+			m.forced = true
+			return m, tea.Quit
+		}
+		m.setStatus(levelWarn, "Stopping %s: waiting for the journal to record it before exiting (ctrl+c quits now).", m.busyStep())
 		return m, nil
 	}
 	if m.dlg != nil {
+		if m.dlg.Tag == tagQuit && isInterrupt(msg) {
+			// ctrl+c twice: the second answers the quit question.
+			m.dlg = nil
+			return m.interrupt()
+		}
 		d, res, cmd := m.dlg.Update(msg)
 		m.dlg = &d
 		if res.Done || res.Canceled {
@@ -36,6 +48,12 @@ func (m Model) key(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		m.layout()
 		return m, cmd
 	}
+	if m.filtering {
+		return m.filterKey(msg)
+	}
+	if m.over != ovNone {
+		return m.overlayKey(msg)
+	}
 	in := m.keys.Resolve(msg)
 	return m.act(in)
 }
@@ -47,33 +65,40 @@ func (m Model) act(in keymap.Intent) (tea.Model, tea.Cmd) {
 		return m, m.move(in.Action)
 	case keymap.NextPane:
 		m.focus = (m.focus + 1) % numPanes
+		m.layout()
 		return m, nil
 	case keymap.PrevPane:
 		m.focus = (m.focus + numPanes - 1) % numPanes
+		m.layout()
 		return m, nil
 	case keymap.GuideFull:
-		m.fullGuide = !m.fullGuide
-		m.fullHelp = false
-		m.layout()
+		m.openOverlay(ovGuide)
 		return m, m.needSelected()
-	case keymap.Help:
-		m.fullHelp = !m.fullHelp
+	case keymap.OutputFull:
+		m.openOverlay(ovOutput)
 		return m, nil
+	case keymap.Help:
+		m.openOverlay(ovHelp)
+		return m, nil
+	case keymap.Filter:
+		return m.openFilter()
 	case keymap.Back:
-		if m.fullGuide {
-			m.fullGuide = false
-			m.layout()
+		if m.timeline.Filter() != "" {
+			m.timeline.SetFilter("")
+			m.filter.SetValue("")
+			m.setStatus(levelInfo, "Timeline filter cleared.")
 			return m, m.needSelected()
 		}
-		m.fullHelp = false
 		return m, nil
 	case keymap.Quit:
 		if m.busy != nil {
 			return m.open(dialog.NewConfirm("Quit while a step runs?",
-				fmt.Sprintf("%s is running (%s). Quitting interrupts it; the journal records it as failed before runbook exits.", m.busy.op.step, m.busy.op.kind)), tagQuit, m.busy.op.step)
+				fmt.Sprintf("%s is running (%s). Quitting cancels it; runbook exits (code 130) once the journal has its end. ctrl+c again: the same.", m.busy.op.step, m.busy.op.kind)), tagQuit, m.busy.op.step)
 		}
 		m.quitting = true
 		return m, tea.Quit
+	case keymap.Cancel:
+		return m.askCancel()
 	}
 
 	s, ok := m.selectedStep()
@@ -92,11 +117,11 @@ func (m Model) act(in keymap.Intent) (tea.Model, tea.Cmd) {
 		case steps.Failed, steps.Undone, steps.Dirty:
 			return m.start(op{kind: opStart, step: s.ID})
 		}
-		m.setStatus(levelWarn, "Cannot retry %s: it is %s.", s.ID, state.Status)
+		m.setStatus(levelWarn, "Cannot retry %s: it is %s. Next: %s", s.ID, state.Status, m.nextOps(s.ID))
 		return m, nil
 	case keymap.Verify:
 		if len(s.Verify) == 0 {
-			m.setStatus(levelWarn, "%s has no verify actions: retry it, mark it done or undo it.", s.ID)
+			m.setStatus(levelWarn, "%s has no verify actions. Next: %s", s.ID, m.nextOps(s.ID))
 			return m, nil
 		}
 		if err := m.legal(s.ID, steps.EvStepVerifying); err != nil {
@@ -138,8 +163,11 @@ func (m Model) act(in keymap.Intent) (tea.Model, tea.Cmd) {
 func (m *Model) move(a keymap.Action) tea.Cmd {
 	page := max(m.bodyH-4, 1)
 	target := m.focus
-	if m.fullGuide {
+	switch {
+	case m.over == ovGuide:
 		target = paneGuide
+	case m.compact() && target != paneTimeline:
+		target = m.rightPane()
 	}
 	switch target {
 	case paneTimeline:
@@ -278,7 +306,7 @@ func (m Model) legal(id string, k steps.EventKind) error {
 }
 
 func (m Model) refuse(id string, err error) (tea.Model, tea.Cmd) {
-	m.setStatus(levelWarn, "%s: %v.", id, err)
+	m.setStatus(levelWarn, "%s: %v. Next: %s", id, err, m.nextOps(id))
 	return m, nil
 }
 
@@ -321,6 +349,8 @@ func (m *Model) answer(d dialog.Model, res dialog.Result) tea.Cmd {
 		}
 	case tagQuit:
 		mm, cmd = m.interrupt()
+	case tagCancel:
+		mm, cmd = m.cancelRunning(d.Step)
 	}
 	if mm != nil {
 		*m = mm.(Model)
@@ -365,7 +395,9 @@ func (m Model) busyStep() string {
 // opDone takes in a finished session call.
 func (m Model) opDone(msg opDoneMsg) (tea.Model, tea.Cmd) {
 	wasSelected := m.timeline.Selected() == msg.op.step
+	canceled := false
 	if m.busy != nil && msg.op.kind.long() && m.busy.op == msg.op {
+		canceled = m.busy.canceled
 		m.busy.cancel()
 		m.busy = nil
 	}
@@ -376,8 +408,10 @@ func (m Model) opDone(msg opDoneMsg) (tea.Model, tea.Cmd) {
 	id := msg.op.step
 	state := m.run.Step(id)
 	switch {
+	case canceled:
+		m.setStatus(levelWarn, "%s cancelled (%s): %s", id, msg.op.kind, m.nextOps(id))
 	case msg.err != nil:
-		m.setStatus(levelBad, "%s %s: %v", msg.op.kind, id, msg.err)
+		m.setStatus(levelBad, "%s %s: %s", msg.op.kind, id, m.failure(id, msg.err))
 	case msg.op.kind == opNote:
 		m.setStatus(levelOK, "Note added to %s.", id)
 	case msg.op.kind == opTick:
@@ -394,7 +428,7 @@ func (m Model) opDone(msg opDoneMsg) (tea.Model, tea.Cmd) {
 	default:
 		m.setStatus(levelInfo, "%s is %s.", id, state.Status)
 	}
-	var cmds []tea.Cmd
+	cmds := []tea.Cmd{m.ring()}
 	// The selection moves on with the run when it was on the finished step.
 	if wasSelected && msg.err == nil && (state.Status.Done() || state.Status == steps.Undone) && m.timing.Current != "" && m.timing.Current != id {
 		m.timeline.Select(m.timing.Current)
@@ -451,6 +485,7 @@ func (m Model) interrupt() (tea.Model, tea.Cmd) {
 	}
 	if !m.quitting {
 		m.quitting = true
+		m.interrupted = true
 		m.dlg = nil
 		m.busy.cancel()
 		m.layout()

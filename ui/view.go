@@ -9,6 +9,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/runbook-dev/runbook/steps"
+	"github.com/runbook-dev/runbook/steps/termsafe"
 	"github.com/runbook-dev/runbook/ui/components/guide"
 	"github.com/runbook-dev/runbook/ui/components/header"
 	"github.com/runbook-dev/runbook/ui/components/timeline"
@@ -44,10 +45,11 @@ type headerKey struct {
 
 type leftKey struct {
 	gen     uint64
-	pane    [4]int
+	pane    [5]int
 	busy    string
 	w, h    int
 	focused bool
+	filter  string
 }
 
 type guideKey struct {
@@ -64,6 +66,9 @@ type guideKey struct {
 func (m Model) View() tea.View {
 	v := tea.NewView(m.render())
 	v.AltScreen = true
+	if m.opt.Mouse {
+		v.MouseMode = tea.MouseModeCellMotion
+	}
 	v.WindowTitle = "runbook · " + m.rb.Title
 	return v
 }
@@ -90,6 +95,11 @@ func (m Model) render() string {
 		b.WriteByte('\n')
 		b.WriteString(m.dlg.View(st, m.width))
 	}
+	if m.filtering {
+		b.WriteByte('\n')
+		m.filter.SetWidth(max(m.width-len(m.filter.Prompt)-2, 10))
+		b.WriteString(m.filter.View())
+	}
 	b.WriteByte('\n')
 	b.WriteString(m.statusLine())
 	b.WriteByte('\n')
@@ -99,8 +109,13 @@ func (m Model) render() string {
 
 func (m Model) body() string {
 	st := m.st
-	if m.fullHelp {
-		return st.Frame("Help", m.fullHelpView(), m.width, m.bodyH, true)
+	switch m.over {
+	case ovHelp:
+		return st.Frame("Help · esc to close", m.fullHelpView(), m.width, m.bodyH, true)
+	case ovOutput:
+		if m.outv != nil {
+			return st.Frame(m.outv.Title()+" · esc to close", m.outv.View(st), m.width, m.bodyH, true)
+		}
 	}
 	guideView := func(w, h int, suffix string, focused bool) string {
 		gp := m.guideProps()
@@ -109,22 +124,34 @@ func (m Model) body() string {
 			described: gp.Actions != nil, rendered: m.guide.Cached(m.guide.KeyFor(gp.Step.Guide, gp.Style)), busy: gp.Busy,
 		}
 		return m.cache.guide.get(k, func() string {
-			return st.Frame("Guide · "+gp.Step.Guide.String()+suffix, m.guide.View(gp), w, h, focused)
+			return st.Frame("Guide · "+termsafe.Line(gp.Step.Guide.String())+suffix, m.guide.View(gp), w, h, focused)
 		})
 	}
-	if m.fullGuide {
+	if m.over == ovGuide {
 		return guideView(m.width, m.bodyH, " · esc to close", true)
 	}
 	tw, rw := m.columns()
 	gh, oh := m.rows()
-	lk := leftKey{gen: m.gen, pane: m.timeline.ViewKey(), busy: m.busyID(), w: tw, h: m.bodyH, focused: m.focus == paneTimeline}
+	lk := leftKey{gen: m.gen, pane: m.timeline.ViewKey(), busy: m.busyID(), w: tw, h: m.bodyH, focused: m.focus == paneTimeline, filter: m.timeline.Filter()}
 	left := m.cache.left.get(lk, func() string {
-		return st.Frame(fmt.Sprintf("Timeline · %d/%d done", m.timing.Done, m.timing.Total),
+		title := fmt.Sprintf("Timeline · %d/%d done", m.timing.Done, m.timing.Total)
+		if f := m.timeline.Filter(); f != "" {
+			title += " · /" + termsafe.Line(f)
+		}
+		return st.Frame(title,
 			m.timeline.View(timeline.Props{Runbook: m.rb, Timing: m.timing, Busy: m.busyID(), Styles: st}),
 			tw, m.bodyH, m.focus == paneTimeline)
 	})
-	right := guideView(rw, gh, "", m.focus == paneGuide) + "\n" +
-		st.Frame(m.out.Title(), m.out.View(st), rw, oh, m.focus == paneOutput)
+	var right string
+	switch {
+	case m.compact() && m.rightPane() == paneOutput:
+		right = st.Frame(m.out.Title()+" · tab: guide", m.out.View(st), rw, m.bodyH, true)
+	case m.compact():
+		right = guideView(rw, m.bodyH, " · tab: output", m.focus == paneGuide)
+	default:
+		right = guideView(rw, gh, "", m.focus == paneGuide) + "\n" +
+			st.Frame(m.out.Title(), m.out.View(st), rw, oh, m.focus == paneOutput)
+	}
 	return joinColumns(left, right)
 }
 
@@ -185,8 +212,13 @@ func (m Model) statusLine() string {
 	return st.Muted.Render(text)
 }
 
-// helpLine is the short help, with enter's meaning for the selected step.
+// helpLine is the short help of what is on top, with enter's meaning for
+// the selected step, never wider than the screen.
 func (m Model) helpLine() string {
+	return ansi.Truncate(m.helpKeys(), m.width, "…")
+}
+
+func (m Model) helpKeys() string {
 	k := m.keys
 	enter := "run"
 	if s, ok := m.selectedStep(); ok {
@@ -200,13 +232,17 @@ func (m Model) helpLine() string {
 		}
 	}
 	k.Enter.SetHelp("enter", enter)
-	if m.fullGuide || m.fullHelp {
-		return m.help.ShortHelpView([]key.Binding{k.Up, k.Down, k.PageDown, k.Back, k.Quit})
+	if keys, ok := m.overlayHelp(); ok {
+		return m.help.ShortHelpView(keys)
+	}
+	if m.busy != nil {
+		// While a step runs, what can be done to it comes first.
+		return m.help.ShortHelpView([]key.Binding{k.Cancel, k.OutputFull, k.GuideFull, k.NextPane, k.Note, k.Help, k.Quit})
 	}
 	if m.width < 110 {
-		// What enter, the full help and the guide key also reach gives way
-		// so that help and quit always show.
-		return m.help.ShortHelpView([]key.Binding{k.Enter, k.Skip, k.Verify, k.Undo, k.Note, k.NextPane, k.Help, k.Quit})
+		// What the full help also reaches gives way so that the guide,
+		// help and quit always show.
+		return m.help.ShortHelpView([]key.Binding{k.Enter, k.Skip, k.Verify, k.Undo, k.NextPane, k.GuideFull, k.Help, k.Quit})
 	}
 	return m.help.ShortHelpView(k.ShortHelp())
 }

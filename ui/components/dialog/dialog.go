@@ -11,6 +11,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/runbook-dev/runbook/steps/termsafe"
 	"github.com/runbook-dev/runbook/ui/styles"
 )
 
@@ -122,11 +123,15 @@ func (m Model) Update(msg tea.Msg) (Model, Result, tea.Cmd) {
 		if !isKey {
 			return m, Result{}, nil
 		}
+		// Only y answers yes: an enter pressed out of habit (or meant for
+		// the main screen) must not start an undo or a quit.
 		switch strings.ToLower(k.String()) {
-		case "y", "enter":
+		case "y":
 			return m, Result{Done: true, Yes: true}, nil
 		case "n":
 			return m, Result{Canceled: true}, nil
+		case "enter":
+			m.err = "press y to go on, n or esc to leave it"
 		}
 	case Choose:
 		if !isKey {
@@ -172,13 +177,34 @@ func (m Model) pick(i int) (Model, Result, tea.Cmd) {
 	return m, Result{Done: true, Choice: i}, nil
 }
 
+// Help is the dialog's keys, for the footer while it is open.
+func (m Model) Help() [][2]string {
+	switch m.Kind {
+	case Input:
+		return [][2]string{{"enter", "save"}, {"esc", "cancel"}}
+	case Confirm:
+		return [][2]string{{"y", "yes"}, {"n/esc", "no"}}
+	case Choose:
+		var keys []string
+		for _, o := range m.Options {
+			if o.Disabled == "" {
+				keys = append(keys, o.Key)
+			}
+		}
+		return [][2]string{{"↑/↓", "move"}, {"enter", "choose"}, {strings.Join(keys, "/"), "pick"}, {"esc", "cancel"}}
+	}
+	return nil
+}
+
 // View renders the dialog box at most w cells wide.
 func (m Model) View(st styles.Styles, w int) string {
 	inner := max(w-4, 10)
 	cut := func(s string) string { return ansi.Truncate(s, inner, "…") }
-	lines := []string{st.DialogTitle.Render(cut(m.Title))}
+	lines := []string{st.DialogTitle.Render(cut(termsafe.Line(m.Title)))}
 	if m.Prompt != "" {
-		lines = append(lines, cut(m.Prompt))
+		for _, l := range strings.Split(ansi.Wrap(termsafe.Text(m.Prompt), inner, ""), "\n") {
+			lines = append(lines, cut(l))
+		}
 	}
 	switch m.Kind {
 	case Input:

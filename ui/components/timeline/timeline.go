@@ -13,6 +13,7 @@ import (
 
 	"github.com/runbook-dev/runbook/runbooks"
 	"github.com/runbook-dev/runbook/steps"
+	"github.com/runbook-dev/runbook/steps/termsafe"
 	"github.com/runbook-dev/runbook/ui/styles"
 )
 
@@ -23,6 +24,9 @@ type row struct {
 
 // Model is the timeline's own state: the selection and the scroll offset.
 type Model struct {
+	rb            *runbooks.Runbook
+	filter        string
+	need          int // width the longest title needs
 	memo          *memo
 	rows          []row
 	stepRow       []int // step index (runbook order) → row index
@@ -33,16 +37,70 @@ type Model struct {
 
 // New lays out the rows of a runbook.
 func New(rb *runbooks.Runbook) Model {
-	m := Model{memo: &memo{m: map[memoKey]string{}}}
-	for pi, p := range rb.Phases {
-		m.rows = append(m.rows, row{phase: pi, step: -1, id: p.ID})
-		for si, s := range p.Steps {
-			m.stepRow = append(m.stepRow, len(m.rows))
-			m.rows = append(m.rows, row{phase: pi, step: si, id: s.ID})
+	m := Model{rb: rb, memo: &memo{m: map[memoKey]string{}}}
+	for _, p := range rb.Phases {
+		for _, s := range p.Steps {
+			// marker, icon, spaces, bar, time and the frame
+			m.need = max(m.need, ansi.StringWidth(s.Title)+4+9+9+2)
 		}
 	}
+	m.build()
 	return m
 }
+
+// build lays out the rows that pass the filter: matching steps under
+// their phase headings (a phase whose title matches keeps all its steps).
+func (m *Model) build() {
+	keep := m.Selected()
+	m.rows, m.stepRow = m.rows[:0], m.stepRow[:0]
+	q := strings.ToLower(m.filter)
+	match := func(s ...string) bool {
+		for _, x := range s {
+			if strings.Contains(strings.ToLower(x), q) {
+				return true
+			}
+		}
+		return false
+	}
+	for pi, p := range m.rb.Phases {
+		phaseHit := q == "" || match(p.ID, p.Title)
+		head := len(m.rows)
+		m.rows = append(m.rows, row{phase: pi, step: -1, id: p.ID})
+		n := 0
+		for si, s := range p.Steps {
+			if !phaseHit && !match(s.ID, s.Title) {
+				continue
+			}
+			m.stepRow = append(m.stepRow, len(m.rows))
+			m.rows = append(m.rows, row{phase: pi, step: si, id: s.ID})
+			n++
+		}
+		if n == 0 && q != "" {
+			m.rows = m.rows[:head]
+		}
+	}
+	m.sel = 0
+	if keep != "" {
+		m.Select(keep)
+	}
+	m.reveal()
+}
+
+// SetFilter shows only the steps whose id or title (or phase) contains q,
+// ignoring case; "" shows all.
+func (m *Model) SetFilter(q string) {
+	if q == m.filter {
+		return
+	}
+	m.filter = q
+	m.build()
+}
+
+// Filter is the filter in force.
+func (m Model) Filter() string { return m.filter }
+
+// Need is the width the pane needs to show every title whole.
+func (m Model) Need() int { return m.need }
 
 // SetSize sets the text area (inside the frame).
 func (m *Model) SetSize(w, h int) {
@@ -76,7 +134,7 @@ func (m *Model) Select(id string) bool {
 
 // Selected is the id of the selected step ("" for an empty runbook).
 func (m Model) Selected() string {
-	if len(m.stepRow) == 0 {
+	if len(m.stepRow) == 0 || m.sel >= len(m.stepRow) {
 		return ""
 	}
 	return m.rows[m.stepRow[m.sel]].id
@@ -206,7 +264,7 @@ func (m Model) View(p Props) string {
 			icon = Icon(steps.Running)
 			status = steps.Running
 		}
-		title := ansi.Truncate(step.Title, max(titleW, 1), "…")
+		title := ansi.Truncate(termsafe.Line(step.Title), max(titleW, 1), "…")
 		title += strings.Repeat(" ", max(titleW-ansi.StringWidth(title), 0))
 		sel := m.stepRow[m.sel] == i
 		text := title
@@ -243,7 +301,7 @@ func (m Model) phaseRow(p Props, pi int) string {
 		right = fmt.Sprintf("%d/%d  %s", pt.Done, pt.Total, right)
 	}
 	leftW := m.width - ansi.StringWidth(right) - 1
-	title := ansi.Truncate(ph.Title, max(leftW, 1), "…")
+	title := ansi.Truncate(termsafe.Line(ph.Title), max(leftW, 1), "…")
 	pad := max(m.width-ansi.StringWidth(title)-ansi.StringWidth(right), 1)
 	style := st.Phase
 	if pi == p.Timing.CurrentPhase {
@@ -364,4 +422,6 @@ func Dur(d time.Duration) string {
 
 // ViewKey is the pane's own state that View depends on, for caching a
 // drawing: selection, scroll offset and size.
-func (m Model) ViewKey() [4]int { return [4]int{m.sel, m.offset, m.width, m.height} }
+func (m Model) ViewKey() [5]int {
+	return [5]int{m.sel, m.offset, m.width, m.height, len(m.rows)}
+}
