@@ -61,6 +61,17 @@ type op struct {
 	text    string // reason, note, remark
 	item    int
 	checked bool
+	// dec, when set, is the engine's decision (Session.Next) this op
+	// performs with Session.Do: the journal then says what every front
+	// end says for that decision.
+	dec *steps.Decision
+}
+
+// decisionOp is the op that performs an engine decision.
+func decisionOp(d steps.Decision) op {
+	kinds := map[steps.Op]opKind{steps.OpStart: opStart, steps.OpConfirm: opConfirm, steps.OpVerify: opVerify,
+		steps.OpUndo: opUndo, steps.OpMarkDone: opMarkDone, steps.OpSkip: opSkip}
+	return op{kind: kinds[d.Op], step: d.Step, text: d.Reason, dec: &d}
 }
 
 // opDoneMsg reports a finished session call with the state after it.
@@ -96,22 +107,24 @@ type finishedMsg struct {
 func runOpCmd(ctx context.Context, sess *steps.Session, clock steps.Clock, operator string, o op) tea.Cmd {
 	return func() tea.Msg {
 		var err error
-		switch o.kind {
-		case opStart:
+		switch {
+		case o.dec != nil:
+			err = sess.Do(ctx, *o.dec)
+		case o.kind == opStart:
 			err = sess.Start(ctx, o.step)
-		case opConfirm:
+		case o.kind == opConfirm:
 			err = sess.Confirm(ctx, o.step, operator, o.text)
-		case opVerify:
+		case o.kind == opVerify:
 			err = sess.Verify(ctx, o.step)
-		case opUndo:
+		case o.kind == opUndo:
 			err = sess.Undo(ctx, o.step)
-		case opMarkDone:
+		case o.kind == opMarkDone:
 			err = sess.MarkDone(ctx, o.step, o.text)
-		case opSkip:
+		case o.kind == opSkip:
 			err = sess.Skip(ctx, o.step, o.text)
-		case opNote:
+		case o.kind == opNote:
 			err = sess.Note(o.step, o.text)
-		case opTick:
+		case o.kind == opTick:
 			err = sess.Tick(o.step, o.item, o.checked)
 		}
 		return opDoneMsg{op: o, err: err, snap: sess.Snapshot(), now: clock.Now()}

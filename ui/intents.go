@@ -227,10 +227,17 @@ func (m Model) enter(s runbooks.Step, state steps.StepState) (tea.Model, tea.Cmd
 		m.setStatus(levelInfo, "%s is running.", s.ID)
 		return m, nil
 	}
-	switch state.Status {
-	case steps.Pending, steps.Failed, steps.Undone:
-		return m.start(op{kind: opStart, step: s.ID})
-	case steps.AwaitingOperator:
+	// What enter does is the engine's decision, the same the headless
+	// runner gets; only asking the person is the UI's.
+	d, err := m.sess.Next(s.ID, steps.Policy{Confirm: true})
+	if err != nil {
+		m.setStatus(levelBad, "%s: %v", s.ID, err)
+		return m, nil
+	}
+	switch {
+	case d.Op == steps.OpStart:
+		return m.start(decisionOp(d))
+	case d.Op == steps.OpConfirm:
 		open := 0
 		for i := range s.Checklist {
 			if !state.Checked[i] {
@@ -241,21 +248,24 @@ func (m Model) enter(s runbooks.Step, state steps.StepState) (tea.Model, tea.Cmd
 			return m.open(dialog.NewConfirm("Confirm "+s.Title,
 				fmt.Sprintf("%d of %d checklist items are not ticked. Confirm the step as done anyway?", open, len(s.Checklist))), tagConfirmManual, s.ID)
 		}
-		return m.start(op{kind: opConfirm, step: s.ID})
-	case steps.Dirty:
+		return m.start(decisionOp(d))
+	case d.Op == steps.OpAsk && (state.Status == steps.Dirty || state.Status == steps.Failed):
 		verify := ""
 		if len(s.Verify) == 0 {
 			verify = "no verify actions"
 		}
-		return m.open(dialog.NewChoose("Dirty step: "+s.Title,
-			"The last session ended while this step was "+state.InFlight.String()+"; its outcome is unknown. Choose:",
+		why := "The last session ended while this step was " + state.InFlight.String() + "; its outcome is unknown. Choose:"
+		if state.Status == steps.Failed {
+			why = "It was cancelled by " + state.CancelledBy + " while it ran; its outcome is unknown. Choose:"
+		}
+		return m.open(dialog.NewChoose("Dirty step: "+s.Title, why,
 			[]dialog.Option{
 				{Key: "v", Label: "verify: run its verify actions to find out", Disabled: verify},
 				{Key: "r", Label: "retry: run it again from the start"},
 				{Key: "m", Label: "mark done: it did finish (asks a reason)"},
 				{Key: "u", Label: "undo: run its undo actions"},
 			}), tagDirty, s.ID)
-	case steps.Succeeded, steps.Skipped:
+	case d.Op == steps.OpNone:
 		m.setStatus(levelInfo, "%s is %s: v verifies it again, u undoes it.", s.ID, state.Status)
 		return m, nil
 	}
@@ -334,18 +344,18 @@ func (m *Model) answer(d dialog.Model, res dialog.Result) tea.Cmd {
 	case tagUndo:
 		mm, cmd = m.start(op{kind: opUndo, step: d.Step})
 	case tagConfirmManual:
-		mm, cmd = m.start(op{kind: opConfirm, step: d.Step, text: "confirmed with unticked checklist items"})
+		mm, cmd = m.decide(d.Step, steps.Policy{Confirm: true, Reason: "confirmed with unticked checklist items"})
 	case tagDirty:
 		switch res.Choice {
 		case 0:
-			mm, cmd = m.start(op{kind: opVerify, step: d.Step})
+			mm, cmd = m.decide(d.Step, steps.Policy{OnDirty: steps.OpVerify})
 		case 1:
-			mm, cmd = m.start(op{kind: opStart, step: d.Step})
+			mm, cmd = m.decide(d.Step, steps.Policy{OnDirty: steps.OpStart})
 		case 2:
 			pi, si, _ := m.rb.StepRef(d.Step)
 			mm, cmd = m.askMarkDone(m.rb.Phases[pi].Steps[si])
 		case 3:
-			mm, cmd = m.start(op{kind: opUndo, step: d.Step})
+			mm, cmd = m.decide(d.Step, steps.Policy{OnDirty: steps.OpUndo})
 		}
 	case tagQuit:
 		mm, cmd = m.interrupt()
@@ -416,10 +426,12 @@ func (m Model) opDone(msg opDoneMsg) (tea.Model, tea.Cmd) {
 		m.setStatus(levelOK, "Note added to %s.", id)
 	case msg.op.kind == opTick:
 		m.setStatus(levelInfo, "Checklist item %d of %s %s.", msg.op.item+1, id, map[bool]string{true: "ticked", false: "unticked"}[msg.op.checked])
-	case state.Status == steps.AwaitingOperator && m.run.Rehearsal && m.busy == nil:
-		// A rehearsal confirms manual steps on its own; the journal says so.
-		m.setStatus(levelInfo, "%s: manual part auto-confirmed (rehearsal).", id)
-		return m.start(op{kind: opConfirm, step: id, text: "auto-confirmed in a rehearsal"})
+	case state.Status == steps.AwaitingOperator && m.busy == nil && m.policyConfirm(id) != nil:
+		// The engine's policy confirms it on its own (a rehearsal); the
+		// journal says so in the engine's words.
+		d := m.policyConfirm(id)
+		m.setStatus(levelInfo, "%s: %s.", id, d.Why)
+		return m.start(decisionOp(*d))
 	case state.Status == steps.AwaitingOperator:
 		m.setStatus(levelWarn, "%s waits for you: %s Then press enter to confirm.", id, m.prompt(id, state))
 	case state.Status == steps.Succeeded:
@@ -438,6 +450,31 @@ func (m Model) opDone(msg opDoneMsg) (tea.Model, tea.Cmd) {
 		cmds = append(cmds, finishCmd(m.sess))
 	}
 	return m, tea.Batch(cmds...)
+}
+
+// decide starts what the engine decides for step id under p, or says why
+// it cannot.
+func (m Model) decide(id string, p steps.Policy) (tea.Model, tea.Cmd) {
+	d, err := m.sess.Next(id, p)
+	if err != nil {
+		m.setStatus(levelBad, "%s: %v", id, err)
+		return m, nil
+	}
+	if d.Op == steps.OpAsk || d.Op == steps.OpNone || d.Op == steps.OpWait {
+		m.setStatus(levelInfo, "%s %s.", id, d.Why)
+		return m, nil
+	}
+	return m.start(decisionOp(d))
+}
+
+// policyConfirm is the engine's own confirmation of the manual action step
+// id waits on (a rehearsal), or nil when a person must confirm.
+func (m Model) policyConfirm(id string) *steps.Decision {
+	d, err := m.sess.Next(id, steps.Policy{})
+	if err != nil || d.Op != steps.OpConfirm || !d.Auto {
+		return nil
+	}
+	return &d
 }
 
 // prompt is what the manual action a step waits on asks for.

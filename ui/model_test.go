@@ -777,7 +777,8 @@ func TestRehearsalAutoConfirmsManualSteps(t *testing.T) {
 	m := sized(t, f.model(false), 120, 40)
 	m = press(t, m, "enter")
 	st := f.sess.Snapshot().Step("prep.read")
-	if st.Status != steps.Succeeded || st.Actor != "ana" {
+	// The engine's words, the same the headless runner journals.
+	if st.Status != steps.Succeeded || st.Actor != "ana (rehearsal auto-confirm)" {
 		t.Fatalf("manual step in a rehearsal after enter: %s by %q", st.Status, st.Actor)
 	}
 	data, err := os.ReadFile(f.sess.JournalFile())

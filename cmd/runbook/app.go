@@ -10,7 +10,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -359,13 +358,8 @@ func (c *common) openSession(rb *runbooks.Runbook, out func(step, line string), 
 		TakeOver: c.takeOver, Targets: targets, Redactor: red, Output: out, Rehearsal: rehearsal,
 		Checkpointer: cp, ConfirmManualUndo: c.confirmManualUndo,
 	}
-	if f := c.getenv("RUNBOOK_CRASH_AT_RECORD"); f != "" {
-		// Crash testing only: die in the middle of writing record N.
-		n, err := strconv.ParseUint(f, 10, 64)
-		if err != nil {
-			return nil, usagef("RUNBOOK_CRASH_AT_RECORD=%q: not a record number", f)
-		}
-		opt.JournalFault = crashAt(n)
+	if err := crashHooks(c.getenv, &opt); err != nil {
+		return nil, err
 	}
 	// The database lock first: a refused operator must leave no trace in
 	// the journal (steps.Open records the opening).
@@ -409,17 +403,6 @@ func (c *common) holdDatabase(rb *runbooks.Runbook, env *steps.Env, warn func(st
 		return nil
 	}
 	return nil
-}
-
-// crashAt writes half of record n, syncs it, and kills the process: the
-// torn record a power cut would leave.
-func crashAt(n uint64) func(seq uint64, rec []byte) ([]byte, bool) {
-	return func(seq uint64, rec []byte) ([]byte, bool) {
-		if seq != n {
-			return rec, false
-		}
-		return rec[:len(rec)/2], true
-	}
 }
 
 // checkpointer is the workspace repository when the workspace was named,

@@ -98,41 +98,44 @@ func (h *headless) loop(ctx context.Context, rb *runbooks.Runbook) error {
 	return nil
 }
 
-// step brings one step to an end, or returns why it cannot.
+// step brings one step to an end, or returns why it cannot. What happens
+// next is the engine's decision (Session.Next), the same the UI gets.
 func (h *headless) step(ctx context.Context, s runbooks.Step) error {
+	p := steps.Policy{ConfirmManual: h.confirmManual, OnDirty: dirtyOp(h.onDirty)}
 	for {
-		st := h.sess.Snapshot().Step(s.ID)
-		var err error
-		switch st.Status {
-		case steps.Succeeded, steps.Skipped:
+		d, err := h.sess.Next(s.ID, p)
+		if err != nil {
+			return &exitError{code: exitNeedsOp, err: err}
+		}
+		switch d.Op {
+		case steps.OpNone:
 			return nil
-		case steps.Pending, steps.Failed, steps.Undone:
-			if st.Status == steps.Failed {
-				h.logf(s.ID, "retrying (attempt %d): last error: %s", st.Attempts+1, st.LastErr)
-			}
-			h.logf(s.ID, "start: %s (budget %s)", s.Title, hm(s.Budget))
-			err = h.sess.Start(ctx, s.ID)
-		case steps.AwaitingOperator:
-			switch {
-			case h.sess.Snapshot().Rehearsal:
-				h.logf(s.ID, "manual step auto-confirmed (rehearsal)")
-				err = h.sess.Confirm(ctx, s.ID, h.c.operator+" (rehearsal auto-confirm)", "auto-confirmed in a rehearsal")
-			case h.confirmManual:
-				h.logf(s.ID, "manual step confirmed by --confirm-manual")
-				err = h.sess.Confirm(ctx, s.ID, h.c.operator+" (headless --confirm-manual)", "confirmed without review by --confirm-manual")
-			default:
+		case steps.OpWait:
+			return fmt.Errorf("step %s is %s in another session", s.ID, d.Status)
+		case steps.OpAsk:
+			if d.Status == steps.AwaitingOperator {
 				return &exitError{code: exitFailed, err: fmt.Errorf("step %s is manual and needs the operator: run `runbook` to confirm it, or pass --confirm-manual", s.ID)}
 			}
-		case steps.Dirty:
-			err = h.dirty(ctx, s)
+			return &exitError{code: exitNeedsOp, err: fmt.Errorf("step %s %s; it is never re-run blindly: open `runbook` to choose, or pass --on-dirty=verify|retry|mark-done|undo", s.ID, d.Why)}
+		case steps.OpStart:
+			if d.Status == steps.Pending || d.Status == steps.Undone {
+				h.logf(s.ID, "start: %s (budget %s)", s.Title, hm(s.Budget))
+			} else {
+				h.logf(s.ID, "%s", d.Why)
+			}
 		default:
-			return fmt.Errorf("step %s is %s in another session", s.ID, st.Status)
+			h.logf(s.ID, "%s", d.Why)
 		}
-		st = h.sess.Snapshot().Step(s.ID)
+		wasDirty := d.Status == steps.Dirty || d.Status == steps.Failed
+		err = h.sess.Do(ctx, d)
+		st := h.sess.Snapshot().Step(s.ID)
 		if err != nil {
 			var se *steps.StepError
 			if errors.As(err, &se) {
 				h.logf(s.ID, "FAILED after %s: %v", ms(st.Elapsed(h.clock.Now())), se.Err)
+				if hint := se.Hint(); hint != "" {
+					h.logf(s.ID, "%s", hint)
+				}
 				if ctx.Err() != nil {
 					return &exitError{code: exitSignal, err: errors.New("interrupted; the step's end is journaled")}
 				}
@@ -146,31 +149,27 @@ func (h *headless) step(ctx context.Context, s runbooks.Step) error {
 				h.logf(s.ID, "checkpoint %s", short(st.Commit))
 			}
 			return nil
-		case steps.AwaitingOperator:
-			continue
+		case steps.Undone:
+			if d.Op == steps.OpUndo && wasDirty {
+				return &exitError{code: exitNeedsOp, err: fmt.Errorf("step %s was dirty and is now undone; run again to redo it, or skip it", s.ID)}
+			}
 		}
 	}
 }
 
-func (h *headless) dirty(ctx context.Context, s runbooks.Step) error {
-	switch h.onDirty {
+// dirtyOp maps --on-dirty to the policy's standing choice (stop: ask).
+func dirtyOp(flag string) steps.Op {
+	switch flag {
 	case "verify":
-		h.logf(s.ID, "dirty: verifying (--on-dirty=verify)")
-		return h.sess.Verify(ctx, s.ID)
+		return steps.OpVerify
 	case "retry":
-		h.logf(s.ID, "dirty: retrying (--on-dirty=retry)")
-		return h.sess.Start(ctx, s.ID)
+		return steps.OpStart
 	case "mark-done":
-		h.logf(s.ID, "dirty: marked done (--on-dirty=mark-done)")
-		return h.sess.MarkDone(ctx, s.ID, "marked done by headless --on-dirty=mark-done")
+		return steps.OpMarkDone
 	case "undo":
-		h.logf(s.ID, "dirty: undoing (--on-dirty=undo)")
-		if err := h.sess.Undo(ctx, s.ID); err != nil {
-			return err
-		}
-		return &exitError{code: exitNeedsOp, err: fmt.Errorf("step %s was dirty and is now undone; run again to redo it, or skip it", s.ID)}
+		return steps.OpUndo
 	}
-	return &exitError{code: exitNeedsOp, err: fmt.Errorf("step %s is dirty (started, outcome unknown); it is never re-run blindly: open `runbook` to choose, or pass --on-dirty=verify|retry|mark-done|undo", s.ID)}
+	return steps.OpNone
 }
 
 func short(c string) string {
