@@ -23,47 +23,74 @@ func (m Model) askCancel() (tea.Model, tea.Cmd) {
 		fmt.Sprintf("%s is running (%s). Cancel stops its actions now and journals who cancelled; then retry, verify, undo or mark it done.", m.busy.op.step, m.busy.op.kind)), tagCancel, m.busy.op.step)
 }
 
-// cancelRunning cancels the op in flight if it is still the one the
-// operator meant.
+// cancelRunning asks the engine to cancel the step's actions. The call
+// running them then ends with the cancel journaled (who, when).
 func (m Model) cancelRunning(step string) (tea.Model, tea.Cmd) {
 	if m.busy == nil || m.busy.op.step != step {
 		m.setStatus(levelInfo, "%s is no longer running.", step)
 		return m, nil
 	}
 	m.busy.canceled = true
-	m.busy.cancel()
 	m.setStatus(levelWarn, "Cancelling %s: waiting for the journal to record it.", step)
+	sess, by := m.sess, m.operator()
+	return m, func() tea.Msg { return cancelAskedMsg{step: step, err: sess.Cancel(step, by)} }
+}
+
+// cancelAskedMsg reports that the engine took (or refused) a cancel.
+type cancelAskedMsg struct {
+	step string
+	err  error
+}
+
+func (m Model) cancelAsked(msg cancelAskedMsg) (tea.Model, tea.Cmd) {
+	if msg.err != nil {
+		if m.busy != nil && m.busy.op.step == msg.step {
+			m.busy.canceled = false
+		}
+		m.setStatus(levelWarn, "Cancel %s: %s", msg.step, termsafe.Line(msg.err.Error()))
+	}
 	return m, nil
 }
 
-// nextOps says what the operator can do with a step now, from what its
-// state allows: the same words whatever brought it there.
+func (m Model) operator() string {
+	if m.opt.Operator != "" {
+		return m.opt.Operator
+	}
+	return "operator"
+}
+
+// opKeys are the keys of the operations a step may offer.
+var opKeys = map[steps.Op]string{
+	steps.OpStart: "r", steps.OpConfirm: "enter", steps.OpVerify: "v", steps.OpUndo: "u",
+	steps.OpMarkDone: "m", steps.OpSkip: "s",
+}
+
+// nextOps says what the operator can do with a step now, from what the
+// engine's table allows in its state, each with its key.
 func (m Model) nextOps(id string) string {
 	pi, si, ok := m.rb.StepRef(id)
 	if !ok {
 		return ""
 	}
 	s := m.rb.Phases[pi].Steps[si]
-	var can []string
-	if m.legal(id, steps.EvStepStarted) == nil {
-		can = append(can, "r retries")
-	}
-	if len(s.Verify) > 0 && m.legal(id, steps.EvStepVerifying) == nil {
-		can = append(can, "v verifies")
-	}
-	if m.legal(id, steps.EvUndoStarted) == nil {
-		can = append(can, "u undoes")
-	}
-	if m.legal(id, steps.EvStepMarkedDone) == nil {
-		can = append(can, "m marks it done")
-	}
-	if m.legal(id, steps.EvStepSkipped) == nil {
-		can = append(can, "s skips")
-	}
-	if len(can) == 0 {
+	st := m.run.Step(id)
+	// u is offered without undo actions too: the step is then only
+	// recorded as undone (the dialog says so).
+	ops := steps.Choices(st, len(s.Verify) > 0, true)
+	if len(ops) == 0 {
+		if st.Status.Busy() {
+			return "x cancels it."
+		}
 		return "nothing more to do with it."
 	}
-	return strings.Join(can, ", ") + "."
+	words := make([]string, len(ops))
+	for i, o := range ops {
+		words[i] = opKeys[o] + " " + o.Word(st.Status)
+	}
+	if len(words) == 1 {
+		return words[0] + "."
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1] + "."
 }
 
 // failure is a failed op's error, safe for the screen, followed by what

@@ -419,7 +419,7 @@ func (m Model) opDone(msg opDoneMsg) (tea.Model, tea.Cmd) {
 	state := m.run.Step(id)
 	switch {
 	case canceled:
-		m.setStatus(levelWarn, "%s cancelled (%s): %s", id, msg.op.kind, m.nextOps(id))
+		m.setStatus(levelWarn, "%s cancelled (%s) by %s. Next: %s", id, msg.op.kind, m.operator(), m.nextOps(id))
 	case msg.err != nil:
 		m.setStatus(levelBad, "%s %s: %s", msg.op.kind, id, m.failure(id, msg.err))
 	case msg.op.kind == opNote:

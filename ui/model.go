@@ -340,6 +340,9 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case opDoneMsg:
 		return m.opDone(msg)
 
+	case cancelAskedMsg:
+		return m.cancelAsked(msg)
+
 	case interruptMsg:
 		return m.interrupt()
 
