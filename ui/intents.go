@@ -507,7 +507,8 @@ type interruptMsg struct{}
 func Filter(m tea.Model, msg tea.Msg) tea.Msg {
 	switch msg.(type) {
 	case tea.InterruptMsg, tea.QuitMsg:
-		if mm, ok := m.(Model); ok && mm.busy != nil {
+		// A forced quit (ctrl+c while waiting for the journal) passes.
+		if mm, ok := m.(Model); ok && mm.busy != nil && !mm.forced {
 			return interruptMsg{}
 		}
 	}

@@ -39,6 +39,8 @@ type Model struct {
 	Title    string
 	Prompt   string
 	Required bool
+	// Missing is what an empty answer to a Required input is told.
+	Missing string
 	Options  []Option
 	// Tag is the parent's note of what the dialog is for.
 	Tag    int
@@ -90,6 +92,9 @@ func (m *Model) SetStyles(st styles.Styles) {
 	m.input.SetStyles(s)
 }
 
+// SetError shows why the answer was refused; the dialog stays open.
+func (m *Model) SetError(s string) { m.err = s }
+
 // Cursor is the option under the cursor (Choose).
 func (m Model) Cursor() int { return m.cursor }
 
@@ -108,7 +113,10 @@ func (m Model) Update(msg tea.Msg) (Model, Result, tea.Cmd) {
 		if isKey && k.String() == "enter" {
 			v := strings.TrimSpace(m.input.Value())
 			if m.Required && v == "" {
-				m.err = "a reason is required (esc cancels)"
+				m.err = m.Missing
+				if m.err == "" {
+					m.err = "a reason is required (esc cancels)"
+				}
 				return m, Result{}, nil
 			}
 			return m, Result{Done: true, Value: v}, nil

@@ -158,9 +158,6 @@ func (m Model) Title() string {
 	if m.LogPath != "" {
 		t += " · " + m.LogPath
 	}
-	if m.query != "" {
-		t += fmt.Sprintf(" · /%s: %d matches", m.query, m.matches)
-	}
 	return t
 }
 
@@ -185,7 +182,7 @@ func (m Model) Help() [][2]string {
 	}
 	h := [][2]string{{"↑/↓", "scroll"}, {"g/G", "top/bottom"}, {"pgup/pgdn", "page"}, {"/", "search"}}
 	if m.query != "" {
-		h = append(h, [2]string{"n/N", "next/prev match"}, [2]string{"esc", "clear search"})
+		h = append(h, [2]string{"n/N", "match"}, [2]string{"esc", "clear"})
 	} else {
 		h = append(h, [2]string{"esc/q", "close"})
 	}
