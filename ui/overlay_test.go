@@ -162,4 +162,3 @@ func TestFooterShowsKeysOfWhatIsOnTop(t *testing.T) {
 		}
 	}
 }
-

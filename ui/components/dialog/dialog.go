@@ -41,7 +41,7 @@ type Model struct {
 	Required bool
 	// Missing is what an empty answer to a Required input is told.
 	Missing string
-	Options  []Option
+	Options []Option
 	// Tag is the parent's note of what the dialog is for.
 	Tag    int
 	Step   string
