@@ -69,7 +69,7 @@ func (m Model) View() tea.View {
 	if m.opt.Mouse {
 		v.MouseMode = tea.MouseModeCellMotion
 	}
-	v.WindowTitle = "runbook · " + m.rb.Title
+	v.WindowTitle = "runbook · " + termsafe.Line(m.rb.Title)
 	return v
 }
 
@@ -196,7 +196,7 @@ func joinColumns(left, right string) string {
 
 func (m Model) statusLine() string {
 	st := m.st
-	text := m.status
+	text := termsafe.Line(m.status)
 	if m.busy != nil && !m.quitting {
 		text = "▶ " + m.busy.op.step + " " + m.busy.op.kind.String() + " in progress · " + text
 	}

@@ -310,12 +310,12 @@ func (m Model) View(p Props) string {
 	k := m.KeyFor(p.Step.Guide, p.Style)
 	if e, ok := m.cache[k]; ok {
 		if e.err != nil {
-			lines = append(lines, p.Styles.Bad.Render(e.err.Error()))
+			lines = append(lines, p.Styles.Bad.Render(termsafe.Line(e.err.Error())))
 		} else {
 			lines = append(lines, e.lines...)
 		}
 	} else if p.Step.Guide.File != "" {
-		lines = append(lines, p.Styles.Faint.Render("Rendering guide "+p.Step.Guide.String()+"…"))
+		lines = append(lines, p.Styles.Faint.Render("Rendering guide "+termsafe.Line(p.Step.Guide.String())+"…"))
 	}
 	off := min(m.offset, max(len(lines)-m.height, 0))
 	end := min(off+m.height, len(lines))
@@ -339,11 +339,14 @@ func (m Model) head(p Props) []string {
 	s := p.Step
 	w := m.width
 	cut := func(x string) string { return ansi.Truncate(x, w, "…") }
+	// Every text from the runbook, the journal or a target goes through
+	// termsafe: an escape sequence in it must not reach the terminal.
+	safe := termsafe.Line
 	var out []string
 	// wrap keeps sentences the operator must read whole (errors, reasons,
 	// what a dirty step needs) on as many lines as they take.
 	wrap := func(style func(...string) string, x string) {
-		for _, l := range strings.Split(ansi.Wrap(x, w, " "), "\n") {
+		for _, l := range strings.Split(ansi.Wrap(safe(x), w, " "), "\n") {
 			out = append(out, style(l))
 		}
 	}
@@ -352,8 +355,8 @@ func (m Model) head(p Props) []string {
 	if p.Busy && !status.Busy() {
 		icon = st.Running.Render(timeline.Icon(steps.Running) + " starting")
 	}
-	out = append(out, st.Title.Render(cut(s.Title)))
-	facts := fmt.Sprintf("%s · budget %s", s.ID, timeline.Dur(s.Budget))
+	out = append(out, st.Title.Render(cut(safe(s.Title))))
+	facts := fmt.Sprintf("%s · budget %s", safe(s.ID), timeline.Dur(s.Budget))
 	if !p.Timing.PlannedStart.IsZero() {
 		facts += " · planned " + p.Timing.PlannedStart.Format("15:04") + "–" + p.Timing.PlannedEnd.Format("15:04")
 	}
@@ -396,7 +399,7 @@ func (m Model) head(p Props) []string {
 			if p.State.Checked[i] {
 				box = st.OK.Render("[x]")
 			}
-			out = append(out, cut(fmt.Sprintf(" %s %d. %s", box, i+1, item)))
+			out = append(out, cut(fmt.Sprintf(" %s %d. %s", box, i+1, safe(item))))
 		}
 	}
 	if d := p.Actions; d != nil && (len(d.Do)+len(d.Verify)+len(d.Undo)) > 0 {
@@ -407,7 +410,7 @@ func (m Model) head(p Props) []string {
 				if i == 0 {
 					l = fmt.Sprintf(" %-6s", label)
 				}
-				out = append(out, cut(st.Muted.Render(l)+" "+x))
+				out = append(out, cut(st.Muted.Render(l)+" "+safe(x)))
 			}
 		}
 		list("do", d.Do)

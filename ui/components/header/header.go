@@ -14,6 +14,7 @@ import (
 
 	"github.com/runbook-dev/runbook/runbooks"
 	"github.com/runbook-dev/runbook/steps"
+	"github.com/runbook-dev/runbook/steps/termsafe"
 	"github.com/runbook-dev/runbook/ui/components/timeline"
 	"github.com/runbook-dev/runbook/ui/styles"
 )
@@ -53,12 +54,12 @@ func View(p Props) string {
 	}
 	right := clock
 	if p.Operator != "" {
-		right = p.Operator + "  " + clock
+		right = termsafe.Line(p.Operator) + "  " + clock
 	}
 	if p.Rehearsal {
 		right = "REHEARSAL  " + right
 	}
-	title := ansi.Truncate(p.Runbook.Title, max(w-ansi.StringWidth(right)-2, 1), "…")
+	title := ansi.Truncate(termsafe.Line(p.Runbook.Title), max(w-ansi.StringWidth(right)-2, 1), "…")
 	l1 := st.Title.Render(title) + pad(w, title, right) + st.Accent.Render(right)
 
 	// Line 2: the clocks. Long labels when they fit, short ones when not;
