@@ -23,6 +23,7 @@ type Model struct {
 	Step    string
 	LogPath string
 	vp      viewport.Model
+	lines   []string
 	content string
 	search  textinput.Model
 	typing  bool
@@ -33,7 +34,6 @@ type Model struct {
 // New opens the view on a step's lines (already safe for the terminal).
 func New(step, logPath string, lines []string, w, h int, st styles.Styles) Model {
 	vp := viewport.New(viewport.WithWidth(w), viewport.WithHeight(max(h-1, 1)))
-	vp.SoftWrap = true
 	vp.FillHeight = true
 	vp.HighlightStyle = st.Warn.Reverse(true)
 	vp.SelectedHighlightStyle = st.Selected
@@ -43,23 +43,48 @@ func New(step, logPath string, lines []string, w, h int, st styles.Styles) Model
 	vp.KeyMap.HalfPageUp = key.NewBinding(key.WithKeys("ctrl+u"))
 	vp.KeyMap.Left = key.NewBinding(key.WithDisabled())
 	vp.KeyMap.Right = key.NewBinding(key.WithDisabled())
-	content := strings.Join(lines, "\n")
 	if len(lines) == 0 {
-		content = "No output held for " + step + "."
+		lines = []string{"No output held for " + step + "."}
 	}
-	vp.SetContent(content)
-	vp.GotoBottom()
 	ti := textinput.New()
 	ti.Prompt = "/"
 	ti.Placeholder = "search"
 	ti.CharLimit = 200
-	return Model{Step: step, LogPath: logPath, vp: vp, content: content, search: ti}
+	m := Model{Step: step, LogPath: logPath, vp: vp, lines: lines, search: ti}
+	m.fill()
+	m.vp.GotoBottom()
+	return m
+}
+
+// fill wraps the lines at the view's width, at spaces where it can (the
+// viewport's own soft wrap cuts words).
+func (m *Model) fill() {
+	w := max(m.vp.Width(), 10)
+	var b strings.Builder
+	for i, l := range m.lines {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		if ansi.StringWidth(l) > w {
+			l = ansi.Wrap(l, w, "")
+		}
+		b.WriteString(l)
+	}
+	m.content = b.String()
+	m.vp.SetContent(m.content)
+	if m.query != "" {
+		m.apply(m.query)
+	}
 }
 
 // SetSize sizes the view: the viewport and one line below it.
 func (m *Model) SetSize(w, h int) {
+	resized := w != m.vp.Width()
 	m.vp.SetWidth(w)
 	m.vp.SetHeight(max(h-1, 1))
+	if resized {
+		m.fill()
+	}
 }
 
 // Typing reports whether the search line takes the keys.
@@ -146,6 +171,8 @@ func (m *Model) apply(q string) {
 	re := regexp.MustCompile("(?i)" + regexp.QuoteMeta(q))
 	idx := re.FindAllStringIndex(m.content, -1)
 	m.matches = len(idx)
+	// The first match from the top, as less and vim do after a wrap.
+	m.vp.SetYOffset(0)
 	m.vp.SetHighlights(idx)
 }
 
