@@ -255,6 +255,7 @@ func (m Model) fullHelpView() string {
 	}
 	return m.help.FullHelpView(m.keys.FullHelp()) + "\n\n" +
 		st.Phase.Render("Status") + "\n" + strings.Join(legend, "  ") + "\n\n" +
-		st.Muted.Render("Panes: tab moves focus; arrows move the selection in the timeline and scroll the guide or output.") + "\n" +
+		st.Muted.Render("Panes: tab moves focus; arrows move the selection in the timeline and scroll the guide or output; the wheel scrolls the pane under it.") + "\n" +
+		st.Muted.Render("Help, full-screen views and questions take the keys while open: only their own work (see the footer); esc or q closes them.") + "\n" +
 		st.Muted.Render("Output keeps the last lines of each run; every line is also in the step's log file.")
 }
