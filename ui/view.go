@@ -249,13 +249,23 @@ func (m Model) helpKeys() string {
 
 func (m Model) fullHelpView() string {
 	st := m.st
+	w := max(m.width-2, 20)
 	var legend []string
 	for _, s := range steps.Statuses() {
 		legend = append(legend, timeline.StatusStyle(st, s)(timeline.Icon(s))+" "+s.String())
 	}
-	return m.help.FullHelpView(m.keys.FullHelp()) + "\n\n" +
-		st.Phase.Render("Status") + "\n" + strings.Join(legend, "  ") + "\n\n" +
-		st.Muted.Render("Panes: tab moves focus; arrows move the selection in the timeline and scroll the guide or output; the wheel scrolls the pane under it.") + "\n" +
-		st.Muted.Render("Help, full-screen views and questions take the keys while open: only their own work (see the footer); esc or q closes them.") + "\n" +
-		st.Muted.Render("Output keeps the last lines of each run; every line is also in the step's log file.")
+	groups := m.keys.FullHelp()
+	keys := m.help.FullHelpView(groups)
+	if m.width < 110 {
+		// Too narrow for every column side by side: two rows of them, and
+		// the status legend; the rest is in the README.
+		keys = m.help.FullHelpView(groups[:2]) + "\n" + m.help.FullHelpView(groups[2:])
+		return keys + "\n\n" + ansi.Wrap(strings.Join(legend, "  "), w, " ")
+	}
+	text := func(s string) string { return st.Muted.Render(ansi.Wrap(s, w, " ")) }
+	return keys + "\n\n" +
+		st.Phase.Render("Status") + "\n" + ansi.Wrap(strings.Join(legend, "  "), w, " ") + "\n\n" +
+		text("Panes: tab moves focus; arrows move the selection in the timeline and scroll the guide or output; the wheel scrolls the pane under it.") + "\n" +
+		text("Help, full-screen views and questions take the keys while open: only their own work (see the footer); esc or q closes them.") + "\n" +
+		text("Output keeps the last lines of each run; every line is also in the step's log file.")
 }
