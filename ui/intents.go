@@ -10,8 +10,8 @@ import (
 
 	"github.com/runbook-dev/runbook/runbooks"
 	"github.com/runbook-dev/runbook/steps"
+	"github.com/runbook-dev/runbook/ui/common"
 	"github.com/runbook-dev/runbook/ui/components/dialog"
-	"github.com/runbook-dev/runbook/ui/components/timeline"
 	"github.com/runbook-dev/runbook/ui/keymap"
 )
 
@@ -436,7 +436,7 @@ func (m Model) opDone(msg opDoneMsg) (tea.Model, tea.Cmd) {
 		m.setStatus(levelWarn, "%s waits for you: %s Then press enter to confirm.", id, m.prompt(id, state))
 	case state.Status == steps.Succeeded:
 		stt := m.stepTiming(id)
-		m.setStatus(levelOK, "✓ %s succeeded: %s used of %s.", id, timeline.Dur(stt.Elapsed), timeline.Dur(stt.Budget))
+		m.setStatus(levelOK, "✓ %s succeeded: %s used of %s.", id, common.Dur(stt.Elapsed), common.Dur(stt.Budget))
 	default:
 		m.setStatus(levelInfo, "%s is %s.", id, state.Status)
 	}

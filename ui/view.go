@@ -10,6 +10,7 @@ import (
 
 	"github.com/runbook-dev/runbook/steps"
 	"github.com/runbook-dev/runbook/steps/termsafe"
+	"github.com/runbook-dev/runbook/ui/common"
 	"github.com/runbook-dev/runbook/ui/components/guide"
 	"github.com/runbook-dev/runbook/ui/components/header"
 	"github.com/runbook-dev/runbook/ui/components/timeline"
@@ -252,7 +253,7 @@ func (m Model) fullHelpView() string {
 	w := max(m.width-2, 20)
 	var legend []string
 	for _, s := range steps.Statuses() {
-		legend = append(legend, timeline.StatusStyle(st, s)(timeline.Icon(s))+" "+s.String())
+		legend = append(legend, common.StatusStyle(st, s)(common.Icon(s))+" "+s.String())
 	}
 	groups := m.keys.FullHelp()
 	keys := m.help.FullHelpView(groups)

@@ -18,7 +18,7 @@ import (
 	"github.com/runbook-dev/runbook/runbooks"
 	"github.com/runbook-dev/runbook/steps"
 	"github.com/runbook-dev/runbook/steps/termsafe"
-	"github.com/runbook-dev/runbook/ui/components/timeline"
+	"github.com/runbook-dev/runbook/ui/common"
 	"github.com/runbook-dev/runbook/ui/styles"
 )
 
@@ -351,17 +351,17 @@ func (m Model) head(p Props) []string {
 		}
 	}
 	status := p.State.Status
-	icon := timeline.StatusStyle(st, status)(timeline.Icon(status) + " " + status.String())
+	icon := common.StatusStyle(st, status)(common.Icon(status) + " " + status.String())
 	if p.Busy && !status.Busy() {
-		icon = st.Running.Render(timeline.Icon(steps.Running) + " starting")
+		icon = st.Running.Render(common.Icon(steps.Running) + " starting")
 	}
 	out = append(out, st.Title.Render(cut(safe(s.Title))))
-	facts := fmt.Sprintf("%s · budget %s", safe(s.ID), timeline.Dur(s.Budget))
+	facts := fmt.Sprintf("%s · budget %s", safe(s.ID), common.Dur(s.Budget))
 	if !p.Timing.PlannedStart.IsZero() {
 		facts += " · planned " + p.Timing.PlannedStart.Format("15:04") + "–" + p.Timing.PlannedEnd.Format("15:04")
 	}
 	if p.Timing.Elapsed > 0 {
-		facts += " · used " + timeline.Dur(p.Timing.Elapsed)
+		facts += " · used " + common.Dur(p.Timing.Elapsed)
 	}
 	if p.State.Attempts > 1 {
 		facts += fmt.Sprintf(" · attempt %d", p.State.Attempts)

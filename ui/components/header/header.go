@@ -15,7 +15,7 @@ import (
 	"github.com/runbook-dev/runbook/runbooks"
 	"github.com/runbook-dev/runbook/steps"
 	"github.com/runbook-dev/runbook/steps/termsafe"
-	"github.com/runbook-dev/runbook/ui/components/timeline"
+	"github.com/runbook-dev/runbook/ui/common"
 	"github.com/runbook-dev/runbook/ui/styles"
 )
 
@@ -91,13 +91,13 @@ func View(p Props) string {
 			timer += " over"
 		}
 		segs = append(segs, segment{prio: 0,
-			long:  style.Render("Step "+timer) + " " + timeline.Bar(st, stt.Elapsed, stt.Budget, 10),
-			short: style.Render(timer) + " " + timeline.Bar(st, stt.Elapsed, stt.Budget, 6)})
+			long:  style.Render("Step "+timer) + " " + common.Bar(st, stt.Elapsed, stt.Budget, 10),
+			short: style.Render(timer) + " " + common.Bar(st, stt.Elapsed, stt.Budget, 6)})
 		left := ph.t.SlotLeft
 		if left < 0 {
-			segs = append(segs, segment{prio: 3, long: st.Bad.Render("slot over by " + timeline.Dur(-left)), short: st.Bad.Render("slot -" + timeline.Dur(-left))})
+			segs = append(segs, segment{prio: 3, long: st.Bad.Render("slot over by " + common.Dur(-left)), short: st.Bad.Render("slot -" + common.Dur(-left))})
 		} else {
-			segs = append(segs, segment{prio: 3, long: st.Muted.Render("slot " + timeline.Dur(left) + " left"), short: st.Muted.Render("slot " + timeline.Dur(left))})
+			segs = append(segs, segment{prio: 3, long: st.Muted.Render("slot " + common.Dur(left) + " left"), short: st.Muted.Render("slot " + common.Dur(left))})
 		}
 	} else if t.Total > 0 {
 		segs = append(segs, segment{prio: 0, long: st.OK.Render("All steps done"), short: st.OK.Render("All done")})
@@ -112,7 +112,7 @@ func View(p Props) string {
 	if t.NoReturn && !far {
 		left := t.PlannedEnd.Sub(t.Now)
 		l3 = st.Bad.Render(ansi.Truncate(fmt.Sprintf("⚠ Point of no return: undoing what is done takes %s, the window has %s left",
-			timeline.Dur(t.UndoNeeded), timeline.Dur(max(left, 0))), w, "…"))
+			common.Dur(t.UndoNeeded), common.Dur(max(left, 0))), w, "…"))
 	} else {
 		pct := 0
 		if t.Total > 0 {
@@ -162,9 +162,9 @@ func appendPace(segs []segment, p Props) []segment {
 	var pace segment
 	switch {
 	case t.Variance >= time.Minute:
-		pace = segment{long: st.Bad.Render("behind " + timeline.Dur(t.Variance))}
+		pace = segment{long: st.Bad.Render("behind " + common.Dur(t.Variance))}
 	case t.Variance <= -time.Minute:
-		pace = segment{long: st.OK.Render("ahead " + timeline.Dur(-t.Variance))}
+		pace = segment{long: st.OK.Render("ahead " + common.Dur(-t.Variance))}
 	default:
 		pace = segment{long: st.OK.Render("on plan")}
 	}
@@ -268,7 +268,7 @@ func clockDur(d time.Duration) string {
 
 func signed(d time.Duration) string {
 	if d >= 0 {
-		return "+" + timeline.Dur(d)
+		return "+" + common.Dur(d)
 	}
-	return timeline.Dur(d)
+	return common.Dur(d)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/runbook-dev/runbook/runbooks"
 	"github.com/runbook-dev/runbook/steps"
 	"github.com/runbook-dev/runbook/steps/termsafe"
+	"github.com/runbook-dev/runbook/ui/common"
 	"github.com/runbook-dev/runbook/ui/styles"
 )
 
@@ -177,51 +178,6 @@ type Props struct {
 	Styles styles.Styles
 }
 
-// Icon is the status glyph of a step; every status has its own, so the
-// timeline reads without colour.
-func Icon(s steps.Status) string {
-	switch s {
-	case steps.Pending:
-		return "○"
-	case steps.Running:
-		return "▶"
-	case steps.Verifying:
-		return "◎"
-	case steps.AwaitingOperator:
-		return "◆"
-	case steps.Succeeded:
-		return "✓"
-	case steps.Failed:
-		return "✗"
-	case steps.Skipped:
-		return "↷"
-	case steps.Undoing:
-		return "↺"
-	case steps.Undone:
-		return "↶"
-	case steps.Dirty:
-		return "!"
-	}
-	return "?"
-}
-
-// StatusStyle is the colour of a status.
-func StatusStyle(st styles.Styles, s steps.Status) func(...string) string {
-	switch s {
-	case steps.Succeeded:
-		return st.OK.Render
-	case steps.Failed, steps.Dirty:
-		return st.Bad.Render
-	case steps.Running, steps.Verifying, steps.Undoing:
-		return st.Running.Render
-	case steps.AwaitingOperator:
-		return st.Warn.Render
-	case steps.Skipped, steps.Undone:
-		return st.Muted.Render
-	}
-	return st.Faint.Render
-}
-
 // View renders exactly height rows of at most width cells.
 func (m Model) View(p Props) string {
 	if m.width <= 0 || m.height <= 0 {
@@ -259,9 +215,9 @@ func (m Model) View(p Props) string {
 		if r.id == p.Timing.Current {
 			marker = st.Current.Render("›")
 		}
-		icon := Icon(status)
+		icon := common.Icon(status)
 		if r.id == p.Busy && !status.Busy() {
-			icon = Icon(steps.Running)
+			icon = common.Icon(steps.Running)
 			status = steps.Running
 		}
 		title := ansi.Truncate(termsafe.Line(step.Title), max(titleW, 1), "…")
@@ -282,7 +238,7 @@ func (m Model) View(p Props) string {
 		spent := fmt.Sprintf("%*s", timeW, Spent(stt))
 		line := marker + m.memo.icon(st, status, icon) + " " + text + " " + bar + spent
 		if sel {
-			line = marker + st.Selected.Render(Icon(status)+" "+title+" ") + bar + st.Selected.Render(spent)
+			line = marker + st.Selected.Render(common.Icon(status)+" "+title+" ") + bar + st.Selected.Render(spent)
 		}
 		out = append(out, line)
 	}
@@ -308,40 +264,6 @@ func (m Model) phaseRow(p Props, pi int) string {
 		style = st.Title
 	}
 	return style.Render(title) + strings.Repeat(" ", pad) + st.Muted.Render(right)
-}
-
-// Bar draws used against budget in w cells: green while inside the budget,
-// red once over it.
-func Bar(st styles.Styles, used, budget time.Duration, w int) string {
-	full, over := barFill(used, budget, w)
-	return drawBar(st, full, over, w)
-}
-
-func barFill(used, budget time.Duration, w int) (full int, over bool) {
-	if w <= 0 || budget <= 0 {
-		return 0, false
-	}
-	if used > budget {
-		return w, true
-	}
-	full = int(int64(w) * int64(used) / int64(budget))
-	if used > 0 && full == 0 {
-		full = 1
-	}
-	return min(full, w), false
-}
-
-func drawBar(st styles.Styles, full int, over bool, w int) string {
-	if w <= 0 {
-		return ""
-	}
-	if over {
-		return st.BarOver.Render(strings.Repeat("█", w))
-	}
-	if full == 0 {
-		return st.BarEmpty.Render(strings.Repeat("░", w))
-	}
-	return st.BarFull.Render(strings.Repeat("█", full)) + st.BarEmpty.Render(strings.Repeat("░", w-full))
 }
 
 // memo keeps the few distinct bars and icons a timeline draws, styled:
@@ -372,12 +294,12 @@ func (c *memo) get(k memoKey, draw func() string) string {
 }
 
 func (c *memo) bar(st styles.Styles, used, budget time.Duration, w int) string {
-	full, over := barFill(used, budget, w)
-	return c.get(memoKey{theme: st.Theme, kind: 1, a: full, b: w, over: over}, func() string { return drawBar(st, full, over, w) })
+	full, over := common.BarFill(used, budget, w)
+	return c.get(memoKey{theme: st.Theme, kind: 1, a: full, b: w, over: over}, func() string { return common.DrawBar(st, full, over, w) })
 }
 
 func (c *memo) icon(st styles.Styles, s steps.Status, icon string) string {
-	return c.get(memoKey{theme: st.Theme, kind: 2, a: int(s), glyph: icon}, func() string { return StatusStyle(st, s)(icon) })
+	return c.get(memoKey{theme: st.Theme, kind: 2, a: int(s), glyph: icon}, func() string { return common.StatusStyle(st, s)(icon) })
 }
 
 // Spent is the budget of a step not started, and "used/budget" of one
@@ -387,37 +309,9 @@ func Spent(t steps.StepTiming) string {
 	case t.Status == steps.Skipped:
 		return "skipped"
 	case t.Status == steps.Pending && t.Elapsed == 0:
-		return Dur(t.Budget)
+		return common.Dur(t.Budget)
 	}
-	return Dur(t.Elapsed) + "/" + Dur(t.Budget)
-}
-
-// Dur writes a duration compactly: 45s, 12m, 1h05, 2h, 3d04h.
-func Dur(d time.Duration) string {
-	neg := d < 0
-	if neg {
-		d = -d
-	}
-	var s string
-	switch {
-	case d < time.Minute:
-		s = fmt.Sprintf("%ds", int(d/time.Second))
-	case d < time.Hour:
-		s = fmt.Sprintf("%dm", int(d/time.Minute))
-	case d >= 24*time.Hour:
-		s = fmt.Sprintf("%dd%02dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
-	default:
-		h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
-		if m == 0 {
-			s = fmt.Sprintf("%dh", h)
-		} else {
-			s = fmt.Sprintf("%dh%02d", h, m)
-		}
-	}
-	if neg {
-		return "-" + s
-	}
-	return s
+	return common.Dur(t.Elapsed) + "/" + common.Dur(t.Budget)
 }
 
 // ViewKey is the pane's own state that View depends on, for caching a
