@@ -107,7 +107,9 @@ func TestGoldenMarkDoneDialog120x40(t *testing.T) {
 
 func TestGoldenUndoDialog120x40(t *testing.T) {
 	f, lines := midRun(t)
-	goldenStages(t, f.model(false), 120, 40, colorprofile.ANSI256, drained(lines), stage{keys("k", "u"), dialogOpen(tagUndo)})
+	goldenStages(t, f.model(false), 120, 40, colorprofile.ANSI256, drained(lines),
+		stage{keys("k"), func(m Model) bool { return m.timeline.Selected() == "tls.certs" && guideReady(m) }},
+		stage{keys("u"), dialogOpen(tagUndo)})
 }
 
 func TestGoldenConfirmManualDialog120x40(t *testing.T) {

@@ -46,4 +46,3 @@ func TestBar(t *testing.T) {
 		t.Error("over-budget bar looks like a full one")
 	}
 }
-
