@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"charm.land/bubbles/v2/key"
@@ -223,12 +224,13 @@ func (m Model) helpKeys() string {
 	k := m.keys
 	enter := "run"
 	if s, ok := m.selectedStep(); ok {
-		switch m.run.Step(s.ID).Status {
-		case steps.AwaitingOperator:
+		st := m.run.Step(s.ID)
+		switch {
+		case st.Status == steps.AwaitingOperator:
 			enter = "confirm"
-		case steps.Dirty:
+		case st.Status == steps.Dirty, st.Status == steps.Failed && st.CancelledBy != "":
 			enter = "choose"
-		case steps.Failed:
+		case st.Status == steps.Failed:
 			enter = "retry"
 		}
 	}
@@ -236,16 +238,22 @@ func (m Model) helpKeys() string {
 	if keys, ok := m.overlayHelp(); ok {
 		return m.help.ShortHelpView(keys)
 	}
+	keys := k.ShortHelp()
 	if m.busy != nil {
 		// While a step runs, what can be done to it comes first.
-		return m.help.ShortHelpView([]key.Binding{k.Cancel, k.OutputFull, k.GuideFull, k.NextPane, k.Note, k.Help, k.Quit})
+		keys = []key.Binding{k.Cancel, k.OutputFull, k.GuideFull, k.NextPane, k.Note, k.Help, k.Quit}
 	}
-	if m.width < 110 {
-		// What the full help also reaches gives way so that the guide,
-		// help and quit always show.
-		return m.help.ShortHelpView([]key.Binding{k.Enter, k.Skip, k.Verify, k.Undo, k.NextPane, k.GuideFull, k.Help, k.Quit})
+	// What the full help also reaches gives way, in this order, so that
+	// enter (or cancel), the guide, help and quit always show.
+	wide := m.help
+	wide.SetWidth(0)
+	for _, drop := range []key.Binding{k.Filter, k.Note, k.Retry, k.Skip, k.NextPane, k.OutputFull, k.Verify, k.Undo} {
+		if ansi.StringWidth(wide.ShortHelpView(keys)) <= m.width {
+			break
+		}
+		keys = slices.DeleteFunc(keys, func(b key.Binding) bool { return b.Help() == drop.Help() })
 	}
-	return m.help.ShortHelpView(k.ShortHelp())
+	return m.help.ShortHelpView(keys)
 }
 
 func (m Model) fullHelpView() string {
