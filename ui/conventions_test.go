@@ -164,3 +164,18 @@ func TestWheelScrollsPaneUnderPointer(t *testing.T) {
 		t.Error("the wheel moved the timeline under a dialog")
 	}
 }
+
+// Warnings from start-up are on screen, not only on stderr behind the
+// alternate screen.
+func TestStartupWarningsShownInTheUI(t *testing.T) {
+	f := openLab(t, nil, "")
+	m := New(Options{Session: f.sess, Clock: f.clock, Operator: "ana", Output: f.out, WorkDir: f.dir,
+		Notices: []string{"no run lock on database target db (connection refused); the state directory's lock still holds"}})
+	m = sized(t, m, 120, 40)
+	if s := screen(m); !strings.Contains(s, "Warning: no run lock on database target db") {
+		t.Errorf("warning not shown:\n%s", s)
+	}
+	if m.statusLevel != levelWarn {
+		t.Error("a warning is not shown as one")
+	}
+}
