@@ -176,6 +176,15 @@ func (r *Runbook) StepRef(id string) (phase, step int, ok bool) {
 	return 0, 0, false
 }
 
+// Step finds a step and its phase by id.
+func (r *Runbook) Step(id string) (Phase, Step, bool) {
+	pi, si, ok := r.StepRef(id)
+	if !ok {
+		return Phase{}, Step{}, false
+	}
+	return r.Phases[pi], r.Phases[pi].Steps[si], true
+}
+
 // Steps lists every step in order.
 func (r *Runbook) Steps() []Step {
 	var out []Step

@@ -241,8 +241,17 @@ func (t *LineTap) Write(p []byte) (int, error) {
 		t.Fn(string(t.buf[:i]))
 		t.buf = t.buf[i+1:]
 	}
+	if len(t.buf) > maxLine {
+		// A very long line without a newline: handed on in pieces.
+		t.Fn(string(t.buf))
+		t.buf = t.buf[:0]
+	}
 	return len(p), nil
 }
+
+// maxLine is the longest unterminated line LineTap keeps before it hands
+// it on.
+const maxLine = 64 << 10
 
 // Flush hands a last unterminated line to Fn.
 func (t *LineTap) Flush() {

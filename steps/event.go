@@ -100,6 +100,9 @@ type Event struct {
 	Note    string // EvNote text; EvStepDirty: what was in flight
 	Err     string // EvStepFailed / EvUndoFailed
 	Commit  string // EvCheckpoint
+	// NoCheckpoint: the end of a step whose phase keeps no checkpoints
+	// (checkpoint: false); Transition then asks for none.
+	NoCheckpoint bool
 
 	// Run-level facts (EvRunStarted / EvRunResumed).
 	Runbook   string

@@ -302,6 +302,9 @@ func AppendRecord(dst []byte, ev Event) []byte {
 	p = field(p, "note", ev.Note)
 	p = field(p, "err", ev.Err)
 	p = field(p, "commit", ev.Commit)
+	if ev.NoCheckpoint {
+		p = append(p, "\tnocp=1"...)
+	}
 	p = field(p, "rb", ev.Runbook)
 	p = field(p, "dig", ev.Digest)
 	p = field(p, "host", ev.Host)
@@ -463,6 +466,8 @@ func decodeRecord(rec []byte, in *journalText) (ev Event, reason string, newer i
 			ev.Err = in.get(v)
 		case "commit":
 			ev.Commit = in.get(v)
+		case "nocp":
+			ev.NoCheckpoint = string(v) == "1"
 		case "rb":
 			ev.Runbook = in.get(v)
 		case "dig":

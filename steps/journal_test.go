@@ -17,24 +17,25 @@ import (
 // its zero value, so a field the codec forgets shows up as a difference.
 func fullEvent(k EventKind, i int) Event {
 	return Event{
-		Kind:      k,
-		At:        time.Date(2025, 10, 24, 8, i, 7, 123456789, time.UTC),
-		Step:      fmt.Sprintf("step-%d", i),
-		Attempt:   i + 1,
-		Action:    i + 2,
-		Item:      i + 3,
-		Checked:   true,
-		Actor:     "ana@ops",
-		Reason:    "why " + k.String(),
-		Note:      "a note for " + k.String(),
-		Err:       "do 1 (shell): exit 1",
-		Commit:    "9f2c1e07d4b3a2910e8f6c5d4b3a2910e8f6c5d4",
-		Runbook:   "phase1-security-hardening",
-		Digest:    "0123456789abcdef",
-		Host:      "ops-laptop",
-		PID:       40000 + i,
-		Rehearsal: true,
-		Date:      "2025-10-24",
+		Kind:         k,
+		At:           time.Date(2025, 10, 24, 8, i, 7, 123456789, time.UTC),
+		Step:         fmt.Sprintf("step-%d", i),
+		Attempt:      i + 1,
+		Action:       i + 2,
+		Item:         i + 3,
+		Checked:      true,
+		Actor:        "ana@ops",
+		Reason:       "why " + k.String(),
+		Note:         "a note for " + k.String(),
+		Err:          "do 1 (shell): exit 1",
+		Commit:       "9f2c1e07d4b3a2910e8f6c5d4b3a2910e8f6c5d4",
+		NoCheckpoint: true,
+		Runbook:      "phase1-security-hardening",
+		Digest:       "0123456789abcdef",
+		Host:         "ops-laptop",
+		PID:          40000 + i,
+		Rehearsal:    true,
+		Date:         "2025-10-24",
 	}
 }
 
@@ -67,7 +68,7 @@ func TestRecordRoundTripEveryKindEveryField(t *testing.T) {
 func TestRecordZeroFieldsAreOmittedAndReadBack(t *testing.T) {
 	ev := Event{Seq: 1, Kind: EvStepSucceeded, At: time.Unix(0, 5).UTC(), Step: "a"}
 	rec := AppendRecord(nil, ev)
-	for _, k := range []string{"att=", "act=", "item=", "chk=", "by=", "why=", "note=", "err=", "commit=", "rb=", "dig=", "host=", "pid=", "reh="} {
+	for _, k := range []string{"att=", "act=", "item=", "chk=", "by=", "why=", "note=", "err=", "commit=", "nocp=", "rb=", "dig=", "host=", "pid=", "reh="} {
 		if bytes.Contains(rec, []byte("\t"+k)) {
 			t.Errorf("zero field %s written: %q", k, rec)
 		}

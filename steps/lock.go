@@ -50,6 +50,9 @@ func (e *LockedError) Error() string {
 type Lock struct {
 	f    *os.File
 	path string
+	// Previous is the holder this lock was taken over from, when it was
+	// a process on this host that died holding it (zero otherwise).
+	Previous LockInfo
 }
 
 // AcquireLock takes the lock in dir for me. A live holder is refused with a
@@ -99,7 +102,12 @@ func AcquireLock(dir string, me LockInfo, takeOver bool) (*Lock, error) {
 			return nil, fmt.Errorf("write lock: %w", err)
 		}
 	}
-	return &Lock{f: f, path: path}, nil
+	l := &Lock{f: f, path: path}
+	if prev.PID != 0 && prev.Host == me.Host {
+		// The flock was free: the previous holder on this host is dead.
+		l.Previous = prev
+	}
+	return l, nil
 }
 
 // ReadLock tells who holds the lock in dir, if anyone; held is false when

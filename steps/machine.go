@@ -37,6 +37,9 @@ type Effect struct {
 	Step string
 	// From is the first do action to run (after a confirmed manual action).
 	From int
+	// Confirmed: the operator confirmed the manual part, so a step with
+	// no do actions is done rather than waiting again.
+	Confirmed bool
 }
 
 // Note is an operator note on a step.
@@ -61,6 +64,9 @@ type StepState struct {
 	// lastAt is the last journaled moment of the step's work, where the
 	// clock of a step found dirty stops.
 	lastAt time.Time
+	// recheck: the verify under way re-checks a step that had succeeded;
+	// its success changes nothing worth a checkpoint.
+	recheck bool
 
 	LastErr  string
 	Reason   string // skip or mark-done reason
@@ -176,7 +182,10 @@ func Transition(s StepState, ev Event) (StepState, []Effect, error) {
 		s.Checked = m
 		return s, nil, nil
 	case EvCheckpoint:
-		s.Commit = ev.Commit
+		if ev.Commit != "" {
+			// Empty: the checkpoint had nothing to commit.
+			s.Commit = ev.Commit
+		}
 		return s, nil, nil
 	}
 	from, ok := allowed[ev.Kind]
@@ -198,6 +207,13 @@ func Transition(s StepState, ev Event) (StepState, []Effect, error) {
 	}
 
 	var eff []Effect
+	checkpoint := func() {
+		if !ev.NoCheckpoint {
+			eff = append(eff, Effect{Kind: EffCheckpoint, Step: ev.Step})
+		}
+	}
+	recheck := s.recheck
+	s.recheck = false
 	prevAt := s.lastAt
 	if ev.At.After(s.lastAt) {
 		s.lastAt = ev.At
@@ -214,6 +230,7 @@ func Transition(s StepState, ev Event) (StepState, []Effect, error) {
 		s.startClock(ev.At)
 		eff = append(eff, Effect{Kind: EffRunDo, Step: ev.Step})
 	case EvStepVerifying:
+		s.recheck = s.Status == Succeeded
 		s.Status = Verifying
 		if s.StartedAt.IsZero() {
 			s.StartedAt = ev.At
@@ -227,12 +244,14 @@ func Transition(s StepState, ev Event) (StepState, []Effect, error) {
 	case EvStepConfirmed:
 		s.Status = Running
 		s.Actor = ev.Actor
-		eff = append(eff, Effect{Kind: EffRunDo, Step: ev.Step, From: s.Manual + 1})
+		eff = append(eff, Effect{Kind: EffRunDo, Step: ev.Step, From: s.Manual + 1, Confirmed: true})
 	case EvStepSucceeded:
 		s.Status = Succeeded
 		s.stopClock(ev.At)
 		s.FinishedAt = ev.At
-		eff = append(eff, Effect{Kind: EffCheckpoint, Step: ev.Step})
+		if !recheck {
+			checkpoint()
+		}
 	case EvStepFailed:
 		s.Status = Failed
 		s.LastErr = ev.Err
@@ -245,14 +264,14 @@ func Transition(s StepState, ev Event) (StepState, []Effect, error) {
 		s.stopClock(ev.At)
 		s.FinishedAt = ev.At
 		s.InFlight = 0
-		eff = append(eff, Effect{Kind: EffCheckpoint, Step: ev.Step})
+		checkpoint()
 	case EvStepSkipped:
 		s.Status = Skipped
 		s.Reason, s.Actor = ev.Reason, ev.Actor
 		s.stopClock(ev.At)
 		s.FinishedAt = ev.At
 		s.InFlight = 0
-		eff = append(eff, Effect{Kind: EffCheckpoint, Step: ev.Step})
+		checkpoint()
 	case EvStepDirty:
 		s.InFlight = s.Status
 		s.Status = Dirty
@@ -270,7 +289,7 @@ func Transition(s StepState, ev Event) (StepState, []Effect, error) {
 		s.Status = Undone
 		s.Undone = true
 		s.FinishedAt = ev.At
-		eff = append(eff, Effect{Kind: EffCheckpoint, Step: ev.Step})
+		checkpoint()
 	case EvUndoFailed:
 		s.Status = Failed
 		s.LastErr = "undo: " + ev.Err

@@ -35,7 +35,7 @@ var legal = map[EventKind]map[Status]Status{
 var effectsOf = map[EventKind][]Effect{
 	EvStepStarted:    {{Kind: EffRunDo, Step: "s1"}},
 	EvStepVerifying:  {{Kind: EffRunVerify, Step: "s1"}},
-	EvStepConfirmed:  {{Kind: EffRunDo, Step: "s1", From: 3}}, // the awaited manual action is #2
+	EvStepConfirmed:  {{Kind: EffRunDo, Step: "s1", From: 3, Confirmed: true}}, // the awaited manual action is #2
 	EvStepSucceeded:  {{Kind: EffCheckpoint, Step: "s1"}},
 	EvStepMarkedDone: {{Kind: EffCheckpoint, Step: "s1"}},
 	EvStepSkipped:    {{Kind: EffCheckpoint, Step: "s1"}},

@@ -20,6 +20,35 @@ type Run struct {
 	LastSeq    uint64
 	LastAt     time.Time
 	Steps      map[string]*StepState
+	// owed: steps whose checkpoint a record asked for and no checkpoint
+	// record has paid yet, in the order asked.
+	owed []string
+}
+
+// Owed lists the steps whose checkpoint is owed, in the order asked for.
+func (r *Run) Owed() []string { return append([]string(nil), r.owed...) }
+
+func (r *Run) owe(step string, eff []Effect) {
+	for _, e := range eff {
+		if e.Kind != EffCheckpoint {
+			continue
+		}
+		for _, id := range r.owed {
+			if id == step {
+				return
+			}
+		}
+		r.owed = append(r.owed, step)
+	}
+}
+
+func (r *Run) paid(step string) {
+	for i, id := range r.owed {
+		if id == step {
+			r.owed = append(r.owed[:i:i], r.owed[i+1:]...)
+			return
+		}
+	}
 }
 
 // NewRun is an empty run (no journal yet).
@@ -38,45 +67,69 @@ func (r *Run) Step(id string) StepState {
 // Apply folds one event into the run. Step transitions go through the pure
 // Transition; an illegal one leaves the run unchanged and returns its error.
 func (r *Run) Apply(ev Event) ([]Effect, error) {
+	commit, eff, err := r.prepare(ev)
+	if err != nil {
+		return nil, err
+	}
+	commit()
+	return eff, nil
+}
+
+// prepare checks ev against the run and computes what folding it does,
+// without changing the run: commit applies it. The session prepares before
+// it writes the record and commits after, so Transition runs once per
+// record and an illegal event never reaches the journal.
+func (r *Run) prepare(ev Event) (commit func(), eff []Effect, err error) {
 	switch ev.Kind {
 	case EvRunStarted:
 		if !r.StartedAt.IsZero() {
-			return nil, fmt.Errorf("run already started at %s", r.StartedAt.Format(time.RFC3339))
+			return nil, nil, fmt.Errorf("run already started at %s", r.StartedAt.Format(time.RFC3339))
 		}
-		r.Runbook, r.Digest, r.StartedAt = ev.Runbook, ev.Digest, ev.At
-		r.Operator, r.Host, r.Rehearsal, r.Date = ev.Actor, ev.Host, ev.Rehearsal, ev.Date
+		return func() {
+			r.Runbook, r.Digest, r.StartedAt = ev.Runbook, ev.Digest, ev.At
+			r.Operator, r.Host, r.Rehearsal, r.Date = ev.Actor, ev.Host, ev.Rehearsal, ev.Date
+			r.track(ev)
+		}, nil, nil
 	case EvRunResumed:
-		r.Resumes++
-		r.Operator, r.Host = ev.Actor, ev.Host
-		if ev.Digest != "" {
-			r.Digest = ev.Digest
-		}
+		return func() {
+			r.Resumes++
+			r.Operator, r.Host = ev.Actor, ev.Host
+			if ev.Digest != "" {
+				r.Digest = ev.Digest
+			}
+			r.track(ev)
+		}, nil, nil
 	case EvRunFinished:
-		r.Finished, r.FinishedAt = true, ev.At
-	default:
-		if ev.Step == "" {
-			return nil, fmt.Errorf("%s event without a step", ev.Kind)
-		}
-		cur := r.Steps[ev.Step]
-		var s StepState
-		if cur != nil {
-			s = *cur
-		}
-		// Transition copies the notes to stay pure, which makes a step with
-		// n notes fold in O(n²). The run owns its states: let Transition
-		// see no old notes and append the new one here, in place. Clone
-		// clips what it hands out, so no snapshot shares the spare room.
-		notes := s.Notes
-		if ev.Kind == EvNote {
-			s.Notes = nil
-		}
-		next, eff, err := Transition(s, ev)
-		if err != nil {
-			return nil, fmt.Errorf("step %s: %w", ev.Step, err)
-		}
+		return func() {
+			r.Finished, r.FinishedAt = true, ev.At
+			r.track(ev)
+		}, nil, nil
+	}
+	if ev.Step == "" {
+		return nil, nil, fmt.Errorf("%s event without a step", ev.Kind)
+	}
+	cur := r.Steps[ev.Step]
+	var s StepState
+	if cur != nil {
+		s = *cur
+	}
+	// Transition copies the notes to stay pure, which makes a step with
+	// n notes fold in O(n²). The run owns its states: let Transition
+	// see no old notes and append the new one here, in place. Clone
+	// clips what it hands out, so no snapshot shares the spare room.
+	notes := s.Notes
+	if ev.Kind == EvNote {
+		s.Notes = nil
+	}
+	next, eff, err := Transition(s, ev)
+	if err != nil {
+		return nil, nil, fmt.Errorf("step %s: %w", ev.Step, err)
+	}
+	return func() {
 		if ev.Kind == EvNote {
 			next.Notes = append(notes, next.Notes...)
 		}
+		cur := r.Steps[ev.Step]
 		if cur == nil {
 			cur = new(StepState)
 			r.Steps[ev.Step] = cur
@@ -87,15 +140,16 @@ func (r *Run) Apply(ev Event) ([]Effect, error) {
 			next.Seq = ev.Seq
 		}
 		*cur = next
+		r.owe(ev.Step, eff)
+		if ev.Kind == EvCheckpoint {
+			r.paid(ev.Step)
+		}
 		if ev.Kind != EvNote && ev.Kind != EvChecklistTick && ev.Kind != EvCheckpoint && r.Finished {
 			// Work after the end (an undo, a retry) reopens the run.
 			r.Finished = false
 		}
 		r.track(ev)
-		return eff, nil
-	}
-	r.track(ev)
-	return nil, nil
+	}, eff, nil
 }
 
 func (r *Run) track(ev Event) {

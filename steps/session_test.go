@@ -954,7 +954,7 @@ func (c *fakeCheckpointer) calls() []CheckpointRequest {
 
 func TestOutputMasksWholePrivateKeyBlocks(t *testing.T) {
 	var got []string
-	w := &lineWriter{step: "s", red: NewRedactor(), sink: func(_, l string) { got = append(got, l) }}
+	w := newLineWriter("s", NewRedactor(), func(_, l string) { got = append(got, l) })
 	fmt.Fprint(w, "before\n-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBodyLineOne\nAwEHoUQDQgAEBodyLineTwo\n-----END EC PRIVATE KEY-----\nafter\n")
 	w.Close()
 	all := strings.Join(got, "\n")
@@ -996,5 +996,34 @@ func TestReopenTellsWhenTheRunbookChanged(t *testing.T) {
 	h.opt.Runbook = &rb
 	if s = h.open(); !s.Recovered.RunbookChanged {
 		t.Fatal("a changed digest is not reported")
+	}
+}
+
+// A command's output and error text never reach the Output callback, the
+// step's log or the journal with their escape sequences.
+func TestOutputAndJournalAreTerminalSafe(t *testing.T) {
+	h := newHarness(t)
+	s := h.open()
+	h.world.on("do1", func(_ context.Context, env *Env) error {
+		env.Out.Write([]byte("hello \x1b]0;pwned\x07world\x1b[2J\n\x1b]52;c;cm0gLXJmIC8K\x07clip\n"))
+		return errors.New("server said \x1b]8;;http://evil\x07click\x1b]8;;\x07")
+	})
+	if err := s.Start(context.Background(), "auto"); err == nil {
+		t.Fatal("step passed")
+	}
+	log, err := os.ReadFile(s.LogPath("auto"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	out := strings.Join(h.out, "\n")
+	h.mu.Unlock()
+	for what, text := range map[string]string{"output": out, "log": string(log), "journal": string(h.journalBytes())} {
+		if strings.ContainsAny(text, "\x1b\x07") {
+			t.Errorf("%s carries escape sequences:\n%q", what, text)
+		}
+	}
+	if !strings.Contains(out, "auto: hello world") || !strings.Contains(h.events()[len(h.events())-1].Err, "server said click") {
+		t.Errorf("the text itself was lost:\n%s\n%+v", out, h.events()[len(h.events())-1])
 	}
 }

@@ -1,7 +1,3 @@
-// Package steps is the engine: the typed step state machine, the journal it
-// is folded from, the operator lock, the clock arithmetic, and the session
-// that turns operator intents into journaled events and action runs. It has
-// no UI and no globals; the TUI and the headless runner drive it alike.
 package steps
 
 import "fmt"

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -61,9 +62,8 @@ type common struct {
 	profiled bool
 	// confirmManualUndo: manual undo actions are taken as done.
 	confirmManualUndo bool
-	// dbLock is the run lock on the database target, held (and kept
-	// reachable: its socket must not be collected) until the command ends.
-	dbLock *pg.RunLock
+	// noDBLock: go on when the database run lock cannot be taken.
+	noDBLock bool
 	// todayByDefault: with no --date and no run yet, the window is today
 	// (a rehearsal runs now, not on the day the runbook was planned for).
 	todayByDefault bool
@@ -120,6 +120,7 @@ func (c *common) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.BoolVar(&c.takeOver, "take-over", false, "take over a stale lock left by a session that died")
 	fs.BoolVar(&c.rehearsal, "rehearsal", false, "a rehearsal: manual steps are auto-confirmed and journaled as such; state in STATE/rehearsal unless --state is given")
 	fs.BoolVar(&c.debug, "debug", false, "write a debug log to the state directory")
+	fs.BoolVar(&c.noDBLock, "no-db-lock", false, "go on when the run lock on the database target cannot be taken (unreachable or refused credentials)")
 	fs.Var(c.targets, "target", "set a target: `NAME=VALUE` (repeatable; overrides its environment variable)")
 }
 
@@ -221,6 +222,7 @@ func report(err error, w io.Writer) int {
 		ue  *usageError
 		ee  *exitError
 		le  *steps.LockedError
+		dh  *steps.DBLockHeldError
 		rbe runbooks.Errors
 		se  *steps.StepError
 	)
@@ -235,6 +237,9 @@ func report(err error, w io.Writer) int {
 		return exitUsage
 	case errors.As(err, &le):
 		fmt.Fprintln(w, "runbook:", le)
+		return exitLocked
+	case errors.As(err, &dh):
+		fmt.Fprintln(w, "runbook:", dh)
 		return exitLocked
 	case errors.As(err, &rbe):
 		fmt.Fprintln(w, rbe)
@@ -361,54 +366,43 @@ func (c *common) openSession(rb *runbooks.Runbook, out func(step, line string), 
 	if err := crashHooks(c.getenv, &opt); err != nil {
 		return nil, err
 	}
-	// The database lock first: a refused operator must leave no trace in
-	// the journal (steps.Open records the opening).
-	if err := c.holdDatabase(rb, &steps.Env{Targets: targets, Redact: red}, warn); err != nil {
-		return nil, err
+	// The engine takes, keeps and releases the run lock on the database.
+	host, _ := os.Hostname()
+	holder := fmt.Sprintf("%s on %s (pid %d) since %s", c.operator, host, os.Getpid(), time.Now().UTC().Format("2006-01-02 15:04Z"))
+	if l := pg.NewRunLock(rb, targets, c.getenv, holder); l != nil {
+		opt.DBLock = l
+	}
+	opt.AllowNoDBLock = c.noDBLock
+	if c.debug {
+		// The engine's debug events: action start and end, journal
+		// appends, lock changes.
+		dir := steps.RunDir(c.stateDir, rb.ID)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+		f, err := os.OpenFile(filepath.Join(dir, "debug.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("open debug log: %w", err)
+		}
+		opt.Log = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	sess, err := steps.Open(opt)
 	if err != nil {
-		c.dbLock.Release()
 		return nil, err
 	}
-	return sess, nil
-}
-
-// holdDatabase takes the run lock on the runbook's first database target,
-// so two operators with two state directories cannot drive one database.
-// The lock lives as long as its connection: it is released when the
-// process ends. An unreachable database is a warning, not a stop: early
-// steps may run before it is up.
-func (c *common) holdDatabase(rb *runbooks.Runbook, env *steps.Env, warn func(string)) error {
-	for _, t := range rb.Targets {
-		if t.Kind != runbooks.TargetPostgres {
-			continue
+	for _, w := range sess.Recovered.Warnings {
+		if warn != nil {
+			warn(w)
 		}
-		if env.Targets[t.Name] == "" {
-			// Left to the PG* environment: the actions find the database
-			// then; the run lock is taken only on a named target.
-			return nil
-		}
-		host, _ := os.Hostname()
-		holder := fmt.Sprintf("%s on %s (pid %d) since %s", c.operator, host, os.Getpid(), time.Now().UTC().Format("2006-01-02 15:04Z"))
-		lock, err := pg.HoldRunLock(context.Background(), env, t.Name, rb.ID, holder)
-		c.dbLock = lock
-		var held *pg.RunLockHeldError
-		switch {
-		case errors.As(err, &held):
-			return &exitError{code: exitLocked, err: err}
-		case err != nil && warn != nil:
-			warn(fmt.Sprintf("no run lock on database target %s (%v); the state directory's lock still holds", t.Name, err))
-		}
-		return nil
 	}
-	return nil
+	return sess, nil
 }
 
 // checkpointer is the workspace repository when the workspace was named,
 // else a repository of runbook's own in the state directory.
 func (c *common) checkpointer(rb *runbooks.Runbook, ws string, red *steps.Redactor) (steps.Checkpointer, error) {
 	opts := []gitcp.Option{gitcp.WithRunbook(rb.ID), gitcp.WithStateDir(c.stateDir), gitcp.WithRedactor(red)}
+	opts = append(opts, crashCheckpoint(c.getenv)...)
 	if c.workspaceSet {
 		repo, err := gitcp.Open(ws, opts...)
 		if err != nil {

@@ -3,9 +3,12 @@
 package main
 
 import (
+	"os"
 	"strconv"
+	"syscall"
 
 	"github.com/runbook-dev/runbook/steps"
+	"github.com/runbook-dev/runbook/steps/gitcp"
 )
 
 // crashHooks arms the crash tests' faults from the environment. Only a
@@ -20,6 +23,22 @@ func crashHooks(getenv func(string) string, opt *steps.Options) error {
 		opt.SetJournalFault(crashAt(n))
 	}
 	return nil
+}
+
+// crashCheckpoint arms RUNBOOK_CRASH_IN_CHECKPOINT=N: the process kills
+// itself inside its Nth checkpoint, with the new index in index.lock and
+// the branch not yet moved.
+func crashCheckpoint(getenv func(string) string) []gitcp.Option {
+	n, err := strconv.Atoi(getenv("RUNBOOK_CRASH_IN_CHECKPOINT"))
+	if err != nil || n <= 0 {
+		return nil
+	}
+	return []gitcp.Option{gitcp.WithCheckpointFault(func() {
+		if n--; n == 0 {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		}
+	})}
 }
 
 // crashAt writes half of record n, syncs it, and kills the process: the

@@ -2,8 +2,13 @@
 
 package main
 
-import "github.com/runbook-dev/runbook/steps"
+import (
+	"github.com/runbook-dev/runbook/steps"
+	"github.com/runbook-dev/runbook/steps/gitcp"
+)
 
 // crashHooks does nothing in a release build: the crash tests' faults
 // exist only under the crashtest build tag (crash_crashtest.go).
 func crashHooks(func(string) string, *steps.Options) error { return nil }
+
+func crashCheckpoint(func(string) string) []gitcp.Option { return nil }

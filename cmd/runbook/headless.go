@@ -52,7 +52,6 @@ func runHeadless(ctx context.Context, args []string, io Streams, getenv func(str
 		return err
 	}
 	defer sess.Close()
-	defer h.c.dbLock.Release()
 	h.sess = sess
 	if t := sess.Recovered.Torn; t != nil {
 		h.logf("", "journal: %s", t)
@@ -118,7 +117,10 @@ func (h *headless) step(ctx context.Context, s runbooks.Step) error {
 			}
 			return &exitError{code: exitNeedsOp, err: fmt.Errorf("step %s %s; it is never re-run blindly: open `runbook` to choose, or pass --on-dirty=verify|retry|mark-done|undo", s.ID, d.Why)}
 		case steps.OpStart:
-			if d.Status == steps.Pending || d.Status == steps.Undone {
+			if st := h.sess.Snapshot().Step(s.ID); st.Status == steps.Failed {
+				h.logf(s.ID, "retrying (attempt %d): last error: %s", st.Attempts+1, st.LastErr)
+			}
+			if d.Status != steps.Dirty {
 				h.logf(s.ID, "start: %s (budget %s)", s.Title, hm(s.Budget))
 			} else {
 				h.logf(s.ID, "%s", d.Why)

@@ -1452,7 +1452,12 @@ func TestRehearsalDatabaseStoppedMidStep(t *testing.T) {
 	// the step that migrates it: the connection is refused.
 	r.phase("db stopped before the step", func() {
 		stopDB()
-		failed(r.runbook("run", "--step", step), 1, "connection refused")
+		// Without the run lock: the engine stops a run that cannot take
+		// it unless told to go on (the step then meets the refusal).
+		if res := r.runbook("run", "--step", step); res.code != exitEnv || !strings.Contains(res.err, "no run lock on database target") {
+			t.Fatalf("run with the database stopped: exit %d, %s; want exit %d naming the run lock", res.code, res.err, exitEnv)
+		}
+		failed(r.runbook("run", "--step", step, "--no-db-lock"), 1, "connection refused")
 		startDB()
 	})
 

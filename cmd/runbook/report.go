@@ -1,9 +1,8 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/runbook-dev/runbook/steps"
 )
@@ -40,23 +39,12 @@ func runReport(args []string, io Streams, getenv func(string) string) error {
 	if *out == "" {
 		return steps.WriteReport(io.Out, rb, run, now, red)
 	}
-	// Write beside and rename: a reader never sees half a report.
-	tmp, err := os.CreateTemp(filepath.Dir(*out), ".report-*")
-	if err != nil {
+	// One atomic write: a reader never sees half a report.
+	var buf bytes.Buffer
+	if err := steps.WriteReport(&buf, rb, run, now, red); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if err := steps.WriteReport(tmp, rb, run, now, red); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write report: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write report: %w", err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), *out); err != nil {
+	if err := steps.WriteFileAtomic(*out, buf.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
 	fmt.Fprintf(io.Err, "report written to %s\n", *out)

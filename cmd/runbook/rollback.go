@@ -51,7 +51,6 @@ func runRollback(ctx context.Context, args []string, io Streams, getenv func(str
 		return err
 	}
 	defer sess.Close()
-	defer h.c.dbLock.Release()
 	h.sess = sess
 	order, err := sess.RollbackOrder(*to)
 	if err != nil {

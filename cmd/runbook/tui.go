@@ -63,7 +63,6 @@ func runTUI(ctx context.Context, args []string, io Streams, getenv func(string) 
 		return err
 	}
 	defer sess.Close()
-	defer c.dbLock.Release()
 	// Warnings are shown in the UI; they go to stderr too, after the
 	// program, where they stay in the terminal's scrollback.
 	defer func() {

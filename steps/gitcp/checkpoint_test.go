@@ -742,3 +742,42 @@ func TestCheckpointInLinkedWorktree(t *testing.T) {
 	}
 	assertConsistent(t, wt)
 }
+
+// A git lock file left by the dead runbook process whose run this session
+// took over is cleared, and said so; a newer one is someone else's and is
+// never touched.
+func TestCheckpointClearsAStaleIndexLockOfADeadRun(t *testing.T) {
+	dir := newWorkspace(t, map[string]string{"a.txt": "a\n"})
+	write(t, dir, ".git/index.lock", "")
+	opened := time.Now()
+	old := opened.Add(-time.Minute)
+	if err := os.Chtimes(filepath.Join(dir, ".git/index.lock"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, "a.txt", "b\n")
+	r, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := request(0, time.Minute, "a.txt")
+	var notes []string
+	req.StaleBefore, req.Note = opened, func(n string) { notes = append(notes, n) }
+	if _, err := r.Checkpoint(context.Background(), req); err != nil {
+		t.Fatalf("checkpoint over a stale lock: %v", err)
+	}
+	if len(notes) != 1 || !strings.Contains(notes[0], "index.lock") {
+		t.Fatalf("notes %q", notes)
+	}
+
+	// A lock newer than the session: not the dead process's.
+	write(t, dir, ".git/index.lock", "")
+	write(t, dir, "a.txt", "c\n")
+	req.StaleBefore = time.Now().Add(-time.Hour)
+	_, err = r.Checkpoint(context.Background(), req)
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, ".git/index.lock")) {
+		t.Fatalf("checkpoint over a live lock: %v", err)
+	}
+	if !exists(dir, ".git/index.lock") {
+		t.Fatal("a lock that was not provably stale was removed")
+	}
+}

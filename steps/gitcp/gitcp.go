@@ -70,11 +70,15 @@ type Repo struct {
 	noFileMode bool
 
 	mu sync.Mutex
+	// stale: git lock files a dead runbook process left may be cleared
+	// (set for one checkpoint, from its request; guarded by mu).
+	stale *staleLocks
 }
 
 var _ steps.Checkpointer = (*Repo)(nil)
 
 type config struct {
+	fault          faultHook // crash tests only (crashtest builds)
 	runbook        string
 	name, email    string
 	secretPatterns patternList
@@ -309,6 +313,10 @@ func (r *Repo) Checkpoint(ctx context.Context, req steps.CheckpointRequest) (str
 func (r *Repo) Commit(ctx context.Context, req steps.CheckpointRequest) (Result, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if !req.StaleBefore.IsZero() {
+		r.stale = &staleLocks{before: req.StaleBefore, note: req.Note, dir: r.dir}
+		defer func() { r.stale = nil }()
+	}
 	id := r.runbookID(req.Journal)
 	now := req.Now
 	if now.IsZero() {
@@ -510,7 +518,7 @@ type change struct {
 // undo), so values already in history may come back.
 func (r *Repo) commitPaths(ctx context.Context, paths, forced []string, scanAll, restoring bool, msg string, now time.Time, journal string) (Result, error) {
 	var res Result
-	lk, err := lockFile(filepath.Join(r.gitDir, "index"), "the workspace's git index")
+	lk, err := lockFile(filepath.Join(r.gitDir, "index"), "the workspace's git index", r.stale)
 	if err != nil {
 		return res, err
 	}
@@ -599,6 +607,7 @@ func (r *Repo) commitPaths(ctx context.Context, paths, forced []string, scanAll,
 	if err := lk.write(ix.encode()); err != nil {
 		return res, err
 	}
+	r.cfg.fault.checkpoint()
 	verb := "commit"
 	if head.IsZero() {
 		verb = "commit (initial)"

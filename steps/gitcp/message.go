@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/runbook-dev/runbook/steps"
+	"github.com/runbook-dev/runbook/steps/termsafe"
 )
 
 func subject(msg string) string {
@@ -70,7 +71,9 @@ func (r *Repo) message(req steps.CheckpointRequest, id string, now time.Time) st
 	if req.Undo {
 		fmt.Fprintf(&b, "%s: true\n", TrailerUndo)
 	}
-	return r.cfg.redact.String(b.String())
+	// Titles, reasons and phase names come from the runbook and the
+	// operator: a commit message never carries their escape sequences.
+	return termsafe.Text(r.cfg.redact.String(b.String()))
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -25,9 +25,12 @@ type fileLock struct {
 	done         bool
 }
 
-func lockFile(target, what string) (*fileLock, error) {
+func lockFile(target, what string, stale *staleLocks) (*fileLock, error) {
 	p := target + ".lock"
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrExist) && stale.clear(p) {
+		f, err = os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	}
 	if errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("%s is locked (%s exists): another git command is running in the workspace, or one was killed; once no git command runs, remove %s and retry", what, p, p)
 	}
@@ -92,7 +95,7 @@ func (r *Repo) updateRef(name plumbing.ReferenceName, h, old plumbing.Hash, forc
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		return fmt.Errorf("update %s: %w", name, err)
 	}
-	lk, err := lockFile(file, "the ref "+name.String())
+	lk, err := lockFile(file, "the ref "+name.String(), r.stale)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/runbook-dev/runbook/steps"
 )
 
 // Restored tells what a restore did.
@@ -305,21 +307,7 @@ func (r *Repo) putBack(fd fileDiff) error {
 	if fi, err := os.Lstat(abs); err == nil && fi.Mode().IsRegular() {
 		perm = permFor(fd.before.Mode, fi.Mode().Perm())
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(abs), ".runbook-restore-*")
-	if err != nil {
-		return err
-	}
-	_, werr := tmp.Write(content)
-	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr, os.Chmod(tmp.Name(), perm)); err != nil {
-		_ = os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Rename(tmp.Name(), abs); err != nil {
-		_ = os.Remove(tmp.Name())
-		return err
-	}
-	return nil
+	return steps.WriteFileAtomic(abs, content, perm)
 }
 
 // permFor keeps a file's permissions but sets the executable bits git

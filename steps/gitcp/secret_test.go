@@ -256,3 +256,24 @@ func TestUndoCheckpointMayRestoreAnEarlierSecret(t *testing.T) {
 		t.Fatalf("the value is in the committed file again: %v", err)
 	}
 }
+
+// Foreign text in a commit message (a step title, a reason, a phase name)
+// never brings its escape sequences along.
+func TestMessageIsTerminalSafe(t *testing.T) {
+	dir := newWorkspace(t, map[string]string{"a.txt": "a\n"})
+	r, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := request(0, time.Minute, "a.txt")
+	req.Step.Title = "Rotate \x1b]0;pwned\x07keys \x1b[2J\u202e"
+	req.Phase.Title = "Item \x1b]52;c;cm0gLXJmIC8K\x07two"
+	write(t, dir, "a.txt", "b\n")
+	if _, err := r.Checkpoint(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	msg := git(t, dir, "log", "-1", "--format=%B")
+	if strings.ContainsAny(msg, "\x1b\x07\u202e") || !strings.Contains(msg, "Rotate keys") {
+		t.Errorf("message carries control text:\n%q", msg)
+	}
+}

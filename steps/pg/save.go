@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+
+	"github.com/runbook-dev/runbook/steps"
 )
 
 // Saved state lives in the step's SaveDir as small JSON files, one per
@@ -41,25 +43,7 @@ func saveOnce(dir, name string, v any) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	// Write then rename, fsynced, so a crash leaves the old file or the
-	// new one, never half of one.
-	tmp, err := os.CreateTemp(dir, name+".*")
-	if err != nil {
-		return false, fmt.Errorf("save state for the undo: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return false, fmt.Errorf("save state for the undo: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return false, fmt.Errorf("save state for the undo: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return false, fmt.Errorf("save state for the undo: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
+	if err := steps.WriteFileAtomic(p, b, 0o600); err != nil {
 		return false, fmt.Errorf("save state for the undo: %w", err)
 	}
 	return true, nil

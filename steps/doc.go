@@ -1,0 +1,14 @@
+// Package steps is the engine: the typed step state machine (Transition),
+// the journal it is folded from, the operator lock, the clock arithmetic,
+// and the Session, the one driver that turns operator decisions into
+// journaled events and action runs. It has no UI and no globals; the TUI
+// and the headless runner drive it alike.
+//
+// Files: machine.go (statuses, events, Transition and its effects),
+// journal.go (the checksummed append-only log), run.go (the fold),
+// session.go (Open, Close, recording), driver.go (the step operations and
+// drive, which performs exactly the effects Transition returns),
+// policy.go (Next: what happens next, and the words the journal uses),
+// output.go (a step's output lines: redacted, logged, handed on),
+// rollback.go (the undo order), lock.go (the state directory's lock).
+package steps
