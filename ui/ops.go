@@ -212,6 +212,18 @@ func (m Model) opDone(msg opDoneMsg) (tea.Model, tea.Cmd) {
 	if m.quitting && m.busy == nil {
 		return m, tea.Quit
 	}
+	if m.busy == nil && m.dlg != nil && m.dlg.Tag == tagQuit {
+		// q was pressed while the step ran; it has ended on its own, so
+		// nothing is left to interrupt: quit as asked.
+		m.dlg = nil
+		m.quitting = true
+		return m, tea.Quit
+	}
+	if m.busy == nil && m.dlg != nil && m.dlg.Tag == tagCancel {
+		// Nothing is left to cancel.
+		m.dlg = nil
+		m.layout()
+	}
 	id := msg.op.step
 	state := m.run.Step(id)
 	switch {
