@@ -100,3 +100,22 @@ func TestCancelWithNothingRunningSaysSo(t *testing.T) {
 		t.Fatalf("x while idle:\n%s", screen(m))
 	}
 }
+
+// q asked while a step ran; the step then ended by itself: the open
+// question has nothing left to interrupt, and the program quits as asked.
+func TestQuitQuestionOpenWhenStepEndsQuits(t *testing.T) {
+	f := openLab(t, slowRunbook(t), "")
+	m := sized(t, f.model(false), 120, 40)
+	m, done := startSlow(t, f, m)
+	m = press(t, m, "q")
+	if m.dlg == nil || m.dlg.Tag != tagQuit {
+		t.Fatal("q while running did not ask")
+	}
+	if err := f.sess.Cancel("p.wait", "other"); err != nil {
+		t.Fatal(err)
+	}
+	m, cmd := update(t, m, <-done)
+	if _, quit := run(t, m, cmd); !quit || m.Interrupted() {
+		t.Fatalf("quit=%v interrupted=%v after the step ended under the quit question", quit, m.Interrupted())
+	}
+}
