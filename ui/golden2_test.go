@@ -116,7 +116,7 @@ func TestGoldenConfirmManualDialog120x40(t *testing.T) {
 	f := openLab(t, nil, "")
 	goldenStages(t, f.model(false), 120, 40, colorprofile.ANSI256, guideReady,
 		stage{keys("enter"), func(m Model) bool {
-			return m.busy == nil && m.run.Step("prep.read").Manual >= 0 && m.status != "" && m.run.Step("prep.read").Status.String() == "awaiting operator"
+			return m.busy == nil && m.run.Step("prep.read").Status.String() == "awaiting operator" && outputHas("prep.read", "▸ manual")(m)
 		}},
 		stage{keys("enter"), dialogOpen(tagConfirmManual)})
 }
