@@ -140,7 +140,7 @@ func TestGoldenDirtyChooser120x40(t *testing.T) {
 
 func TestGoldenHelp120x40(t *testing.T) {
 	f := openLab(t, nil, "")
-	golden(t, f.model(false), 120, 40, colorprofile.ANSI256, guideReady, func(m Model) bool { return m.fullHelp }, keyMsg("?"))
+	golden(t, f.model(false), 120, 40, colorprofile.ANSI256, guideReady, func(m Model) bool { return m.over == ovHelp }, keyMsg("?"))
 }
 
 // A late run without colour: behind plan, close to the end of the window,

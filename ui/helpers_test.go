@@ -71,7 +71,7 @@ func openLabMode(t testing.TB, rb *runbooks.Runbook, dir string, rehearsal bool)
 }
 
 func (f *fixture) model(noColor bool) Model {
-	return New(Options{Session: f.sess, Clock: f.clock, Operator: "ana", Output: f.out, NoColor: noColor})
+	return New(Options{Session: f.sess, Clock: f.clock, Operator: "ana", Output: f.out, NoColor: noColor, WorkDir: f.dir, NoBell: true})
 }
 
 // update feeds one message and returns the model.

@@ -8,18 +8,22 @@ package ui
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"charm.land/bubbles/v2/help"
+	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/runbook-dev/runbook/runbooks"
 	"github.com/runbook-dev/runbook/steps"
+	"github.com/runbook-dev/runbook/steps/termsafe"
 	"github.com/runbook-dev/runbook/ui/components/dialog"
 	"github.com/runbook-dev/runbook/ui/components/guide"
 	"github.com/runbook-dev/runbook/ui/components/header"
 	"github.com/runbook-dev/runbook/ui/components/logpane"
+	"github.com/runbook-dev/runbook/ui/components/outview"
 	"github.com/runbook-dev/runbook/ui/components/timeline"
 	"github.com/runbook-dev/runbook/ui/keymap"
 	"github.com/runbook-dev/runbook/ui/styles"
@@ -47,6 +51,19 @@ type Options struct {
 	NoColor bool
 	// OutputLines is how many output lines the pane keeps (0: default).
 	OutputLines int
+	// Notices are warnings from before the program started (e.g. no run
+	// lock on a database target): shown in the notice line, never only
+	// on stderr behind the alternate screen.
+	Notices []string
+	// NoBell keeps the terminal bell quiet (a step failed, went over its
+	// budget, the point of no return is near).
+	NoBell bool
+	// WorkDir is the directory log paths are shown relative to (when they
+	// are below it); "": as the session names them.
+	WorkDir string
+	// Mouse turns on mouse reporting: the wheel scrolls the pane under
+	// the pointer (it takes over the terminal's own text selection).
+	Mouse bool
 }
 
 type pane uint8
@@ -83,6 +100,8 @@ const (
 type busy struct {
 	op     op
 	cancel context.CancelFunc
+	// canceled: the operator cancelled it (x), not quitting.
+	canceled bool
 }
 
 // Dialog tags: what an open dialog is for.
@@ -94,6 +113,7 @@ const (
 	tagConfirmManual
 	tagDirty
 	tagQuit
+	tagCancel
 )
 
 // Model is the root model.
@@ -125,10 +145,18 @@ type Model struct {
 	dlg           *dialog.Model
 	busy          *busy
 	quitting      bool
-	fullGuide     bool
-	fullHelp      bool
-	status        string
-	statusLevel   level
+	// over is the full-screen view on top, if any; it takes the keys.
+	over overlay
+	outv *outview.Model
+	// filter is the timeline's filter line; filtering: it takes the keys.
+	filter    textinput.Model
+	filtering bool
+	// interrupted: the program ends with a step cut off (exit 130);
+	// forced: a second ctrl+c did not wait for the journal.
+	interrupted, forced bool
+	status              string
+	statusLevel         level
+	bell                bellState
 
 	// gen counts changes of the run state, the timing and the theme: the
 	// panes drawn from them are redrawn only when it moves.
@@ -155,9 +183,11 @@ func New(opt Options) Model {
 		described:  map[string]*guide.Described{},
 		describing: map[string]bool{},
 		cache:      &frameCache{},
+		filter:     newFilter(),
 	}
 	m.st = styles.New(m.theme)
 	m.help.Styles = m.st.Help
+	m.out.LogPath = m.logPath
 	m.setRun(sess.Snapshot(), opt.Clock.Now())
 
 	rec := sess.Recovered
@@ -179,6 +209,10 @@ func New(opt Options) Model {
 		notes = append(notes, "The runbook changed since this run last opened: steps already done are not re-checked (v verifies one).")
 		m.statusLevel = levelWarn
 	}
+	for _, n := range opt.Notices {
+		notes = append(notes, "Warning: "+termsafe.Line(n)+".")
+		m.statusLevel = levelWarn
+	}
 	if len(notes) == 0 {
 		if rec.New {
 			notes = append(notes, "New run. enter runs the selected step; ? shows every key.")
@@ -188,6 +222,8 @@ func New(opt Options) Model {
 	}
 	m.status = strings.Join(notes, " ")
 	m.guide.Follow(m.timeline.Selected())
+	m.showSelected()
+	m.bell = newBellState(m.timing)
 	return m
 }
 
@@ -221,6 +257,30 @@ func (m Model) selectedStep() (runbooks.Step, bool) {
 	}
 	return m.rb.Phases[pi].Steps[si], true
 }
+
+// showSelected points the output pane at the selected step and its log.
+func (m *Model) showSelected() {
+	m.out.Show(m.timeline.Selected())
+}
+
+// logPath is where a step's whole output is (under the state directory
+// as the operator named it).
+func (m Model) logPath(id string) string {
+	if id == "" || m.sess == nil {
+		return ""
+	}
+	p := m.sess.LogPath(id)
+	if m.opt.WorkDir != "" {
+		if rel, err := filepath.Rel(m.opt.WorkDir, p); err == nil && !strings.HasPrefix(rel, "..") {
+			p = rel
+		}
+	}
+	return termsafe.Line(p)
+}
+
+// Interrupted reports whether the program ended with a step cut off
+// (quit or a signal while it ran): the CLI exits 130.
+func (m Model) Interrupted() bool { return m.interrupted || m.forced }
 
 func (m Model) stepTiming(id string) steps.StepTiming {
 	pi, si, ok := m.rb.StepRef(id)
@@ -257,9 +317,12 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.KeyPressMsg:
 		return m.key(msg)
 
+	case tea.MouseWheelMsg:
+		return m.wheel(msg)
+
 	case tickMsg:
 		m.setRun(msg.snap, msg.now)
-		return m, tickCmd(m.sess, m.clock)
+		return m, tea.Batch(tickCmd(m.sess, m.clock), m.ring())
 
 	case outputMsg:
 		m.out.Append(msg.lines, msg.dropped)
@@ -276,6 +339,9 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 
 	case opDoneMsg:
 		return m.opDone(msg)
+
+	case cancelAskedMsg:
+		return m.cancelAsked(msg)
 
 	case interruptMsg:
 		return m.interrupt()
@@ -295,6 +361,16 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.dlg = &d
 		return m, cmd
 	}
+	if m.filtering {
+		var cmd tea.Cmd
+		m.filter, cmd = m.filter.Update(msg)
+		return m, cmd
+	}
+	if m.outv != nil && m.outv.Typing() {
+		o, _, cmd := m.outv.Update(msg)
+		m.outv = &o
+		return m, cmd
+	}
 	return m, nil
 }
 
@@ -306,6 +382,7 @@ func (m *Model) needSelected() tea.Cmd {
 		return nil
 	}
 	m.guide.Follow(s.ID)
+	m.showSelected()
 	var cmds []tea.Cmd
 	if c := m.guide.Need(m.rb.Guides, s.Guide, m.theme.Glamour()); c != nil {
 		cmds = append(cmds, c)
@@ -326,21 +403,35 @@ func (m *Model) layout() {
 	if m.dlg != nil {
 		dlgH = strings.Count(m.dlg.View(m.st, m.width), "\n") + 1
 	}
+	if m.filtering {
+		dlgH++
+	}
 	m.bodyH = max(m.height-header.Height-2-dlgH, 4)
 	tw, rw := m.columns()
 	m.timeline.SetSize(tw-2, m.bodyH-2)
-	if m.fullGuide {
+	switch {
+	case m.over == ovGuide:
 		m.guide.SetSize(m.width-2, m.bodyH-2)
-	} else {
+	case m.over == ovOutput && m.outv != nil:
+		m.outv.SetSize(m.width-2, m.bodyH-2)
+	case m.compact():
+		m.guide.SetSize(rw-2, m.bodyH-2)
+		m.out.SetSize(rw-2, m.bodyH-2)
+	default:
 		gh, oh := m.rows()
 		m.guide.SetSize(rw-2, gh-2)
 		m.out.SetSize(rw-2, oh-2)
 	}
 }
 
-// columns splits the width between the timeline and the right column.
+// compact: too short a screen for the guide and the output one above the
+// other; the right column shows one of them (tab or o switches).
+func (m Model) compact() bool { return m.height < 32 }
+
+// columns splits the width between the timeline and the right column:
+// the timeline takes what its longest title needs, up to 42% of the width.
 func (m Model) columns() (int, int) {
-	tw := min(max(m.width*42/100, 34), 60)
+	tw := min(max(m.timeline.Need(), 34), max(m.width*42/100, 34))
 	return tw, m.width - tw
 }
 

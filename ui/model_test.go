@@ -453,7 +453,7 @@ func TestQuitWhileRunningCancelsAndWaitsForJournal(t *testing.T) {
 	if m.dlg == nil || m.dlg.Tag != tagQuit {
 		t.Fatal("q while running did not ask")
 	}
-	if !strings.Contains(screen(m), "p.wait is running (run). Quitting interrupts it") {
+	if !strings.Contains(screen(m), "p.wait is running (run). Quitting cancels it") {
 		t.Errorf("quit dialog:\n%s", screen(m))
 	}
 	m, cmd = update(t, m, keyMsg("y"))
@@ -598,17 +598,20 @@ func TestPanesFocusAndScroll(t *testing.T) {
 	if m.focus != paneOutput {
 		t.Fatalf("focus after two shift+tab: %s", m.focus)
 	}
-	m = press(t, m, "g")
-	if !m.fullGuide || !strings.Contains(screen(m), "esc to close") {
-		t.Fatal("g did not open the guide full-screen")
+	m = press(t, m, "f")
+	if m.over != ovGuide || !strings.Contains(screen(m), "esc to close") {
+		t.Fatal("f did not open the guide full-screen")
 	}
-	m = press(t, m, "esc")
+	m = press(t, m, "q")
+	if m.over != ovNone {
+		t.Fatal("q did not close the full-screen guide")
+	}
 	m = press(t, m, "?")
-	if !m.fullHelp || !strings.Contains(screen(m), "awaiting operator") {
+	if m.over != ovHelp || !strings.Contains(screen(m), "awaiting operator") {
 		t.Fatalf("? did not show the full help with the status legend:\n%s", screen(m))
 	}
 	m = press(t, m, "?")
-	if m.fullHelp {
+	if m.over != ovNone {
 		t.Fatal("? did not close the help")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/runbook-dev/runbook/steps/termsafe"
 	"github.com/runbook-dev/runbook/ui/components/logpane"
 )
 
@@ -54,7 +55,7 @@ func (o *Output) Send(step, line string) {
 		return
 	default:
 	}
-	l := logpane.Line{Step: step, Text: sanitize(line)}
+	l := logpane.Line{Step: step, Text: termsafe.Line(sanitize(line))}
 	select {
 	case o.ch <- l:
 	default:

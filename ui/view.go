@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"charm.land/bubbles/v2/key"
@@ -9,6 +10,8 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/runbook-dev/runbook/steps"
+	"github.com/runbook-dev/runbook/steps/termsafe"
+	"github.com/runbook-dev/runbook/ui/common"
 	"github.com/runbook-dev/runbook/ui/components/guide"
 	"github.com/runbook-dev/runbook/ui/components/header"
 	"github.com/runbook-dev/runbook/ui/components/timeline"
@@ -44,10 +47,11 @@ type headerKey struct {
 
 type leftKey struct {
 	gen     uint64
-	pane    [4]int
+	pane    [5]int
 	busy    string
 	w, h    int
 	focused bool
+	filter  string
 }
 
 type guideKey struct {
@@ -64,7 +68,10 @@ type guideKey struct {
 func (m Model) View() tea.View {
 	v := tea.NewView(m.render())
 	v.AltScreen = true
-	v.WindowTitle = "runbook · " + m.rb.Title
+	if m.opt.Mouse {
+		v.MouseMode = tea.MouseModeCellMotion
+	}
+	v.WindowTitle = "runbook · " + termsafe.Line(m.rb.Title)
 	return v
 }
 
@@ -90,6 +97,11 @@ func (m Model) render() string {
 		b.WriteByte('\n')
 		b.WriteString(m.dlg.View(st, m.width))
 	}
+	if m.filtering {
+		b.WriteByte('\n')
+		m.filter.SetWidth(max(m.width-len(m.filter.Prompt)-2, 10))
+		b.WriteString(m.filter.View())
+	}
 	b.WriteByte('\n')
 	b.WriteString(m.statusLine())
 	b.WriteByte('\n')
@@ -99,8 +111,13 @@ func (m Model) render() string {
 
 func (m Model) body() string {
 	st := m.st
-	if m.fullHelp {
-		return st.Frame("Help", m.fullHelpView(), m.width, m.bodyH, true)
+	switch m.over {
+	case ovHelp:
+		return st.Frame("Help · esc to close", m.fullHelpView(), m.width, m.bodyH, true)
+	case ovOutput:
+		if m.outv != nil {
+			return st.Frame(m.outv.Title()+" · esc to close", m.outv.View(st), m.width, m.bodyH, true)
+		}
 	}
 	guideView := func(w, h int, suffix string, focused bool) string {
 		gp := m.guideProps()
@@ -109,22 +126,34 @@ func (m Model) body() string {
 			described: gp.Actions != nil, rendered: m.guide.Cached(m.guide.KeyFor(gp.Step.Guide, gp.Style)), busy: gp.Busy,
 		}
 		return m.cache.guide.get(k, func() string {
-			return st.Frame("Guide · "+gp.Step.Guide.String()+suffix, m.guide.View(gp), w, h, focused)
+			return st.Frame("Guide · "+termsafe.Line(gp.Step.Guide.String())+suffix, m.guide.View(gp), w, h, focused)
 		})
 	}
-	if m.fullGuide {
+	if m.over == ovGuide {
 		return guideView(m.width, m.bodyH, " · esc to close", true)
 	}
 	tw, rw := m.columns()
 	gh, oh := m.rows()
-	lk := leftKey{gen: m.gen, pane: m.timeline.ViewKey(), busy: m.busyID(), w: tw, h: m.bodyH, focused: m.focus == paneTimeline}
+	lk := leftKey{gen: m.gen, pane: m.timeline.ViewKey(), busy: m.busyID(), w: tw, h: m.bodyH, focused: m.focus == paneTimeline, filter: m.timeline.Filter()}
 	left := m.cache.left.get(lk, func() string {
-		return st.Frame(fmt.Sprintf("Timeline · %d/%d done", m.timing.Done, m.timing.Total),
+		title := fmt.Sprintf("Timeline · %d/%d done", m.timing.Done, m.timing.Total)
+		if f := m.timeline.Filter(); f != "" {
+			title += " · /" + termsafe.Line(f)
+		}
+		return st.Frame(title,
 			m.timeline.View(timeline.Props{Runbook: m.rb, Timing: m.timing, Busy: m.busyID(), Styles: st}),
 			tw, m.bodyH, m.focus == paneTimeline)
 	})
-	right := guideView(rw, gh, "", m.focus == paneGuide) + "\n" +
-		st.Frame(m.out.Title(), m.out.View(st), rw, oh, m.focus == paneOutput)
+	var right string
+	switch {
+	case m.compact() && m.rightPane() == paneOutput:
+		right = st.Frame(m.out.Title()+" · tab: guide", m.out.View(st), rw, m.bodyH, true)
+	case m.compact():
+		right = guideView(rw, m.bodyH, " · tab: output", m.focus == paneGuide)
+	default:
+		right = guideView(rw, gh, "", m.focus == paneGuide) + "\n" +
+			st.Frame(m.out.Title(), m.out.View(st), rw, oh, m.focus == paneOutput)
+	}
 	return joinColumns(left, right)
 }
 
@@ -169,7 +198,7 @@ func joinColumns(left, right string) string {
 
 func (m Model) statusLine() string {
 	st := m.st
-	text := m.status
+	text := termsafe.Line(m.status)
 	if m.busy != nil && !m.quitting {
 		text = "▶ " + m.busy.op.step + " " + m.busy.op.kind.String() + " in progress · " + text
 	}
@@ -185,40 +214,67 @@ func (m Model) statusLine() string {
 	return st.Muted.Render(text)
 }
 
-// helpLine is the short help, with enter's meaning for the selected step.
+// helpLine is the short help of what is on top, with enter's meaning for
+// the selected step, never wider than the screen.
 func (m Model) helpLine() string {
+	return ansi.Truncate(m.helpKeys(), m.width, "…")
+}
+
+func (m Model) helpKeys() string {
 	k := m.keys
 	enter := "run"
 	if s, ok := m.selectedStep(); ok {
-		switch m.run.Step(s.ID).Status {
-		case steps.AwaitingOperator:
+		st := m.run.Step(s.ID)
+		switch {
+		case st.Status == steps.AwaitingOperator:
 			enter = "confirm"
-		case steps.Dirty:
+		case st.Status == steps.Dirty, st.Status == steps.Failed && st.CancelledBy != "":
 			enter = "choose"
-		case steps.Failed:
+		case st.Status == steps.Failed:
 			enter = "retry"
 		}
 	}
 	k.Enter.SetHelp("enter", enter)
-	if m.fullGuide || m.fullHelp {
-		return m.help.ShortHelpView([]key.Binding{k.Up, k.Down, k.PageDown, k.Back, k.Quit})
+	if keys, ok := m.overlayHelp(); ok {
+		return m.help.ShortHelpView(keys)
 	}
-	if m.width < 110 {
-		// What enter, the full help and the guide key also reach gives way
-		// so that help and quit always show.
-		return m.help.ShortHelpView([]key.Binding{k.Enter, k.Skip, k.Verify, k.Undo, k.Note, k.NextPane, k.Help, k.Quit})
+	keys := k.ShortHelp()
+	if m.busy != nil {
+		// While a step runs, what can be done to it comes first.
+		keys = []key.Binding{k.Cancel, k.OutputFull, k.GuideFull, k.NextPane, k.Note, k.Help, k.Quit}
 	}
-	return m.help.ShortHelpView(k.ShortHelp())
+	// What the full help also reaches gives way, in this order, so that
+	// enter (or cancel), the guide, help and quit always show.
+	wide := m.help
+	wide.SetWidth(0)
+	for _, drop := range []key.Binding{k.Filter, k.Note, k.Retry, k.Skip, k.NextPane, k.OutputFull, k.Verify, k.Undo} {
+		if ansi.StringWidth(wide.ShortHelpView(keys)) <= m.width {
+			break
+		}
+		keys = slices.DeleteFunc(keys, func(b key.Binding) bool { return b.Help() == drop.Help() })
+	}
+	return m.help.ShortHelpView(keys)
 }
 
 func (m Model) fullHelpView() string {
 	st := m.st
+	w := max(m.width-2, 20)
 	var legend []string
 	for _, s := range steps.Statuses() {
-		legend = append(legend, timeline.StatusStyle(st, s)(timeline.Icon(s))+" "+s.String())
+		legend = append(legend, common.StatusStyle(st, s)(common.Icon(s))+" "+s.String())
 	}
-	return m.help.FullHelpView(m.keys.FullHelp()) + "\n\n" +
-		st.Phase.Render("Status") + "\n" + strings.Join(legend, "  ") + "\n\n" +
-		st.Muted.Render("Panes: tab moves focus; arrows move the selection in the timeline and scroll the guide or output.") + "\n" +
-		st.Muted.Render("Output keeps the last lines of each run; every line is also in the step's log file.")
+	groups := m.keys.FullHelp()
+	keys := m.help.FullHelpView(groups)
+	if m.width < 110 {
+		// Too narrow for every column side by side: two rows of them, and
+		// the status legend; the rest is in the README.
+		keys = m.help.FullHelpView(groups[:2]) + "\n" + m.help.FullHelpView(groups[2:])
+		return keys + "\n\n" + ansi.Wrap(strings.Join(legend, "  "), w, " ")
+	}
+	text := func(s string) string { return st.Muted.Render(ansi.Wrap(s, w, " ")) }
+	return keys + "\n\n" +
+		st.Phase.Render("Status") + "\n" + ansi.Wrap(strings.Join(legend, "  "), w, " ") + "\n\n" +
+		text("Panes: tab moves focus; arrows move the selection in the timeline and scroll the guide or output; the wheel scrolls the pane under it.") + "\n" +
+		text("Help, full-screen views and questions take the keys while open: only their own work (see the footer); esc or q closes them.") + "\n" +
+		text("Output keeps the last lines of each run; every line is also in the step's log file.")
 }

@@ -7,17 +7,34 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/runbook-dev/runbook/runbooks"
 	"github.com/runbook-dev/runbook/steps"
 	"github.com/runbook-dev/runbook/ui"
 )
 
+// tuiFlags are the terminal UI's own settings (beside the common flags).
+type tuiFlags struct {
+	noBell  bool // no terminal bell (--no-bell, RUNBOOK_NO_BELL)
+	noMouse bool // no mouse reporting (--no-mouse, RUNBOOK_NO_MOUSE)
+}
+
+func (t *tuiFlags) register(fs interface {
+	BoolVar(p *bool, name string, value bool, usage string)
+}, getenv func(string) string) {
+	fs.BoolVar(&t.noBell, "no-bell", getenv("RUNBOOK_NO_BELL") != "", "no terminal bell when a step fails, goes over budget or the point of no return nears ($RUNBOOK_NO_BELL)")
+	fs.BoolVar(&t.noMouse, "no-mouse", getenv("RUNBOOK_NO_MOUSE") != "", "leave the mouse to the terminal (text selection) instead of scrolling panes ($RUNBOOK_NO_MOUSE)")
+}
+
 func runTUI(ctx context.Context, args []string, io Streams, getenv func(string) string) error {
 	var c common
+	var t tuiFlags
 	fs := newFlags("", io)
 	c.register(fs, getenv)
+	t.register(fs, getenv)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -29,12 +46,30 @@ func runTUI(ctx context.Context, args []string, io Streams, getenv func(string) 
 	if err != nil {
 		return err
 	}
+	noColor := getenv("NO_COLOR") != ""
+	if c.date == "" && !c.todayByDefault && ui.NeedsDay(rb, time.Now()) && !runExists(c.stateDir, rb.ID) {
+		// A new run on a day that is not the planned one: ask which day
+		// its clocks count on before anything is journaled.
+		var ok bool
+		rb, ok, err = askDay(rb, io, noColor)
+		if err != nil || !ok {
+			return err
+		}
+	}
 	out := ui.NewOutput(0)
-	sess, err := c.openSession(rb, out.Send, c.rehearsal, func(w string) { fmt.Fprintln(io.Err, "runbook: warning:", w) })
+	var notices []string
+	sess, err := c.openSession(rb, out.Send, c.rehearsal, func(w string) { notices = append(notices, w) })
 	if err != nil {
 		return err
 	}
 	defer sess.Close()
+	// Warnings are shown in the UI; they go to stderr too, after the
+	// program, where they stay in the terminal's scrollback.
+	defer func() {
+		for _, w := range notices {
+			fmt.Fprintln(io.Err, "runbook: warning:", w)
+		}
+	}()
 	if c.debug {
 		// The TUI owns stdout: logs go to a file in the state directory.
 		f, err := os.OpenFile(filepath.Join(steps.RunDir(c.stateDir, rb.ID), "debug.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -44,23 +79,61 @@ func runTUI(ctx context.Context, args []string, io Streams, getenv func(string) 
 		defer f.Close()
 		slog.SetDefault(slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	}
+	wd, _ := os.Getwd()
 	m := ui.New(ui.Options{
 		Session:  sess,
 		Clock:    steps.SystemClock{},
 		Operator: c.operator,
 		Output:   out,
-		NoColor:  getenv("NO_COLOR") != "",
+		NoColor:  noColor,
+		Notices:  notices,
+		NoBell:   t.noBell,
+		Mouse:    !t.noMouse,
+		WorkDir:  wd,
 	})
 	// No WithContext: a signal goes through ui.Filter, which cancels a
 	// running step and lets the session journal its end before the
 	// program exits.
 	p := tea.NewProgram(m, tea.WithFilter(ui.Filter), tea.WithInput(io.In), tea.WithOutput(io.Out))
-	_, err = p.Run()
+	final, err := p.Run()
 	out.Close()
-	// A signal (SIGINT/SIGTERM, seen by main's context too) ends the
-	// program after the running step's end is journaled: exit 130.
-	if errors.Is(err, tea.ErrInterrupted) || ctx.Err() != nil {
+	// Quitting while a step ran, or a signal (SIGINT/SIGTERM, seen by
+	// main's context too), ends the program after the running step's end
+	// is journaled: exit 130.
+	fm, _ := final.(ui.Model)
+	if errors.Is(err, tea.ErrInterrupted) || ctx.Err() != nil || fm.Interrupted() {
 		return &exitError{code: exitSignal, err: errors.New("interrupted; the running step's end is journaled")}
 	}
 	return err
+}
+
+// runExists reports whether the state directory holds a run of the
+// runbook (a journal with records).
+func runExists(stateDir, id string) bool {
+	events, _, err := steps.ReadJournal(steps.JournalPath(stateDir, id))
+	return err == nil && len(events) > 0
+}
+
+// askDay runs the day question; ok is false when the operator left it.
+func askDay(rb *runbooks.Runbook, io Streams, noColor bool) (*runbooks.Runbook, bool, error) {
+	q := ui.NewDayQuestion(rb, time.Now(), noColor)
+	final, err := tea.NewProgram(q, tea.WithInput(io.In), tea.WithOutput(io.Out)).Run()
+	if errors.Is(err, tea.ErrInterrupted) {
+		return nil, false, &exitError{code: exitSignal, err: errors.New("interrupted before the run started")}
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	day, ok := final.(ui.DayModel).Answer()
+	if !ok {
+		return nil, false, nil
+	}
+	if day == rb.Schedule.Date {
+		return rb, true, nil
+	}
+	moved, err := rb.OnDate(day)
+	if err != nil {
+		return nil, false, usagef("date: %v", err)
+	}
+	return moved, true, nil
 }

@@ -30,9 +30,12 @@ const (
 	MarkDone // declare the step done (asks a reason)
 	Note     // add a note to the step
 	Tick     // toggle a checklist item: Intent.Item, or -1 for the next unticked one
+	Cancel   // cancel the running step (asks to confirm)
 	NextPane
 	PrevPane
-	GuideFull
+	GuideFull  // the selected step's guide, full-screen
+	OutputFull // the selected step's output, full-screen, with search
+	Filter     // filter the timeline (/)
 	Help
 	Back // close a full-screen view
 	Quit
@@ -43,6 +46,7 @@ var actionNames = [numActions]string{
 	None: "none", Up: "up", Down: "down", PageUp: "page up", PageDown: "page down",
 	Top: "top", Bottom: "bottom", Enter: "enter", Skip: "skip", Retry: "retry",
 	Verify: "verify", Undo: "undo", MarkDone: "mark done", Note: "note", Tick: "tick",
+	Cancel: "cancel", OutputFull: "output full-screen", Filter: "filter",
 	NextPane: "next pane", PrevPane: "previous pane", GuideFull: "guide full-screen",
 	Help: "help", Back: "back", Quit: "quit",
 }
@@ -69,7 +73,8 @@ type KeyMap struct {
 	Enter, Skip, Retry, Verify, Undo, MarkDone, Note key.Binding
 	Tick, TickN                                      key.Binding
 
-	NextPane, PrevPane, GuideFull, Help, Back, Quit key.Binding
+	Cancel                                                              key.Binding
+	NextPane, PrevPane, GuideFull, OutputFull, Filter, Help, Back, Quit key.Binding
 }
 
 // Default is the standard key map.
@@ -79,8 +84,8 @@ func Default() KeyMap {
 		Down:     key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "down")),
 		PageUp:   key.NewBinding(key.WithKeys("pgup", "ctrl+u"), key.WithHelp("pgup", "page up")),
 		PageDown: key.NewBinding(key.WithKeys("pgdown", "ctrl+d"), key.WithHelp("pgdn", "page down")),
-		Top:      key.NewBinding(key.WithKeys("home"), key.WithHelp("home", "top")),
-		Bottom:   key.NewBinding(key.WithKeys("end", "G"), key.WithHelp("end/G", "bottom · follow")),
+		Top:      key.NewBinding(key.WithKeys("g", "home"), key.WithHelp("g/home", "top")),
+		Bottom:   key.NewBinding(key.WithKeys("G", "end"), key.WithHelp("G/end", "bottom · follow")),
 
 		Enter:    key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "run/confirm")),
 		Skip:     key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "skip")),
@@ -92,12 +97,16 @@ func Default() KeyMap {
 		Tick:     key.NewBinding(key.WithKeys("space"), key.WithHelp("space", "tick next")),
 		TickN:    key.NewBinding(key.WithKeys("1", "2", "3", "4", "5", "6", "7", "8", "9"), key.WithHelp("1-9", "toggle item")),
 
-		NextPane:  key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "pane")),
-		PrevPane:  key.NewBinding(key.WithKeys("shift+tab"), key.WithHelp("shift+tab", "previous pane")),
-		GuideFull: key.NewBinding(key.WithKeys("g"), key.WithHelp("g", "guide")),
-		Help:      key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
-		Back:      key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
-		Quit:      key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
+		Cancel: key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "cancel step")),
+
+		NextPane:   key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "pane")),
+		PrevPane:   key.NewBinding(key.WithKeys("shift+tab"), key.WithHelp("shift+tab", "previous pane")),
+		GuideFull:  key.NewBinding(key.WithKeys("f"), key.WithHelp("f", "guide")),
+		OutputFull: key.NewBinding(key.WithKeys("o"), key.WithHelp("o", "output")),
+		Filter:     key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
+		Help:       key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
+		Back:       key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "close view")),
+		Quit:       key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
 	}
 }
 
@@ -112,7 +121,9 @@ func (k KeyMap) Resolve(msg tea.KeyPressMsg) Intent {
 		{&k.Top, Top}, {&k.Bottom, Bottom},
 		{&k.Enter, Enter}, {&k.Skip, Skip}, {&k.Retry, Retry}, {&k.Verify, Verify},
 		{&k.Undo, Undo}, {&k.MarkDone, MarkDone}, {&k.Note, Note},
+		{&k.Cancel, Cancel},
 		{&k.NextPane, NextPane}, {&k.PrevPane, PrevPane}, {&k.GuideFull, GuideFull},
+		{&k.OutputFull, OutputFull}, {&k.Filter, Filter},
 		{&k.Help, Help}, {&k.Back, Back}, {&k.Quit, Quit},
 	}
 	for _, e := range table {
@@ -132,14 +143,15 @@ func (k KeyMap) Resolve(msg tea.KeyPressMsg) Intent {
 
 // ShortHelp is the always-visible help bar.
 func (k KeyMap) ShortHelp() []key.Binding {
-	return []key.Binding{k.Enter, k.Skip, k.Retry, k.Verify, k.Undo, k.Note, k.Tick, k.NextPane, k.GuideFull, k.Help, k.Quit}
+	return []key.Binding{k.Enter, k.Skip, k.Retry, k.Verify, k.Undo, k.Note, k.NextPane, k.GuideFull, k.OutputFull, k.Filter, k.Help, k.Quit}
 }
 
 // FullHelp is the ? screen, in columns.
 func (k KeyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom},
-		{k.Enter, k.Retry, k.Verify, k.Undo, k.MarkDone, k.Skip, k.Note},
-		{k.Tick, k.TickN, k.NextPane, k.PrevPane, k.GuideFull, k.Help, k.Back, k.Quit},
+		{k.Enter, k.Retry, k.Verify, k.Undo, k.Cancel, k.MarkDone, k.Skip, k.Note},
+		{k.Tick, k.TickN, k.NextPane, k.PrevPane, k.Filter},
+		{k.GuideFull, k.OutputFull, k.Help, k.Back, k.Quit},
 	}
 }

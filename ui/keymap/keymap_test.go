@@ -37,12 +37,16 @@ func TestResolve(t *testing.T) {
 		{"0 is unbound", r('0'), Intent{}},
 		{"tab", tea.KeyPressMsg{Code: tea.KeyTab}, Intent{Action: NextPane}},
 		{"shift+tab", tea.KeyPressMsg{Code: tea.KeyTab, Mod: tea.ModShift}, Intent{Action: PrevPane}},
-		{"g", r('g'), Intent{Action: GuideFull}},
+		{"g", r('g'), Intent{Action: Top}},
+		{"f", r('f'), Intent{Action: GuideFull}},
+		{"o", r('o'), Intent{Action: OutputFull}},
+		{"/", r('/'), Intent{Action: Filter}},
+		{"x", r('x'), Intent{Action: Cancel}},
 		{"?", r('?'), Intent{Action: Help}},
 		{"esc", tea.KeyPressMsg{Code: tea.KeyEscape}, Intent{Action: Back}},
 		{"q", r('q'), Intent{Action: Quit}},
 		{"ctrl+c", tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl}, Intent{Action: Quit}},
-		{"x is unbound", r('x'), Intent{}},
+		{"z is unbound", r('z'), Intent{}},
 		{"S is not s", tea.KeyPressMsg{Code: 's', ShiftedCode: 'S', Mod: tea.ModShift, Text: "S"}, Intent{}},
 	}
 	for _, c := range cases {

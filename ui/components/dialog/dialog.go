@@ -11,6 +11,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/runbook-dev/runbook/steps/termsafe"
 	"github.com/runbook-dev/runbook/ui/styles"
 )
 
@@ -38,7 +39,9 @@ type Model struct {
 	Title    string
 	Prompt   string
 	Required bool
-	Options  []Option
+	// Missing is what an empty answer to a Required input is told.
+	Missing string
+	Options []Option
 	// Tag is the parent's note of what the dialog is for.
 	Tag    int
 	Step   string
@@ -89,6 +92,9 @@ func (m *Model) SetStyles(st styles.Styles) {
 	m.input.SetStyles(s)
 }
 
+// SetError shows why the answer was refused; the dialog stays open.
+func (m *Model) SetError(s string) { m.err = s }
+
 // Cursor is the option under the cursor (Choose).
 func (m Model) Cursor() int { return m.cursor }
 
@@ -107,7 +113,10 @@ func (m Model) Update(msg tea.Msg) (Model, Result, tea.Cmd) {
 		if isKey && k.String() == "enter" {
 			v := strings.TrimSpace(m.input.Value())
 			if m.Required && v == "" {
-				m.err = "a reason is required (esc cancels)"
+				m.err = m.Missing
+				if m.err == "" {
+					m.err = "a reason is required (esc cancels)"
+				}
 				return m, Result{}, nil
 			}
 			return m, Result{Done: true, Value: v}, nil
@@ -122,11 +131,15 @@ func (m Model) Update(msg tea.Msg) (Model, Result, tea.Cmd) {
 		if !isKey {
 			return m, Result{}, nil
 		}
+		// Only y answers yes: an enter pressed out of habit (or meant for
+		// the main screen) must not start an undo or a quit.
 		switch strings.ToLower(k.String()) {
-		case "y", "enter":
+		case "y":
 			return m, Result{Done: true, Yes: true}, nil
 		case "n":
 			return m, Result{Canceled: true}, nil
+		case "enter":
+			m.err = "press y to go on, n or esc to leave it"
 		}
 	case Choose:
 		if !isKey {
@@ -172,13 +185,34 @@ func (m Model) pick(i int) (Model, Result, tea.Cmd) {
 	return m, Result{Done: true, Choice: i}, nil
 }
 
+// Help is the dialog's keys, for the footer while it is open.
+func (m Model) Help() [][2]string {
+	switch m.Kind {
+	case Input:
+		return [][2]string{{"enter", "save"}, {"esc", "cancel"}}
+	case Confirm:
+		return [][2]string{{"y", "yes"}, {"n/esc", "no"}}
+	case Choose:
+		var keys []string
+		for _, o := range m.Options {
+			if o.Disabled == "" {
+				keys = append(keys, o.Key)
+			}
+		}
+		return [][2]string{{"↑/↓", "move"}, {"enter", "choose"}, {strings.Join(keys, "/"), "pick"}, {"esc", "cancel"}}
+	}
+	return nil
+}
+
 // View renders the dialog box at most w cells wide.
 func (m Model) View(st styles.Styles, w int) string {
 	inner := max(w-4, 10)
 	cut := func(s string) string { return ansi.Truncate(s, inner, "…") }
-	lines := []string{st.DialogTitle.Render(cut(m.Title))}
+	lines := []string{st.DialogTitle.Render(cut(termsafe.Line(m.Title)))}
 	if m.Prompt != "" {
-		lines = append(lines, cut(m.Prompt))
+		for _, l := range strings.Split(ansi.Wrap(termsafe.Text(m.Prompt), inner, ""), "\n") {
+			lines = append(lines, cut(l))
+		}
 	}
 	switch m.Kind {
 	case Input:

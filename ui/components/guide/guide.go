@@ -11,11 +11,14 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 	"charm.land/glamour/v2"
+	gansi "charm.land/glamour/v2/ansi"
+	gstyles "charm.land/glamour/v2/styles"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/runbook-dev/runbook/runbooks"
 	"github.com/runbook-dev/runbook/steps"
-	"github.com/runbook-dev/runbook/ui/components/timeline"
+	"github.com/runbook-dev/runbook/steps/termsafe"
+	"github.com/runbook-dev/runbook/ui/common"
 	"github.com/runbook-dev/runbook/ui/styles"
 )
 
@@ -43,22 +46,144 @@ func RenderCmd(fsys fs.FS, ref runbooks.GuideRef, k Key) tea.Cmd {
 	}
 }
 
-// Render reads and renders one guide section into lines.
+// Render reads and renders one guide section into lines at most k.Width-2
+// cells wide. Soft line breaks of the source are joined (they are the
+// author's editor's, not the reader's), headings show without their
+// markdown markers, and list items wrap under their text, not their bullet.
 func Render(fsys fs.FS, ref runbooks.GuideRef, k Key) ([]string, error) {
 	md, err := runbooks.GuideSection(fsys, ref)
 	if err != nil {
 		return nil, fmt.Errorf("read guide: %w", err)
 	}
-	r, err := glamour.NewTermRenderer(glamour.WithStandardStyle(k.Style), glamour.WithWordWrap(max(k.Width-4, 10)))
+	// Wrapping is done here, not by glamour: it cannot hang a list item's
+	// lines under its text.
+	r, err := glamour.NewTermRenderer(glamour.WithStyles(style(k.Style)), glamour.WithWordWrap(0))
 	if err != nil {
 		return nil, fmt.Errorf("render guide %s: %w", ref, err)
 	}
-	out, err := r.Render(md)
+	out, err := r.Render(JoinSoftBreaks(termsafe.Text(md)))
 	if err != nil {
 		return nil, fmt.Errorf("render guide %s: %w", ref, err)
 	}
 	out = strings.Trim(out, "\n")
-	return strings.Split(out, "\n"), nil
+	w := max(k.Width-2, 10)
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		lines = append(lines, hang(l, w)...)
+	}
+	return lines, nil
+}
+
+// style is a glamour standard style with the heading markers (## ...)
+// taken off: the heading's colour and weight say what it is.
+func style(name string) gansi.StyleConfig {
+	base, ok := gstyles.DefaultStyles[name]
+	if !ok {
+		base = gstyles.DefaultStyles[gstyles.DarkStyle]
+	}
+	c := *base
+	bold := true
+	for _, h := range []*gansi.StyleBlock{&c.H2, &c.H3, &c.H4, &c.H5, &c.H6} {
+		h.Prefix = ""
+		h.Bold = &bold
+	}
+	if name == gstyles.AsciiStyle || name == gstyles.NoTTYStyle {
+		c.H1.Prefix, c.H1.Bold = "", &bold
+	}
+	return c
+}
+
+// hang wraps one rendered line at w cells; the lines it adds are indented
+// to where the text starts: under a list item's text, not its bullet.
+func hang(l string, w int) []string {
+	if ansi.StringWidth(l) <= w {
+		return []string{l}
+	}
+	plain := ansi.Strip(l)
+	indent := len(plain) - len(strings.TrimLeft(plain, " "))
+	rest := plain[indent:]
+	switch {
+	case strings.HasPrefix(rest, "• "), strings.HasPrefix(rest, "* "), strings.HasPrefix(rest, "- "):
+		indent += 2
+	default:
+		if i := strings.Index(rest, ". "); i > 0 && i <= 3 && strings.Trim(rest[:i], "0123456789") == "" {
+			indent += i + 2
+		}
+	}
+	if indent >= w/2 {
+		indent = 0
+	}
+	head := ansi.Cut(l, 0, indent)
+	body := ansi.Cut(l, indent, ansi.StringWidth(l))
+	parts := strings.Split(ansi.Wrap(body, w-indent, ""), "\n")
+	out := make([]string, len(parts))
+	pad := strings.Repeat(" ", indent)
+	for i, p := range parts {
+		if i == 0 {
+			out[i] = head + p
+		} else {
+			out[i] = pad + strings.TrimLeft(p, " ")
+		}
+	}
+	return out
+}
+
+// JoinSoftBreaks joins the lines of each paragraph and list item into one
+// line, as a browser shows them. Code blocks, headings, tables, block
+// starts and hard breaks (two trailing spaces or a backslash) are kept.
+func JoinSoftBreaks(md string) string {
+	lines := strings.Split(md, "\n")
+	out := make([]string, 0, len(lines))
+	fence := ""
+	joinable := false // the previous line is text a next line may continue
+	for _, l := range lines {
+		t := strings.TrimSpace(l)
+		if fence != "" {
+			out = append(out, l)
+			if strings.HasPrefix(t, fence) {
+				fence = ""
+			}
+			continue
+		}
+		if strings.HasPrefix(t, "```") || strings.HasPrefix(t, "~~~") {
+			fence = t[:3]
+			out = append(out, l)
+			joinable = false
+			continue
+		}
+		if t == "" || blockStart(t) || strings.HasPrefix(l, "    ") && !joinable {
+			out = append(out, l)
+			joinable = t != "" && !strings.HasPrefix(t, "#") && !strings.HasPrefix(t, "|") && !strings.HasPrefix(l, "    ")
+			continue
+		}
+		if joinable {
+			prev := out[len(out)-1]
+			if strings.HasSuffix(prev, "  ") || strings.HasSuffix(prev, "\\") {
+				out = append(out, l)
+				continue
+			}
+			out[len(out)-1] = strings.TrimRight(prev, " ") + " " + t
+			continue
+		}
+		out = append(out, l)
+		joinable = true
+	}
+	return strings.Join(out, "\n")
+}
+
+// blockStart: a line that begins a block of its own (never continues the
+// line above).
+func blockStart(t string) bool {
+	switch {
+	case strings.HasPrefix(t, "#"), strings.HasPrefix(t, ">"), strings.HasPrefix(t, "|"),
+		strings.HasPrefix(t, "- "), strings.HasPrefix(t, "* "), strings.HasPrefix(t, "+ "),
+		t == "---", t == "***", t == "___":
+		return true
+	}
+	if i := strings.IndexAny(t, ".)"); i > 0 && i <= 3 && len(t) > i+1 && t[i+1] == ' ' && strings.Trim(t[:i], "0123456789") == "" {
+		return true
+	}
+	return false
 }
 
 // maxCache bounds the cache: many resizes must not keep every width.
@@ -185,12 +310,12 @@ func (m Model) View(p Props) string {
 	k := m.KeyFor(p.Step.Guide, p.Style)
 	if e, ok := m.cache[k]; ok {
 		if e.err != nil {
-			lines = append(lines, p.Styles.Bad.Render(e.err.Error()))
+			lines = append(lines, p.Styles.Bad.Render(termsafe.Line(e.err.Error())))
 		} else {
 			lines = append(lines, e.lines...)
 		}
 	} else if p.Step.Guide.File != "" {
-		lines = append(lines, p.Styles.Faint.Render("Rendering guide "+p.Step.Guide.String()+"…"))
+		lines = append(lines, p.Styles.Faint.Render("Rendering guide "+termsafe.Line(p.Step.Guide.String())+"…"))
 	}
 	off := min(m.offset, max(len(lines)-m.height, 0))
 	end := min(off+m.height, len(lines))
@@ -214,26 +339,29 @@ func (m Model) head(p Props) []string {
 	s := p.Step
 	w := m.width
 	cut := func(x string) string { return ansi.Truncate(x, w, "…") }
+	// Every text from the runbook, the journal or a target goes through
+	// termsafe: an escape sequence in it must not reach the terminal.
+	safe := termsafe.Line
 	var out []string
 	// wrap keeps sentences the operator must read whole (errors, reasons,
 	// what a dirty step needs) on as many lines as they take.
 	wrap := func(style func(...string) string, x string) {
-		for _, l := range strings.Split(ansi.Wrap(x, w, " "), "\n") {
+		for _, l := range strings.Split(ansi.Wrap(safe(x), w, " "), "\n") {
 			out = append(out, style(l))
 		}
 	}
 	status := p.State.Status
-	icon := timeline.StatusStyle(st, status)(timeline.Icon(status) + " " + status.String())
+	icon := common.StatusStyle(st, status)(common.Icon(status) + " " + status.String())
 	if p.Busy && !status.Busy() {
-		icon = st.Running.Render(timeline.Icon(steps.Running) + " starting")
+		icon = st.Running.Render(common.Icon(steps.Running) + " starting")
 	}
-	out = append(out, st.Title.Render(cut(s.Title)))
-	facts := fmt.Sprintf("%s · budget %s", s.ID, timeline.Dur(s.Budget))
+	out = append(out, st.Title.Render(cut(safe(s.Title))))
+	facts := fmt.Sprintf("%s · budget %s", safe(s.ID), common.Dur(s.Budget))
 	if !p.Timing.PlannedStart.IsZero() {
 		facts += " · planned " + p.Timing.PlannedStart.Format("15:04") + "–" + p.Timing.PlannedEnd.Format("15:04")
 	}
 	if p.Timing.Elapsed > 0 {
-		facts += " · used " + timeline.Dur(p.Timing.Elapsed)
+		facts += " · used " + common.Dur(p.Timing.Elapsed)
 	}
 	if p.State.Attempts > 1 {
 		facts += fmt.Sprintf(" · attempt %d", p.State.Attempts)
@@ -271,7 +399,7 @@ func (m Model) head(p Props) []string {
 			if p.State.Checked[i] {
 				box = st.OK.Render("[x]")
 			}
-			out = append(out, cut(fmt.Sprintf(" %s %d. %s", box, i+1, item)))
+			out = append(out, cut(fmt.Sprintf(" %s %d. %s", box, i+1, safe(item))))
 		}
 	}
 	if d := p.Actions; d != nil && (len(d.Do)+len(d.Verify)+len(d.Undo)) > 0 {
@@ -282,7 +410,7 @@ func (m Model) head(p Props) []string {
 				if i == 0 {
 					l = fmt.Sprintf(" %-6s", label)
 				}
-				out = append(out, cut(st.Muted.Render(l)+" "+x))
+				out = append(out, cut(st.Muted.Render(l)+" "+safe(x)))
 			}
 		}
 		list("do", d.Do)

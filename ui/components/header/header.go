@@ -14,7 +14,8 @@ import (
 
 	"github.com/runbook-dev/runbook/runbooks"
 	"github.com/runbook-dev/runbook/steps"
-	"github.com/runbook-dev/runbook/ui/components/timeline"
+	"github.com/runbook-dev/runbook/steps/termsafe"
+	"github.com/runbook-dev/runbook/ui/common"
 	"github.com/runbook-dev/runbook/ui/styles"
 )
 
@@ -53,18 +54,35 @@ func View(p Props) string {
 	}
 	right := clock
 	if p.Operator != "" {
-		right = p.Operator + "  " + clock
+		right = termsafe.Line(p.Operator) + "  " + clock
 	}
 	if p.Rehearsal {
 		right = "REHEARSAL  " + right
 	}
-	title := ansi.Truncate(p.Runbook.Title, max(w-ansi.StringWidth(right)-2, 1), "…")
+	title := ansi.Truncate(termsafe.Line(p.Runbook.Title), max(w-ansi.StringWidth(right)-2, 1), "…")
 	l1 := st.Title.Render(title) + pad(w, title, right) + st.Accent.Render(right)
 
 	// Line 2: the clocks. Long labels when they fit, short ones when not;
 	// on a very narrow screen the least important go first.
+	// A window on another day: its clock figures would count days (slot
+	// over by 402d). Say which day the window is on instead.
+	far := t.Now.Sub(t.PlannedEnd) >= 24*time.Hour || t.PlannedStart.Sub(t.Now) >= 24*time.Hour
 	var segs []segment
-	if cur, ph, ok := current(p); ok {
+	if cur, ph, ok := current(p); ok && far {
+		stt := t.Phases[ph.i].Steps[cur.i]
+		timer := fmt.Sprintf("%d/%d %s/%s", cur.n, t.Total, clockDur(stt.Elapsed), clockDur(stt.Budget))
+		segs = append(segs, segment{prio: 0, long: st.Running.Render("Step " + timer), short: st.Running.Render(timer)})
+	}
+	if far {
+		day := t.PlannedStart.In(loc).Format("Mon 2 Jan 2006")
+		when := "was"
+		if t.Now.Before(t.PlannedStart) {
+			when = "is"
+		}
+		segs = append(segs, segment{prio: 1,
+			long:  st.Warn.Render("the window's day " + when + " " + day + ", not today: times against the plan are not shown"),
+			short: st.Warn.Render("window day " + day + ", not today")})
+	} else if cur, ph, ok := current(p); ok {
 		stt := t.Phases[ph.i].Steps[cur.i]
 		timer := fmt.Sprintf("%d/%d %s/%s", cur.n, t.Total, clockDur(stt.Elapsed), clockDur(stt.Budget))
 		style := st.Running
@@ -73,43 +91,28 @@ func View(p Props) string {
 			timer += " over"
 		}
 		segs = append(segs, segment{prio: 0,
-			long:  style.Render("Step "+timer) + " " + timeline.Bar(st, stt.Elapsed, stt.Budget, 10),
-			short: style.Render(timer) + " " + timeline.Bar(st, stt.Elapsed, stt.Budget, 6)})
+			long:  style.Render("Step "+timer) + " " + common.Bar(st, stt.Elapsed, stt.Budget, 10),
+			short: style.Render(timer) + " " + common.Bar(st, stt.Elapsed, stt.Budget, 6)})
 		left := ph.t.SlotLeft
 		if left < 0 {
-			segs = append(segs, segment{prio: 3, long: st.Bad.Render("slot over by " + timeline.Dur(-left)), short: st.Bad.Render("slot -" + timeline.Dur(-left))})
+			segs = append(segs, segment{prio: 3, long: st.Bad.Render("slot over by " + common.Dur(-left)), short: st.Bad.Render("slot -" + common.Dur(-left))})
 		} else {
-			segs = append(segs, segment{prio: 3, long: st.Muted.Render("slot " + timeline.Dur(left) + " left"), short: st.Muted.Render("slot " + timeline.Dur(left))})
+			segs = append(segs, segment{prio: 3, long: st.Muted.Render("slot " + common.Dur(left) + " left"), short: st.Muted.Render("slot " + common.Dur(left))})
 		}
 	} else if t.Total > 0 {
 		segs = append(segs, segment{prio: 0, long: st.OK.Render("All steps done"), short: st.OK.Render("All done")})
 	}
-	fin := t.ProjectedFinish.In(loc).Format("15:04")
-	segs = append(segs, segment{prio: 2, long: "finish " + st.Accent.Render(fin), short: "fin " + st.Accent.Render(fin)})
-	bstyle := st.OK
-	if t.Buffer < 0 {
-		bstyle = st.Bad
+	if !far {
+		segs = appendPace(segs, p)
 	}
-	segs = append(segs, segment{prio: 2, long: bstyle.Render("buffer " + signed(t.Buffer)), short: bstyle.Render("buf " + signed(t.Buffer))})
-	var pace segment
-	switch {
-	case t.Variance >= time.Minute:
-		pace = segment{long: st.Bad.Render("behind " + timeline.Dur(t.Variance))}
-	case t.Variance <= -time.Minute:
-		pace = segment{long: st.OK.Render("ahead " + timeline.Dur(-t.Variance))}
-	default:
-		pace = segment{long: st.OK.Render("on plan")}
-	}
-	pace.prio, pace.short = 1, pace.long
-	segs = append(segs, pace)
 	l2 := fit(segs, st.Faint.Render(" │ "), w)
 
 	// Line 3: progress, or the point-of-no-return warning which matters more.
 	var l3 string
-	if t.NoReturn {
+	if t.NoReturn && !far {
 		left := t.PlannedEnd.Sub(t.Now)
 		l3 = st.Bad.Render(ansi.Truncate(fmt.Sprintf("⚠ Point of no return: undoing what is done takes %s, the window has %s left",
-			timeline.Dur(t.UndoNeeded), timeline.Dur(max(left, 0))), w, "…"))
+			common.Dur(t.UndoNeeded), common.Dur(max(left, 0))), w, "…"))
 	} else {
 		pct := 0
 		if t.Total > 0 {
@@ -124,8 +127,14 @@ func View(p Props) string {
 			}
 			label += "  " + style.Render(fmt.Sprintf("score %.0f→%.0f/%d", sc.Baseline, sc.Total, sc.Target))
 		}
-		window := fmt.Sprintf("  window %s–%s", t.PlannedStart.In(loc).Format("15:04"), t.PlannedEnd.In(loc).Format("15:04"))
+		// The day the window is on, always: a window moved to today and
+		// one kept on its planned day must not look alike.
+		window := fmt.Sprintf("  window %s %s–%s", t.PlannedStart.In(loc).Format("Mon 2 Jan"), t.PlannedStart.In(loc).Format("15:04"), t.PlannedEnd.In(loc).Format("15:04"))
 		barW := w - ansi.StringWidth(label) - ansi.StringWidth(window)
+		if barW < 10 {
+			window = fmt.Sprintf("  %s %s", t.PlannedStart.In(loc).Format("2 Jan"), t.PlannedStart.In(loc).Format("15:04"))
+			barW = w - ansi.StringWidth(label) - ansi.StringWidth(window)
+		}
 		if barW < 10 {
 			window = ""
 			barW = w - ansi.StringWidth(label)
@@ -133,6 +142,34 @@ func View(p Props) string {
 		l3 = progress(st, t.Done, t.Total, max(barW, 0)) + label + st.Muted.Render(window)
 	}
 	return l1 + "\n" + l2 + "\n" + l3
+}
+
+// appendPace adds the figures of a window under way: projected finish,
+// buffer, ahead or behind.
+func appendPace(segs []segment, p Props) []segment {
+	st, t := p.Styles, p.Timing
+	loc := p.Runbook.Schedule.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	fin := t.ProjectedFinish.In(loc).Format("15:04")
+	segs = append(segs, segment{prio: 2, long: "finish " + st.Accent.Render(fin), short: "fin " + st.Accent.Render(fin)})
+	bstyle := st.OK
+	if t.Buffer < 0 {
+		bstyle = st.Bad
+	}
+	segs = append(segs, segment{prio: 2, long: bstyle.Render("buffer " + signed(t.Buffer)), short: bstyle.Render("buf " + signed(t.Buffer))})
+	var pace segment
+	switch {
+	case t.Variance >= time.Minute:
+		pace = segment{long: st.Bad.Render("behind " + common.Dur(t.Variance))}
+	case t.Variance <= -time.Minute:
+		pace = segment{long: st.OK.Render("ahead " + common.Dur(-t.Variance))}
+	default:
+		pace = segment{long: st.OK.Render("on plan")}
+	}
+	pace.prio, pace.short = 1, pace.long
+	return append(segs, pace)
 }
 
 type pos struct {
@@ -231,7 +268,7 @@ func clockDur(d time.Duration) string {
 
 func signed(d time.Duration) string {
 	if d >= 0 {
-		return "+" + timeline.Dur(d)
+		return "+" + common.Dur(d)
 	}
-	return timeline.Dur(d)
+	return common.Dur(d)
 }

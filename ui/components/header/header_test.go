@@ -54,7 +54,7 @@ func TestClocks(t *testing.T) {
 	run := started(day.Add(8 * time.Hour))
 	run.Apply(steps.Event{Kind: steps.EvStepStarted, Step: "a.1", At: day.Add(8 * time.Hour)})
 	_, s := view(t, run, day.Add(8*time.Hour+5*time.Minute), 120)
-	for _, want := range []string{"Window", "ana  Fri 08:05:00 UTC", "Step 1/2 5:00/20:00", "slot 55m left", "finish 08:40", "buffer +20m", "on plan", "0/2 steps   0%", "window 08:00–09:00"} {
+	for _, want := range []string{"Window", "ana  Fri 08:05:00 UTC", "Step 1/2 5:00/20:00", "slot 55m left", "finish 08:40", "buffer +20m", "on plan", "0/2 steps   0%", "window Fri 24 Oct 08:00–09:00"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("header lacks %q:\n%s", want, s)
 		}
@@ -147,5 +147,27 @@ func TestScoreRisesInTheHeader(t *testing.T) {
 	run.Apply(steps.Event{Seq: 3, Kind: steps.EvStepSucceeded, Step: "a.1", At: now})
 	if v := ansi.Strip(View(props())); !strings.Contains(v, "score 70→100/95") {
 		t.Fatalf("after: %s", v)
+	}
+}
+
+// A window on another day never shows clock figures counted in days (a
+// fresh machine opened a runbook planned 402 days ago with "slot over by
+// 402d18h │ buffer -402d17h"): it says which day the window is on.
+func TestWindowOnAnotherDayCountsNoDays(t *testing.T) {
+	later := day.AddDate(1, 1, 6).Add(10 * time.Hour)
+	for _, w := range []int{80, 120, 200} {
+		run := steps.NewRun()
+		_, s := view(t, run, later, w)
+		if strings.Contains(s, "d0") || strings.Contains(s, "d1") || strings.Contains(s, "d2") || strings.Contains(s, "behind") || strings.Contains(s, "buffer") {
+			t.Errorf("width %d: figures counted in days:\n%s", w, s)
+		}
+		if !strings.Contains(s, "24 Oct") || !strings.Contains(s, "not today") {
+			t.Errorf("width %d: the window's day is not named:\n%s", w, s)
+		}
+	}
+	// The same window on its day keeps its figures.
+	_, s := view(t, steps.NewRun(), day.Add(7*time.Hour), 120)
+	if strings.Contains(s, "not today") || !strings.Contains(s, "buffer") {
+		t.Errorf("on its day:\n%s", s)
 	}
 }

@@ -58,13 +58,17 @@ func (r *Ring) Cap() int { return len(r.buf) }
 func (r *Ring) At(i int) Line { return r.buf[(r.start+i)%len(r.buf)] }
 
 // Model is the output pane. It shares its ring between copies: only the
-// program's Update goroutine touches it.
+// program's Update goroutine touches it. It shows one step's lines (the
+// selected step's), long lines wrapped at the pane's width.
 type Model struct {
-	ring          *Ring
-	scroll        int // lines above the bottom; 0 follows new output
-	total         uint64
-	dropped       uint64
-	step          string
+	ring    *Ring
+	scroll  int // lines of the shown step above the bottom; 0 follows new output
+	total   uint64
+	dropped uint64
+	step    string // the step the newest line came from
+	show    string // the selected step
+	// LogPath names a step's log file (nil: titles name none).
+	LogPath       func(step string) string
 	width, height int
 }
 
@@ -79,17 +83,21 @@ func New(capacity int) Model {
 // Append adds a batch of lines; dropped is the sink's running count of
 // lines it could not deliver.
 func (m *Model) Append(lines []Line, dropped uint64) {
+	shown := 0
 	for _, l := range lines {
 		m.ring.Push(l)
 		if !l.Mark {
 			m.step = l.Step
 			m.total++
 		}
+		if l.Step == m.Shown() {
+			shown++
+		}
 	}
 	m.dropped = dropped
 	if m.scroll > 0 {
 		// Reading back: keep the same lines in view while output arrives.
-		m.scroll += len(lines)
+		m.scroll += shown
 		m.clamp()
 	}
 }
@@ -98,6 +106,34 @@ func (m *Model) Append(lines []Line, dropped uint64) {
 func (m *Model) Mark(step, text string) {
 	m.Append([]Line{{Step: step, Text: text, Mark: true}}, m.dropped)
 	m.step = step
+}
+
+// Show selects the step whose lines the pane shows. Until that step has
+// output, the pane shows the step that last had some, and its title says
+// which.
+func (m *Model) Show(step string) {
+	if step != m.show {
+		m.scroll = 0
+	}
+	m.show = step
+}
+
+// Shown is the step whose lines the pane shows: the selected one, or,
+// while it has none held, the one that last printed.
+func (m Model) Shown() string {
+	if m.has(m.show) || m.step == "" {
+		return m.show
+	}
+	return m.step
+}
+
+func (m Model) has(step string) bool {
+	for i := m.ring.Len() - 1; i >= 0; i-- {
+		if m.ring.At(i).Step == step {
+			return true
+		}
+	}
+	return false
 }
 
 // SetSize sets the text area (inside any frame).
@@ -133,8 +169,31 @@ func (m Model) Total() uint64 { return m.total }
 // Step is the step the newest line came from.
 func (m Model) Step() string { return m.step }
 
+// Lines are the held lines of one step, oldest first.
+func (m Model) Lines(step string) []Line {
+	var out []Line
+	for i := range m.ring.Len() {
+		if l := m.ring.At(i); l.Step == step {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// count is the number of held lines of the shown step.
+func (m Model) count() int {
+	n := 0
+	shown := m.Shown()
+	for i := range m.ring.Len() {
+		if m.ring.At(i).Step == shown {
+			n++
+		}
+	}
+	return n
+}
+
 func (m *Model) clamp() {
-	top := max(m.ring.Len()-m.height, 0)
+	top := max(m.count()-m.height, 0)
 	m.scroll = min(max(m.scroll, 0), top)
 }
 
@@ -142,41 +201,68 @@ func (m *Model) clamp() {
 func (m Model) Title() string {
 	var b strings.Builder
 	b.WriteString("Output")
-	if m.step != "" {
+	shown := m.Shown()
+	if shown != "" {
 		b.WriteString(" · ")
-		b.WriteString(m.step)
-	}
-	if m.total > 0 {
-		fmt.Fprintf(&b, " · %d lines", m.total)
+		b.WriteString(shown)
+		if shown != m.show {
+			b.WriteString(" (last run)")
+		}
 	}
 	if m.scroll > 0 {
 		fmt.Fprintf(&b, " · ↑%d", m.scroll)
 	}
+	if m.LogPath != nil && shown != "" {
+		if p := m.LogPath(shown); p != "" {
+			b.WriteString(" · ")
+			b.WriteString(p)
+		}
+	}
 	return b.String()
 }
 
-// View renders exactly height lines, none wider than width.
+// View renders exactly height lines, none wider than width: the shown
+// step's newest lines (less the scroll), each wrapped at the width.
 func (m Model) View(st styles.Styles) string {
 	if m.height <= 0 || m.width <= 0 {
 		return ""
 	}
-	lines := make([]string, 0, m.height)
 	rows := m.height
 	if m.dropped > 0 {
 		rows--
 	}
-	n := m.ring.Len()
-	if n == 0 {
-		lines = append(lines, st.Faint.Render(ansi.Truncate("No output yet: the running step's output streams here.", m.width, "…")))
-	}
-	first := max(n-rows-m.scroll, 0)
-	for i := first; i < n && len(lines) < rows; i++ {
+	// Walk back from the newest line of the shown step, wrapping each,
+	// until the window is full.
+	var rev []string
+	skip := m.scroll
+	any := false
+	shown := m.Shown()
+	for i := m.ring.Len() - 1; i >= 0 && len(rev) < rows; i-- {
 		l := m.ring.At(i)
-		t := ansi.Truncate(l.Text, m.width, "…")
-		if l.Mark {
-			t = st.Muted.Render(t)
+		if l.Step != shown {
+			continue
 		}
-		lines = append(lines, t)
+		any = true
+		if skip > 0 {
+			skip--
+			continue
+		}
+		parts := Wrap(l.Text, m.width)
+		for j := len(parts) - 1; j >= 0 && len(rev) < rows; j-- {
+			t := parts[j]
+			if l.Mark {
+				t = st.Muted.Render(t)
+			}
+			rev = append(rev, t)
+		}
+	}
+	lines := make([]string, 0, m.height)
+	if !any {
+		msg := "No output yet: the step's output streams here when it runs."
+		lines = append(lines, st.Faint.Render(ansi.Truncate(msg, m.width, "…")))
+	}
+	for i := len(rev) - 1; i >= 0; i-- {
+		lines = append(lines, rev[i])
 	}
 	for len(lines) < rows {
 		lines = append(lines, "")
@@ -185,4 +271,13 @@ func (m Model) View(st styles.Styles) string {
 		lines = append(lines, st.Warn.Render(ansi.Truncate(fmt.Sprintf("%d lines arrived faster than the screen: see the step's log file", m.dropped), m.width, "…")))
 	}
 	return strings.Join(lines, "\n")
+}
+
+// Wrap cuts a line into pieces of at most w cells, at spaces where it can
+// and inside long words where it must.
+func Wrap(s string, w int) []string {
+	if w <= 0 || ansi.StringWidth(s) <= w {
+		return []string{s}
+	}
+	return strings.Split(ansi.Wrap(s, w, ""), "\n")
 }

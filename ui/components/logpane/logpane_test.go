@@ -40,6 +40,7 @@ func TestViewShowsTailAndExactSize(t *testing.T) {
 	st := styles.New(styles.Theme{Dark: true})
 	m := New(100)
 	m.SetSize(10, 4)
+	m.Show("s")
 	m.Append(lines(50, "line "), 0)
 	v := strings.Split(ansi.Strip(m.View(st)), "\n")
 	if len(v) != 4 {
@@ -48,12 +49,12 @@ func TestViewShowsTailAndExactSize(t *testing.T) {
 	if v[0] != "line 46" || v[3] != "line 49" {
 		t.Errorf("tail: %q", v)
 	}
-	m.Append([]Line{{Text: strings.Repeat("x", 40)}}, 0)
+	m.Append([]Line{{Step: "s", Text: strings.Repeat("x", 25)}}, 0)
 	v = strings.Split(ansi.Strip(m.View(st)), "\n")
-	if w := ansi.StringWidth(v[3]); w != 10 || !strings.HasSuffix(v[3], "…") {
-		t.Errorf("long line not cut to the width: %q", v[3])
+	if v[0] != "line 49" || v[1] != strings.Repeat("x", 10) || v[3] != "xxxxx" {
+		t.Errorf("long line not wrapped at the width: %q", v)
 	}
-	if m.Total() != 51 || m.Len() != 51 || m.Step() != "" {
+	if m.Total() != 51 || m.Len() != 51 || m.Step() != "s" {
 		t.Errorf("total %d len %d step %q", m.Total(), m.Len(), m.Step())
 	}
 }
@@ -62,6 +63,7 @@ func TestScrollStaysOnLinesWhileOutputArrives(t *testing.T) {
 	st := styles.New(styles.Theme{Dark: true})
 	m := New(1000)
 	m.SetSize(20, 3)
+	m.Show("s")
 	m.Append(lines(10, "a"), 0)
 	m.Scroll(2)
 	before := ansi.Strip(m.View(st))
@@ -94,6 +96,7 @@ func TestDroppedLinesAreReported(t *testing.T) {
 	st := styles.New(styles.Theme{Dark: true, NoColor: true})
 	m := New(10)
 	m.SetSize(80, 3)
+	m.Show("s")
 	m.Append(lines(2, "x"), 7)
 	v := strings.Split(ansi.Strip(m.View(st)), "\n")
 	if len(v) != 3 || !strings.HasPrefix(v[2], "7 lines arrived faster") {
@@ -106,5 +109,29 @@ func TestMarkIsNotCounted(t *testing.T) {
 	m.Mark("s1", "── run s1 ──")
 	if m.Total() != 0 || m.Len() != 1 || m.Step() != "s1" {
 		t.Errorf("total %d len %d step %q", m.Total(), m.Len(), m.Step())
+	}
+}
+
+// The pane shows the selected step's lines only; until that step has any,
+// the last step that printed, and the title says whose lines they are.
+func TestShowsSelectedStepOnly(t *testing.T) {
+	st := styles.New(styles.Theme{Dark: true, NoColor: true})
+	m := New(100)
+	m.SetSize(30, 3)
+	m.LogPath = func(s string) string { return "logs/" + s + ".log" }
+	m.Append([]Line{{Step: "a", Text: "from a"}, {Step: "b", Text: "from b"}}, 0)
+	m.Show("a")
+	if v := ansi.Strip(m.View(st)); !strings.Contains(v, "from a") || strings.Contains(v, "from b") {
+		t.Errorf("selected a: %q", v)
+	}
+	if got := m.Title(); got != "Output · a · logs/a.log" {
+		t.Errorf("title %q", got)
+	}
+	m.Show("c")
+	if v := ansi.Strip(m.View(st)); !strings.Contains(v, "from b") || strings.Contains(v, "from a") {
+		t.Errorf("selected c (no output): %q", v)
+	}
+	if got := m.Title(); got != "Output · b (last run) · logs/b.log" {
+		t.Errorf("title %q", got)
 	}
 }

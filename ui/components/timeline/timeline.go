@@ -13,6 +13,8 @@ import (
 
 	"github.com/runbook-dev/runbook/runbooks"
 	"github.com/runbook-dev/runbook/steps"
+	"github.com/runbook-dev/runbook/steps/termsafe"
+	"github.com/runbook-dev/runbook/ui/common"
 	"github.com/runbook-dev/runbook/ui/styles"
 )
 
@@ -23,6 +25,9 @@ type row struct {
 
 // Model is the timeline's own state: the selection and the scroll offset.
 type Model struct {
+	rb            *runbooks.Runbook
+	filter        string
+	need          int // width the longest title needs
 	memo          *memo
 	rows          []row
 	stepRow       []int // step index (runbook order) → row index
@@ -33,16 +38,70 @@ type Model struct {
 
 // New lays out the rows of a runbook.
 func New(rb *runbooks.Runbook) Model {
-	m := Model{memo: &memo{m: map[memoKey]string{}}}
-	for pi, p := range rb.Phases {
-		m.rows = append(m.rows, row{phase: pi, step: -1, id: p.ID})
-		for si, s := range p.Steps {
-			m.stepRow = append(m.stepRow, len(m.rows))
-			m.rows = append(m.rows, row{phase: pi, step: si, id: s.ID})
+	m := Model{rb: rb, memo: &memo{m: map[memoKey]string{}}}
+	for _, p := range rb.Phases {
+		for _, s := range p.Steps {
+			// marker, icon, spaces, bar, time and the frame
+			m.need = max(m.need, ansi.StringWidth(s.Title)+4+9+9+2)
 		}
 	}
+	m.build()
 	return m
 }
+
+// build lays out the rows that pass the filter: matching steps under
+// their phase headings (a phase whose title matches keeps all its steps).
+func (m *Model) build() {
+	keep := m.Selected()
+	m.rows, m.stepRow = m.rows[:0], m.stepRow[:0]
+	q := strings.ToLower(m.filter)
+	match := func(s ...string) bool {
+		for _, x := range s {
+			if strings.Contains(strings.ToLower(x), q) {
+				return true
+			}
+		}
+		return false
+	}
+	for pi, p := range m.rb.Phases {
+		phaseHit := q == "" || match(p.ID, p.Title)
+		head := len(m.rows)
+		m.rows = append(m.rows, row{phase: pi, step: -1, id: p.ID})
+		n := 0
+		for si, s := range p.Steps {
+			if !phaseHit && !match(s.ID, s.Title) {
+				continue
+			}
+			m.stepRow = append(m.stepRow, len(m.rows))
+			m.rows = append(m.rows, row{phase: pi, step: si, id: s.ID})
+			n++
+		}
+		if n == 0 && q != "" {
+			m.rows = m.rows[:head]
+		}
+	}
+	m.sel = 0
+	if keep != "" {
+		m.Select(keep)
+	}
+	m.reveal()
+}
+
+// SetFilter shows only the steps whose id or title (or phase) contains q,
+// ignoring case; "" shows all.
+func (m *Model) SetFilter(q string) {
+	if q == m.filter {
+		return
+	}
+	m.filter = q
+	m.build()
+}
+
+// Filter is the filter in force.
+func (m Model) Filter() string { return m.filter }
+
+// Need is the width the pane needs to show every title whole.
+func (m Model) Need() int { return m.need }
 
 // SetSize sets the text area (inside the frame).
 func (m *Model) SetSize(w, h int) {
@@ -76,7 +135,7 @@ func (m *Model) Select(id string) bool {
 
 // Selected is the id of the selected step ("" for an empty runbook).
 func (m Model) Selected() string {
-	if len(m.stepRow) == 0 {
+	if len(m.stepRow) == 0 || m.sel >= len(m.stepRow) {
 		return ""
 	}
 	return m.rows[m.stepRow[m.sel]].id
@@ -119,51 +178,6 @@ type Props struct {
 	Styles styles.Styles
 }
 
-// Icon is the status glyph of a step; every status has its own, so the
-// timeline reads without colour.
-func Icon(s steps.Status) string {
-	switch s {
-	case steps.Pending:
-		return "○"
-	case steps.Running:
-		return "▶"
-	case steps.Verifying:
-		return "◎"
-	case steps.AwaitingOperator:
-		return "◆"
-	case steps.Succeeded:
-		return "✓"
-	case steps.Failed:
-		return "✗"
-	case steps.Skipped:
-		return "↷"
-	case steps.Undoing:
-		return "↺"
-	case steps.Undone:
-		return "↶"
-	case steps.Dirty:
-		return "!"
-	}
-	return "?"
-}
-
-// StatusStyle is the colour of a status.
-func StatusStyle(st styles.Styles, s steps.Status) func(...string) string {
-	switch s {
-	case steps.Succeeded:
-		return st.OK.Render
-	case steps.Failed, steps.Dirty:
-		return st.Bad.Render
-	case steps.Running, steps.Verifying, steps.Undoing:
-		return st.Running.Render
-	case steps.AwaitingOperator:
-		return st.Warn.Render
-	case steps.Skipped, steps.Undone:
-		return st.Muted.Render
-	}
-	return st.Faint.Render
-}
-
 // View renders exactly height rows of at most width cells.
 func (m Model) View(p Props) string {
 	if m.width <= 0 || m.height <= 0 {
@@ -201,12 +215,12 @@ func (m Model) View(p Props) string {
 		if r.id == p.Timing.Current {
 			marker = st.Current.Render("›")
 		}
-		icon := Icon(status)
+		icon := common.Icon(status)
 		if r.id == p.Busy && !status.Busy() {
-			icon = Icon(steps.Running)
+			icon = common.Icon(steps.Running)
 			status = steps.Running
 		}
-		title := ansi.Truncate(step.Title, max(titleW, 1), "…")
+		title := ansi.Truncate(termsafe.Line(step.Title), max(titleW, 1), "…")
 		title += strings.Repeat(" ", max(titleW-ansi.StringWidth(title), 0))
 		sel := m.stepRow[m.sel] == i
 		text := title
@@ -224,7 +238,7 @@ func (m Model) View(p Props) string {
 		spent := fmt.Sprintf("%*s", timeW, Spent(stt))
 		line := marker + m.memo.icon(st, status, icon) + " " + text + " " + bar + spent
 		if sel {
-			line = marker + st.Selected.Render(Icon(status)+" "+title+" ") + bar + st.Selected.Render(spent)
+			line = marker + st.Selected.Render(common.Icon(status)+" "+title+" ") + bar + st.Selected.Render(spent)
 		}
 		out = append(out, line)
 	}
@@ -243,47 +257,13 @@ func (m Model) phaseRow(p Props, pi int) string {
 		right = fmt.Sprintf("%d/%d  %s", pt.Done, pt.Total, right)
 	}
 	leftW := m.width - ansi.StringWidth(right) - 1
-	title := ansi.Truncate(ph.Title, max(leftW, 1), "…")
+	title := ansi.Truncate(termsafe.Line(ph.Title), max(leftW, 1), "…")
 	pad := max(m.width-ansi.StringWidth(title)-ansi.StringWidth(right), 1)
 	style := st.Phase
 	if pi == p.Timing.CurrentPhase {
 		style = st.Title
 	}
 	return style.Render(title) + strings.Repeat(" ", pad) + st.Muted.Render(right)
-}
-
-// Bar draws used against budget in w cells: green while inside the budget,
-// red once over it.
-func Bar(st styles.Styles, used, budget time.Duration, w int) string {
-	full, over := barFill(used, budget, w)
-	return drawBar(st, full, over, w)
-}
-
-func barFill(used, budget time.Duration, w int) (full int, over bool) {
-	if w <= 0 || budget <= 0 {
-		return 0, false
-	}
-	if used > budget {
-		return w, true
-	}
-	full = int(int64(w) * int64(used) / int64(budget))
-	if used > 0 && full == 0 {
-		full = 1
-	}
-	return min(full, w), false
-}
-
-func drawBar(st styles.Styles, full int, over bool, w int) string {
-	if w <= 0 {
-		return ""
-	}
-	if over {
-		return st.BarOver.Render(strings.Repeat("█", w))
-	}
-	if full == 0 {
-		return st.BarEmpty.Render(strings.Repeat("░", w))
-	}
-	return st.BarFull.Render(strings.Repeat("█", full)) + st.BarEmpty.Render(strings.Repeat("░", w-full))
 }
 
 // memo keeps the few distinct bars and icons a timeline draws, styled:
@@ -314,12 +294,12 @@ func (c *memo) get(k memoKey, draw func() string) string {
 }
 
 func (c *memo) bar(st styles.Styles, used, budget time.Duration, w int) string {
-	full, over := barFill(used, budget, w)
-	return c.get(memoKey{theme: st.Theme, kind: 1, a: full, b: w, over: over}, func() string { return drawBar(st, full, over, w) })
+	full, over := common.BarFill(used, budget, w)
+	return c.get(memoKey{theme: st.Theme, kind: 1, a: full, b: w, over: over}, func() string { return common.DrawBar(st, full, over, w) })
 }
 
 func (c *memo) icon(st styles.Styles, s steps.Status, icon string) string {
-	return c.get(memoKey{theme: st.Theme, kind: 2, a: int(s), glyph: icon}, func() string { return StatusStyle(st, s)(icon) })
+	return c.get(memoKey{theme: st.Theme, kind: 2, a: int(s), glyph: icon}, func() string { return common.StatusStyle(st, s)(icon) })
 }
 
 // Spent is the budget of a step not started, and "used/budget" of one
@@ -329,39 +309,13 @@ func Spent(t steps.StepTiming) string {
 	case t.Status == steps.Skipped:
 		return "skipped"
 	case t.Status == steps.Pending && t.Elapsed == 0:
-		return Dur(t.Budget)
+		return common.Dur(t.Budget)
 	}
-	return Dur(t.Elapsed) + "/" + Dur(t.Budget)
-}
-
-// Dur writes a duration compactly: 45s, 12m, 1h05, 2h, 3d04h.
-func Dur(d time.Duration) string {
-	neg := d < 0
-	if neg {
-		d = -d
-	}
-	var s string
-	switch {
-	case d < time.Minute:
-		s = fmt.Sprintf("%ds", int(d/time.Second))
-	case d < time.Hour:
-		s = fmt.Sprintf("%dm", int(d/time.Minute))
-	case d >= 24*time.Hour:
-		s = fmt.Sprintf("%dd%02dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
-	default:
-		h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
-		if m == 0 {
-			s = fmt.Sprintf("%dh", h)
-		} else {
-			s = fmt.Sprintf("%dh%02d", h, m)
-		}
-	}
-	if neg {
-		return "-" + s
-	}
-	return s
+	return common.Dur(t.Elapsed) + "/" + common.Dur(t.Budget)
 }
 
 // ViewKey is the pane's own state that View depends on, for caching a
 // drawing: selection, scroll offset and size.
-func (m Model) ViewKey() [4]int { return [4]int{m.sel, m.offset, m.width, m.height} }
+func (m Model) ViewKey() [5]int {
+	return [5]int{m.sel, m.offset, m.width, m.height, len(m.rows)}
+}

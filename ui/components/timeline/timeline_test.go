@@ -10,46 +10,9 @@ import (
 
 	"github.com/runbook-dev/runbook/runbooks"
 	"github.com/runbook-dev/runbook/steps"
+	"github.com/runbook-dev/runbook/ui/common"
 	"github.com/runbook-dev/runbook/ui/styles"
 )
-
-func TestDur(t *testing.T) {
-	cases := map[time.Duration]string{
-		0: "0s", 45 * time.Second: "45s", 5 * time.Minute: "5m", 59*time.Minute + 59*time.Second: "59m",
-		time.Hour: "1h", time.Hour + 5*time.Minute: "1h05", 23 * time.Hour: "23h", 26 * time.Hour: "1d02h",
-		400*24*time.Hour + 5*time.Hour: "400d05h", -90 * time.Second: "-1m",
-	}
-	for d, want := range cases {
-		if got := Dur(d); got != want {
-			t.Errorf("Dur(%s) = %q, want %q", d, got, want)
-		}
-	}
-}
-
-func TestBar(t *testing.T) {
-	st := styles.New(styles.Theme{NoColor: true})
-	cases := []struct {
-		used, budget time.Duration
-		want         string
-	}{
-		{0, 10 * time.Minute, "░░░░"},
-		{time.Second, 10 * time.Minute, "█░░░"}, // any work shows
-		{5 * time.Minute, 10 * time.Minute, "██░░"},
-		{10 * time.Minute, 10 * time.Minute, "████"},
-		{11 * time.Minute, 10 * time.Minute, "████"},
-		{time.Minute, 0, "░░░░"},
-	}
-	for _, c := range cases {
-		if got := ansi.Strip(Bar(st, c.used, c.budget, 4)); got != c.want {
-			t.Errorf("Bar(%s of %s) = %q, want %q", c.used, c.budget, got, c.want)
-		}
-	}
-	// Over budget is drawn in another colour than inside it.
-	dark := styles.New(styles.Theme{Dark: true})
-	if Bar(dark, 11*time.Minute, 10*time.Minute, 4) == Bar(dark, 10*time.Minute, 10*time.Minute, 4) {
-		t.Error("over-budget bar looks like a full one")
-	}
-}
 
 func TestSpent(t *testing.T) {
 	cases := []struct {
@@ -71,7 +34,7 @@ func TestSpent(t *testing.T) {
 func TestIconsAreDistinct(t *testing.T) {
 	seen := map[string]steps.Status{}
 	for _, s := range steps.Statuses() {
-		i := Icon(s)
+		i := common.Icon(s)
 		if prev, dup := seen[i]; dup {
 			t.Errorf("%s and %s share the icon %q", prev, s, i)
 		}

@@ -1,5 +1,8 @@
 package ui
 
+// Operations: the session calls the operator's intents become, the dialogs
+// that ask before them, and what the UI does when one finishes.
+
 import (
 	"context"
 	"fmt"
@@ -10,187 +13,9 @@ import (
 
 	"github.com/runbook-dev/runbook/runbooks"
 	"github.com/runbook-dev/runbook/steps"
+	"github.com/runbook-dev/runbook/ui/common"
 	"github.com/runbook-dev/runbook/ui/components/dialog"
-	"github.com/runbook-dev/runbook/ui/components/timeline"
-	"github.com/runbook-dev/runbook/ui/keymap"
 )
-
-// key handles a key press: the dialog first, then the key map.
-func (m Model) key(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
-	if m.quitting {
-		m.setStatus(levelWarn, "Stopping %s: waiting for the journal to record it before exiting.", m.busyStep())
-		return m, nil
-	}
-	if m.dlg != nil {
-		d, res, cmd := m.dlg.Update(msg)
-		m.dlg = &d
-		if res.Done || res.Canceled {
-			m.dlg = nil
-			var next tea.Cmd
-			if res.Done {
-				next = m.answer(d, res)
-			}
-			m.layout()
-			return m, tea.Batch(cmd, next)
-		}
-		m.layout()
-		return m, cmd
-	}
-	in := m.keys.Resolve(msg)
-	return m.act(in)
-}
-
-// act carries out one intent.
-func (m Model) act(in keymap.Intent) (tea.Model, tea.Cmd) {
-	switch in.Action {
-	case keymap.Up, keymap.Down, keymap.PageUp, keymap.PageDown, keymap.Top, keymap.Bottom:
-		return m, m.move(in.Action)
-	case keymap.NextPane:
-		m.focus = (m.focus + 1) % numPanes
-		return m, nil
-	case keymap.PrevPane:
-		m.focus = (m.focus + numPanes - 1) % numPanes
-		return m, nil
-	case keymap.GuideFull:
-		m.fullGuide = !m.fullGuide
-		m.fullHelp = false
-		m.layout()
-		return m, m.needSelected()
-	case keymap.Help:
-		m.fullHelp = !m.fullHelp
-		return m, nil
-	case keymap.Back:
-		if m.fullGuide {
-			m.fullGuide = false
-			m.layout()
-			return m, m.needSelected()
-		}
-		m.fullHelp = false
-		return m, nil
-	case keymap.Quit:
-		if m.busy != nil {
-			return m.open(dialog.NewConfirm("Quit while a step runs?",
-				fmt.Sprintf("%s is running (%s). Quitting interrupts it; the journal records it as failed before runbook exits.", m.busy.op.step, m.busy.op.kind)), tagQuit, m.busy.op.step)
-		}
-		m.quitting = true
-		return m, tea.Quit
-	}
-
-	s, ok := m.selectedStep()
-	if !ok {
-		return m, nil
-	}
-	state := m.run.Step(s.ID)
-	switch in.Action {
-	case keymap.Enter:
-		return m.enter(s, state)
-	case keymap.Retry:
-		switch state.Status {
-		case steps.Pending:
-			m.setStatus(levelInfo, "%s has not run yet: enter runs it.", s.ID)
-			return m, nil
-		case steps.Failed, steps.Undone, steps.Dirty:
-			return m.start(op{kind: opStart, step: s.ID})
-		}
-		m.setStatus(levelWarn, "Cannot retry %s: it is %s.", s.ID, state.Status)
-		return m, nil
-	case keymap.Verify:
-		if len(s.Verify) == 0 {
-			m.setStatus(levelWarn, "%s has no verify actions: retry it, mark it done or undo it.", s.ID)
-			return m, nil
-		}
-		if err := m.legal(s.ID, steps.EvStepVerifying); err != nil {
-			return m.refuse(s.ID, err)
-		}
-		return m.start(op{kind: opVerify, step: s.ID})
-	case keymap.Undo:
-		if err := m.legal(s.ID, steps.EvUndoStarted); err != nil {
-			return m.refuse(s.ID, err)
-		}
-		prompt := fmt.Sprintf("Run the %d undo action(s) of %s?", len(s.Undo), s.ID)
-		if len(s.Undo) == 0 {
-			prompt = s.ID + " has no undo actions: it will only be recorded as undone. Go on?"
-		}
-		return m.open(dialog.NewConfirm("Undo "+s.Title, prompt), tagUndo, s.ID)
-	case keymap.Skip:
-		if err := m.legal(s.ID, steps.EvStepSkipped); err != nil {
-			return m.refuse(s.ID, err)
-		}
-		d, cmd := dialog.NewInput("Skip "+s.Title, "Why is this step skipped? The reason is journaled.", "reason", true)
-		mm, c := m.open(d, tagSkip, s.ID)
-		return mm, tea.Batch(cmd, c)
-	case keymap.MarkDone:
-		if err := m.legal(s.ID, steps.EvStepMarkedDone); err != nil {
-			return m.refuse(s.ID, err)
-		}
-		return m.askMarkDone(s)
-	case keymap.Note:
-		d, cmd := dialog.NewInput("Note on "+s.Title, "", "what happened, what you saw", true)
-		mm, c := m.open(d, tagNote, s.ID)
-		return mm, tea.Batch(cmd, c)
-	case keymap.Tick:
-		return m.tick(s, state, in.Item)
-	}
-	return m, nil
-}
-
-// move scrolls or moves the selection in the focused pane.
-func (m *Model) move(a keymap.Action) tea.Cmd {
-	page := max(m.bodyH-4, 1)
-	target := m.focus
-	if m.fullGuide {
-		target = paneGuide
-	}
-	switch target {
-	case paneTimeline:
-		switch a {
-		case keymap.Up:
-			m.timeline.Move(-1)
-		case keymap.Down:
-			m.timeline.Move(1)
-		case keymap.PageUp:
-			m.timeline.Move(-page)
-		case keymap.PageDown:
-			m.timeline.Move(page)
-		case keymap.Top:
-			m.timeline.Move(-m.timeline.Steps())
-		case keymap.Bottom:
-			m.timeline.Move(m.timeline.Steps())
-		}
-		return m.needSelected()
-	case paneGuide:
-		switch a {
-		case keymap.Up:
-			m.guide.Scroll(-1)
-		case keymap.Down:
-			m.guide.Scroll(1)
-		case keymap.PageUp:
-			m.guide.Scroll(-page)
-		case keymap.PageDown:
-			m.guide.Scroll(page)
-		case keymap.Top:
-			m.guide.Home()
-		case keymap.Bottom:
-			m.guide.End()
-		}
-	case paneOutput:
-		switch a {
-		case keymap.Up:
-			m.out.Scroll(1)
-		case keymap.Down:
-			m.out.Scroll(-1)
-		case keymap.PageUp:
-			m.out.Scroll(page)
-		case keymap.PageDown:
-			m.out.Scroll(-page)
-		case keymap.Top:
-			m.out.Top()
-		case keymap.Bottom:
-			m.out.Follow()
-		}
-	}
-	return nil
-}
 
 // enter does what the step needs next: run it, confirm its manual action,
 // or, when it is dirty, ask what to do — never a blind re-run.
@@ -288,7 +113,7 @@ func (m Model) legal(id string, k steps.EventKind) error {
 }
 
 func (m Model) refuse(id string, err error) (tea.Model, tea.Cmd) {
-	m.setStatus(levelWarn, "%s: %v.", id, err)
+	m.setStatus(levelWarn, "%s: %v. Next: %s", id, err, m.nextOps(id))
 	return m, nil
 }
 
@@ -331,6 +156,8 @@ func (m *Model) answer(d dialog.Model, res dialog.Result) tea.Cmd {
 		}
 	case tagQuit:
 		mm, cmd = m.interrupt()
+	case tagCancel:
+		mm, cmd = m.cancelRunning(d.Step)
 	}
 	if mm != nil {
 		*m = mm.(Model)
@@ -375,7 +202,9 @@ func (m Model) busyStep() string {
 // opDone takes in a finished session call.
 func (m Model) opDone(msg opDoneMsg) (tea.Model, tea.Cmd) {
 	wasSelected := m.timeline.Selected() == msg.op.step
+	canceled := false
 	if m.busy != nil && msg.op.kind.long() && m.busy.op == msg.op {
+		canceled = m.busy.canceled
 		m.busy.cancel()
 		m.busy = nil
 	}
@@ -383,11 +212,25 @@ func (m Model) opDone(msg opDoneMsg) (tea.Model, tea.Cmd) {
 	if m.quitting && m.busy == nil {
 		return m, tea.Quit
 	}
+	if m.busy == nil && m.dlg != nil && m.dlg.Tag == tagQuit {
+		// q was pressed while the step ran; it has ended on its own, so
+		// nothing is left to interrupt: quit as asked.
+		m.dlg = nil
+		m.quitting = true
+		return m, tea.Quit
+	}
+	if m.busy == nil && m.dlg != nil && m.dlg.Tag == tagCancel {
+		// Nothing is left to cancel.
+		m.dlg = nil
+		m.layout()
+	}
 	id := msg.op.step
 	state := m.run.Step(id)
 	switch {
+	case canceled:
+		m.setStatus(levelWarn, "%s cancelled (%s) by %s. Next: %s", id, msg.op.kind, m.operator(), m.nextOps(id))
 	case msg.err != nil:
-		m.setStatus(levelBad, "%s %s: %v", msg.op.kind, id, msg.err)
+		m.setStatus(levelBad, "%s %s: %s", msg.op.kind, id, m.failure(id, msg.err))
 	case msg.op.kind == opNote:
 		m.setStatus(levelOK, "Note added to %s.", id)
 	case msg.op.kind == opTick:
@@ -402,11 +245,11 @@ func (m Model) opDone(msg opDoneMsg) (tea.Model, tea.Cmd) {
 		m.setStatus(levelWarn, "%s waits for you: %s Then press enter to confirm.", id, m.prompt(id, state))
 	case state.Status == steps.Succeeded:
 		stt := m.stepTiming(id)
-		m.setStatus(levelOK, "✓ %s succeeded: %s used of %s.", id, timeline.Dur(stt.Elapsed), timeline.Dur(stt.Budget))
+		m.setStatus(levelOK, "✓ %s succeeded: %s used of %s.", id, common.Dur(stt.Elapsed), common.Dur(stt.Budget))
 	default:
 		m.setStatus(levelInfo, "%s is %s.", id, state.Status)
 	}
-	var cmds []tea.Cmd
+	cmds := []tea.Cmd{m.ring()}
 	// The selection moves on with the run when it was on the finished step.
 	if wasSelected && msg.err == nil && (state.Status.Done() || state.Status == steps.Undone) && m.timing.Current != "" && m.timing.Current != id {
 		m.timeline.Select(m.timing.Current)
@@ -460,38 +303,4 @@ func (m Model) prompt(id string, state steps.StepState) string {
 		}
 	}
 	return "do the manual part."
-}
-
-// interruptMsg is a SIGINT or SIGTERM that arrived while a step runs.
-type interruptMsg struct{}
-
-// Filter is the program filter the CLI installs with tea.WithFilter.
-// Bubble Tea turns SIGINT and SIGTERM into messages that end the program at
-// once; while a step runs that would leave its outcome out of the journal.
-// Filter makes them a confirmed quit instead: the step is interrupted, and
-// the program ends once the session has journaled it.
-func Filter(m tea.Model, msg tea.Msg) tea.Msg {
-	switch msg.(type) {
-	case tea.InterruptMsg, tea.QuitMsg:
-		if mm, ok := m.(Model); ok && mm.busy != nil {
-			return interruptMsg{}
-		}
-	}
-	return msg
-}
-
-// interrupt stops the running step and quits once it is journaled.
-func (m Model) interrupt() (tea.Model, tea.Cmd) {
-	if m.busy == nil {
-		m.quitting = true
-		return m, tea.Quit
-	}
-	if !m.quitting {
-		m.quitting = true
-		m.dlg = nil
-		m.busy.cancel()
-		m.layout()
-	}
-	m.setStatus(levelWarn, "Stopping %s: waiting for the journal to record it before exiting.", m.busy.op.step)
-	return m, nil
 }

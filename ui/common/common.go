@@ -1,0 +1,122 @@
+// Package common holds what the UI's components share: how a status, a
+// duration and a budget bar look. Pure functions of their arguments.
+package common
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/runbook-dev/runbook/steps"
+	"github.com/runbook-dev/runbook/ui/styles"
+)
+
+// Icon is the status glyph of a step; every status has its own, so the
+// timeline reads without colour.
+func Icon(s steps.Status) string {
+	switch s {
+	case steps.Pending:
+		return "○"
+	case steps.Running:
+		return "▶"
+	case steps.Verifying:
+		return "◎"
+	case steps.AwaitingOperator:
+		return "◆"
+	case steps.Succeeded:
+		return "✓"
+	case steps.Failed:
+		return "✗"
+	case steps.Skipped:
+		return "↷"
+	case steps.Undoing:
+		return "↺"
+	case steps.Undone:
+		return "↶"
+	case steps.Dirty:
+		return "!"
+	}
+	return "?"
+}
+
+// StatusStyle is the colour of a status.
+func StatusStyle(st styles.Styles, s steps.Status) func(...string) string {
+	switch s {
+	case steps.Succeeded:
+		return st.OK.Render
+	case steps.Failed, steps.Dirty:
+		return st.Bad.Render
+	case steps.Running, steps.Verifying, steps.Undoing:
+		return st.Running.Render
+	case steps.AwaitingOperator:
+		return st.Warn.Render
+	case steps.Skipped, steps.Undone:
+		return st.Muted.Render
+	}
+	return st.Faint.Render
+}
+
+// Bar draws used against budget in w cells: green while inside the budget,
+// red once over it.
+func Bar(st styles.Styles, used, budget time.Duration, w int) string {
+	full, over := BarFill(used, budget, w)
+	return DrawBar(st, full, over, w)
+}
+
+// BarFill is how many of w cells a bar of used against budget fills, and
+// whether it is over the budget.
+func BarFill(used, budget time.Duration, w int) (full int, over bool) {
+	if w <= 0 || budget <= 0 {
+		return 0, false
+	}
+	if used > budget {
+		return w, true
+	}
+	full = int(int64(w) * int64(used) / int64(budget))
+	if used > 0 && full == 0 {
+		full = 1
+	}
+	return min(full, w), false
+}
+
+// DrawBar draws a bar of full filled cells out of w.
+func DrawBar(st styles.Styles, full int, over bool, w int) string {
+	if w <= 0 {
+		return ""
+	}
+	if over {
+		return st.BarOver.Render(strings.Repeat("█", w))
+	}
+	if full == 0 {
+		return st.BarEmpty.Render(strings.Repeat("░", w))
+	}
+	return st.BarFull.Render(strings.Repeat("█", full)) + st.BarEmpty.Render(strings.Repeat("░", w-full))
+}
+
+// Dur writes a duration compactly: 45s, 12m, 1h05, 2h, 3d04h.
+func Dur(d time.Duration) string {
+	neg := d < 0
+	if neg {
+		d = -d
+	}
+	var s string
+	switch {
+	case d < time.Minute:
+		s = fmt.Sprintf("%ds", int(d/time.Second))
+	case d < time.Hour:
+		s = fmt.Sprintf("%dm", int(d/time.Minute))
+	case d >= 24*time.Hour:
+		s = fmt.Sprintf("%dd%02dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
+	default:
+		h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
+		if m == 0 {
+			s = fmt.Sprintf("%dh", h)
+		} else {
+			s = fmt.Sprintf("%dh%02d", h, m)
+		}
+	}
+	if neg {
+		return "-" + s
+	}
+	return s
+}
