@@ -11,28 +11,32 @@ import (
 	"github.com/runbook-dev/runbook/steps/actions"
 )
 
-// evil is a title, a guide, a checklist, a target value and a command's
-// output that each carry escape sequences: a clipboard write (OSC 52), a
-// screen clear, a window title change, a bell.
+// evilRunbook has a title, a phase and step title, a checklist, a target
+// value, a guide and a command's output that each carry escape sequences: a
+// clipboard write (OSC 52), a screen clear, a window title change, a bell.
+// The loader refuses control characters in a runbook's own strings, so
+// those are planted after loading: the UI must stay safe whatever reaches
+// it (a target's value comes from the environment, a guide and output from
+// anywhere).
 func evilRunbook(t *testing.T) *runbooks.Runbook {
 	t.Helper()
 	fsys := fstest.MapFS{
 		"rb.yaml": {Data: []byte(`id: evil
-title: "Evil \x1b]0;owned\x07 window"
+title: "Evil TITLE window"
 schedule: {date: "2025-10-24", timezone: UTC, start: "08:00"}
 targets:
-  app_url: {kind: url, env: EVIL_URL_UNSET, default: "http://localhost:8001/\x1b[2J"}
+  app_url: {kind: url, env: EVIL_URL_UNSET, default: "http://localhost:8001/"}
 phases:
   - id: p
-    title: "Phase \x1b[31mred"
+    title: "Phase PHASE red"
     slot: "08:00-09:00"
     checkpoint: false
     steps:
       - id: p.one
-        title: "Step \x1b]52;c;aGk=\x07 one"
+        title: "Step STEP one"
         budget: 5m
         guide: g.md#one
-        checklist: ["tick \x1b[2J this"]
+        checklist: ["tick CHECK this"]
         do:
           - shell:
               argv: [sh, -c, "printf 'out \\033]52;c;aGk=\\007 \\033[2J \\033[31mred\\n'"]
@@ -44,6 +48,12 @@ phases:
 	if err != nil {
 		t.Fatal(err)
 	}
+	rb.Title = strings.Replace(rb.Title, "TITLE", "\x1b]0;owned\x07", 1)
+	rb.Phases[0].Title = strings.Replace(rb.Phases[0].Title, "PHASE", "\x1b[31m", 1)
+	st := &rb.Phases[0].Steps[0]
+	st.Title = strings.Replace(st.Title, "STEP", "\x1b]52;c;aGk=\x07", 1)
+	st.Checklist[0] = strings.Replace(st.Checklist[0], "CHECK", "\x1b[2J", 1)
+	rb.Targets[0].Default += "\x1b[2J"
 	return rb
 }
 
