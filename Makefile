@@ -22,9 +22,17 @@ test-unit:
 	$(GO) test -count=1 -short $(PKGS)
 
 # One package at a time (-p 1): benchmarks of two packages running side by
-# side on a small machine measure each other, not the code.
+# side on a small machine measure each other, not the code. The benchmarks
+# that compare runbook with an anchor (a floor program, cat, git, docker,
+# hey) run a fixed number of interleaved rounds and print each ratio with
+# its goal; the summary repeats those lines at the end.
+RATIOS := Process|AssertAction|Checkpoint|LatencyProbeAccuracy
 bench:
-	@eval "$$(bash .ci/services.sh)" && $(GO) test -p 1 -run '^$$' -bench . -count 1 $(PKGS)
+	@mkdir -p bin && eval "$$(bash .ci/services.sh)" && \
+	$(GO) test -p 1 -run '^$$' -bench . -skip '$(RATIOS)' -count 1 $(PKGS) && \
+	{ $(GO) test -p 1 -run '^$$' -bench '$(RATIOS)' -benchtime 10x -count 1 $(PKGS) > bin/bench-ratios.txt; rc=$$?; \
+	  cat bin/bench-ratios.txt; echo; echo "== what users wait for, against its anchor =="; \
+	  grep -h 'goal ' bin/bench-ratios.txt | sed 's/^ *[a-z_]*_test.go:[0-9]*: /  /'; exit $$rc; }
 
 lint:
 	$(GO) vet $(PKGS)

@@ -16,6 +16,7 @@ import (
 	"github.com/runbook-dev/runbook/assets"
 	"github.com/runbook-dev/runbook/runbooks"
 	"github.com/runbook-dev/runbook/steps"
+	"github.com/runbook-dev/runbook/steps/lab"
 	"github.com/runbook-dev/runbook/steps/pg"
 )
 
@@ -90,6 +91,13 @@ func newWorkspace(t *testing.T) *workspace {
 	}
 	if w.env.Targets["docker"] == "" {
 		w.env.Targets["docker"] = "unix:///var/run/docker.sock"
+	}
+	// The interpreter the lab's profile would name; without one the
+	// runbook's default, whose pytest check then fails saying what to
+	// install.
+	w.env.Targets["python"] = "python3"
+	if py, err := lab.FindPython(context.Background(), os.Getenv("PATH")); err == nil {
+		w.env.Targets["python"] = py
 	}
 	w.run("git", "init", "-q")
 	return w

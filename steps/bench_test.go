@@ -69,7 +69,10 @@ func benchJournal(steps, n int) []Event {
 	return evs
 }
 
-func BenchmarkFold100k(b *testing.B) {
+// BenchmarkFoldInMemory100k folds journal bytes already in memory: the
+// fold alone. `runbook status` on the same size of journal, as a process
+// reading the file, is BenchmarkStatus100kProcess in cmd/runbook.
+func BenchmarkFoldInMemory100k(b *testing.B) {
 	const nSteps, nEvents = 500, 100_000
 	var buf bytes.Buffer
 	if err := WriteEvents(&buf, benchJournal(nSteps, nEvents)); err != nil {

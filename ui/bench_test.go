@@ -78,9 +78,11 @@ func reportMedian(b *testing.B, d []time.Duration, unit string) {
 	b.ReportMetric(float64(d[len(d)/2])/1e6, "median-"+unit)
 }
 
-// BenchmarkFirstFrame: from New to the first full frame of the built-in
-// runbook, guide rendered by glamour, at 120×40.
-func BenchmarkFirstFrame(b *testing.B) {
+// BenchmarkModelFirstFrame: from New to the first full frame of the
+// built-in runbook, guide rendered by glamour, at 120×40 — the model only:
+// no process start, package init, runbook load or session open. What an
+// operator waits for is BenchmarkFirstFrameProcess in cmd/runbook.
+func BenchmarkModelFirstFrame(b *testing.B) {
 	f := openLab(b, embedded(b), "")
 	var d []time.Duration
 	for b.Loop() {
@@ -253,8 +255,9 @@ func runProgram(b *testing.B, m Model) (*tea.Program, chan error) {
 	}
 }
 
-// BenchmarkQuitIdle: from the q key to the end of Program.Run.
-func BenchmarkQuitIdle(b *testing.B) {
+// BenchmarkProgramQuitIdle: from the q key to the end of Program.Run, in
+// process (the whole process's quit is BenchmarkFirstFrameProcess's).
+func BenchmarkProgramQuitIdle(b *testing.B) {
 	f := openLab(b, nil, "")
 	var d []time.Duration
 	for b.Loop() {

@@ -142,12 +142,12 @@ func (r *rehearsal) phase(name string, fn func()) {
 	r.t.Logf("phase %-36s %6.1fs", name, time.Since(began).Seconds())
 }
 
-// env is the environment runbook processes get on top of the test's. PATH
-// starts with /usr/bin: the lab workspace's tests run `python3 -m pytest`,
-// and Debian's python3 has pytest (python3-pytest, from .ci/services.sh)
-// where a python3 found earlier on PATH (a pyenv build, say) may not.
+// env is the environment runbook processes get on top of the test's.
+// PATH is the test's own: the lab profile names the python3 that has
+// pytest (`lab up` finds it), so the test steps do not depend on which
+// python3 comes first on PATH.
 func (r *rehearsal) env(extra ...string) []string {
-	return append([]string{"PATH=/usr/bin:" + os.Getenv("PATH")}, extra...)
+	return extra
 }
 
 // args completes a runbook command line: the lab's profile and this

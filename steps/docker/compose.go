@@ -11,12 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/compose-spec/compose-go/v2/dotenv"
-	"github.com/compose-spec/compose-go/v2/loader"
-	"github.com/compose-spec/compose-go/v2/template"
-	"github.com/compose-spec/compose-go/v2/types"
-	"github.com/goccy/go-yaml"
-
 	"github.com/runbook-dev/runbook/steps"
 )
 
@@ -84,7 +78,7 @@ func (a *Apply) Describe(env *steps.Env) string {
 }
 
 func checkProject(p string) error {
-	if p != "" && loader.NormalizeProjectName(p) != p {
+	if p != "" && normalizeProjectName(p) != p {
 		return fmt.Errorf("project %q: compose project names are lowercase letters, digits, '-' and '_'", p)
 	}
 	return nil
@@ -269,51 +263,4 @@ func workspacePath(env *steps.Env, file string) (abs, rel string, err error) {
 		}
 	}
 	return abs, rel, nil
-}
-
-// validateCompose loads a compose file's content with compose-go, as the
-// compose CLI would: schema, interpolation from the environment and the
-// project's .env, consistency (every service's secrets, networks and
-// volumes defined). Environment files are not read.
-func validateCompose(ctx context.Context, path string, content []byte, project string) error {
-	// The loader warns about `version` through a process-wide logger that
-	// would write over the terminal; compose ignores the key, so drop it
-	// from the copy being checked.
-	trimmed, err := mergeEdit(content, yaml.MapSlice{{Key: "version", Value: nil}})
-	if err != nil {
-		trimmed = content // a layout the editor refuses: check it as it is
-	}
-	dir := filepath.Dir(path)
-	vars := map[string]string{}
-	for _, kv := range os.Environ() {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			vars[k] = v
-		}
-	}
-	if _, err := os.Stat(filepath.Join(dir, ".env")); err == nil {
-		if vars, err = dotenv.GetEnvFromFile(vars, []string{filepath.Join(dir, ".env")}); err != nil {
-			return fmt.Errorf("read %s: %w", filepath.Join(dir, ".env"), err)
-		}
-	}
-	if project == "" {
-		project = loader.NormalizeProjectName(filepath.Base(dir))
-	}
-	details := types.ConfigDetails{
-		WorkingDir:  dir,
-		ConfigFiles: []types.ConfigFile{{Filename: path, Content: trimmed}},
-		Environment: vars,
-	}
-	_, err = loader.LoadWithContext(ctx, details, func(o *loader.Options) {
-		o.SetProjectName(project, true)
-		o.SkipResolveEnvironment = true
-		if o.Interpolate != nil {
-			o.Interpolate.LookupValue = func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
-			// Unset variables become "" as in compose, without the
-			// loader's warning on the process-wide logger.
-			o.Interpolate.Substitute = func(t string, m template.Mapping) (string, error) {
-				return template.SubstituteWithOptions(t, m, template.WithoutLogging)
-			}
-		}
-	})
-	return err
 }

@@ -56,7 +56,7 @@ var composeTopLevel = []string{"version", "name", "include", "services", "networ
 // the touched entries are rewritten: the rest of the file, comments
 // included, stays byte for byte. A list-form environment ("- KEY=value")
 // is edited key by key. The diff is shown before the file is written, the
-// result must load with compose-go, and the previous file is kept for
+// result must pass the compose CLI's check (validateCompose), and the previous file is kept for
 // `compose.restore`. Running it again changes nothing.
 //
 //	do:

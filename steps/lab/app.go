@@ -16,8 +16,9 @@ import (
 // Module is the module path of the source tree the app image is built from.
 const Module = "github.com/runbook-dev/runbook"
 
-// appPackage is the stand-in application, relative to the module root.
-const appPackage = "cmd/labapp"
+// appPackage is the stand-in application's import path: the go tool finds
+// its directory in the module, wherever the tree lies.
+const appPackage = Module + "/cmd/labapp"
 
 // sourceRoot finds the runbook source tree: Options.Source, else the
 // nearest directory upward from the working directory whose go.mod
@@ -29,7 +30,7 @@ func (l *Lab) sourceRoot() (string, error) {
 			return "", err
 		}
 		if !isSourceRoot(abs) {
-			return "", fmt.Errorf("--source %s: not the runbook source tree (want a go.mod declaring %s and %s/)", l.opt.Source, Module, appPackage)
+			return "", fmt.Errorf("--source %s: not the runbook source tree (want a go.mod declaring %s)", l.opt.Source, Module)
 		}
 		return abs, nil
 	}
@@ -45,7 +46,7 @@ func (l *Lab) sourceRoot() (string, error) {
 			break
 		}
 	}
-	return "", fmt.Errorf("the app image %s is built from the runbook source tree (%s, `go build ./%s`), and none was found upward from %s: run `runbook lab up` inside a checkout of %s, or pass --source DIR", AppImage, Module, appPackage, wd, Module)
+	return "", fmt.Errorf("the app image %s is built from the runbook source tree (`go build %s`), and none was found upward from %s: run `runbook lab up` inside a checkout of %s, or pass --source DIR", AppImage, appPackage, wd, Module)
 }
 
 func isSourceRoot(dir string) bool {
@@ -57,11 +58,7 @@ func isSourceRoot(dir string) bool {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if fields := strings.Fields(sc.Text()); len(fields) == 2 && fields[0] == "module" {
-			if strings.Trim(fields[1], `"`) != Module {
-				return false
-			}
-			fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(appPackage), "main.go"))
-			return err == nil && !fi.IsDir()
+			return strings.Trim(fields[1], `"`) == Module
 		}
 	}
 	return false
@@ -72,25 +69,33 @@ func isSourceRoot(dir string) bool {
 // go.sum change with every dependency of runbook itself; counting them
 // would call the image stale far more often than the app changes.)
 func appSourceFiles(root string) ([]ctxFile, error) {
-	pkg := filepath.Join(root, filepath.FromSlash(appPackage))
-	entries, err := os.ReadDir(pkg)
+	// The go tool says where the package is and which files it builds
+	// from (build constraints applied): no path is assumed.
+	cmd := exec.Command("go", "list", "-f", "{{.Dir}}{{range .GoFiles}}\n{{.}}{{end}}", appPackage)
+	cmd.Dir = root
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", pkg, err)
+		return nil, fmt.Errorf("go list %s in %s: %w: %s", appPackage, root, err, strings.TrimSpace(stderr.String()))
 	}
-	var names []string
-	for _, e := range entries {
-		if n := e.Name(); strings.HasSuffix(n, ".go") && !strings.HasSuffix(n, "_test.go") {
-			names = append(names, appPackage+"/"+n)
-		}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	dir := lines[0]
+	rel, err := filepath.Rel(root, dir)
+	if err != nil {
+		return nil, err
 	}
+	names := lines[1:]
 	sort.Strings(names)
 	files := make([]ctxFile, 0, len(names))
 	for _, n := range names {
-		data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(n)))
+		data, err := os.ReadFile(filepath.Join(dir, n))
 		if err != nil {
 			return nil, err
 		}
-		files = append(files, ctxFile{name: n, mode: 0o644, data: data})
+		// Named from the module root, as before, so that the recipe hash
+		// of an unchanged app stays the same.
+		files = append(files, ctxFile{name: filepath.ToSlash(filepath.Join(rel, n)), mode: 0o644, data: data})
 	}
 	return files, nil
 }
@@ -104,7 +109,7 @@ func (l *Lab) buildApp(ctx context.Context, recipe string) error {
 	}
 	gobin, err := exec.LookPath("go")
 	if err != nil {
-		return fmt.Errorf("the app image %s is built with `go build ./%s` and no go toolchain is on PATH: install Go (see go.mod for the version)", AppImage, appPackage)
+		return fmt.Errorf("the app image %s is built with `go build %s` and no go toolchain is on PATH: install Go (see go.mod for the version)", AppImage, appPackage)
 	}
 	ver, err := l.api.ServerVersion(ctx, client.ServerVersionOptions{})
 	if err != nil {
@@ -123,13 +128,13 @@ func (l *Lab) buildApp(ctx context.Context, recipe string) error {
 	}
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, "labapp")
-	args := []string{"build", "-trimpath", "-ldflags=-s -w", "-o", bin, "./" + appPackage}
+	args := []string{"build", "-trimpath", "-ldflags=-s -w", "-o", bin, appPackage}
 	cmd := exec.CommandContext(ctx, gobin, args...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
 	out := newTail(20)
 	cmd.Stdout, cmd.Stderr = out, out
-	l.say("  CGO_ENABLED=0 GOOS=%s GOARCH=%s go build ./%s (in %s)", goos, goarch, appPackage, root)
+	l.say("  CGO_ENABLED=0 GOOS=%s GOARCH=%s go build %s (in %s)", goos, goarch, appPackage, root)
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("app image: CGO_ENABLED=0 go %s in %s: %w\n%s", strings.Join(args, " "), root, err, out)
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os/exec"
 	"path"
 	"sort"
 	"strings"
@@ -156,6 +157,9 @@ func (l *Lab) recipe(im labImage) (string, error) {
 		src, err := l.sourceRoot()
 		if err != nil {
 			return "", nil // reported when a build needs it
+		}
+		if _, err := exec.LookPath("go"); err != nil {
+			return "", nil // likewise: the build says to install Go
 		}
 		files, err := appSourceFiles(src)
 		if err != nil {

@@ -48,13 +48,6 @@ const (
 	NginxImage    = "runbook-lab/nginx:latest"
 	AppImage      = "runbook-lab/app:latest"
 
-	// AppPort and DBPort are the host ports of the "before" stack; HTTPPort
-	// and HTTPSPort are nginx's once Item 2 has added it.
-	AppPort   = 8001
-	DBPort    = 55433
-	HTTPPort  = 8080
-	HTTPSPort = 8443
-
 	// DefaultMirror is the Debian mirror debootstrap fetches the base from.
 	DefaultMirror = "http://deb.debian.org/debian"
 	// Suite is the Debian release of every lab image.

@@ -25,8 +25,39 @@ import (
 	"github.com/moby/moby/client"
 )
 
+// The wiring's ports, as the shipped runbook expects them.
+const (
+	AppPort = 8001
+	DBPort  = 55433
+)
+
+func TestWiringMatchesTheShippedRunbook(t *testing.T) {
+	w, err := LoadWiring()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]int{"app": AppPort, "db": DBPort, "http": 8080, "https": 8443} {
+		if got := w.Port(name); got != want {
+			t.Errorf("port %s = %d, want %d", name, got, want)
+		}
+	}
+	for _, bad := range []string{
+		"ports: [{name: app, bind: 0.0.0.0, port: 0}]\ndb_target: db\ntargets: [{name: db, value: x}]",
+		"db_target: nosuch\ntargets: [{name: db, value: x}]",
+		"targets: [{name: db, value: x}, {name: db, value: y}]\ndb_target: db",
+		"unknown: 1\ndb_target: db\ntargets: [{name: db, value: x}]",
+	} {
+		if _, err := parseWiring([]byte(bad)); err == nil {
+			t.Errorf("parseWiring(%q): no error", bad)
+		}
+	}
+}
+
 func TestProfileRoundTrip(t *testing.T) {
-	p := newProfile("/srv/lab/workspace", "rblab", "", "0123abcd")
+	p, err := newProfile("/srv/lab/workspace", "rblab", "", "0123abcd", "/usr/bin/python3")
+	if err != nil {
+		t.Fatal(err)
+	}
 	data := p.Encode()
 	got, err := ParseProfile(data)
 	if err != nil {
@@ -49,6 +80,7 @@ func TestProfileRoundTrip(t *testing.T) {
 		"project":     "rblab",
 		"nginx_image": "runbook-lab/nginx:latest",
 		"workspace":   "/srv/lab/workspace",
+		"python":      "/usr/bin/python3",
 	}
 	for k, v := range want {
 		if g, ok := got.Get(k); !ok || g != v {

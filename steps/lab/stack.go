@@ -185,7 +185,7 @@ func (l *Lab) compose(ctx context.Context, what string, args ...string) error {
 		}
 		hint := ""
 		if s := out.String(); strings.Contains(s, "port is already allocated") || strings.Contains(s, "address already in use") {
-			hint = fmt.Sprintf("\na port of the stack is taken: the lab needs %d and %d (and %d, %d once nginx is in the stack); `runbook lab status` shows who holds them", AppPort, DBPort, HTTPPort, HTTPSPort)
+			hint = "\na port of the stack is taken: the lab needs " + portList() + "; `runbook lab status` shows who holds them"
 		}
 		return fmt.Errorf("%s: %w\n%s%s", msg, err, out, hint)
 	}
@@ -228,8 +228,43 @@ type port struct {
 	n    int
 }
 
+// stackPorts are the ports the "before" stack publishes (the wiring's
+// ports marked before).
 func stackPorts() []port {
-	return []port{{"app", "0.0.0.0", AppPort}, {"db", "127.0.0.1", DBPort}}
+	w, err := LoadWiring()
+	if err != nil {
+		return nil // the wiring is embedded and checked by tests
+	}
+	var ps []port
+	for _, p := range w.Ports {
+		if p.Before {
+			ps = append(ps, port{p.Name, p.Bind, p.Port})
+		}
+	}
+	return ps
+}
+
+// portList names every port of the wiring for messages: "8001 (app),
+// 55433 (db), and once a step adds them 8080 (http), 8443 (https)".
+func portList() string {
+	w, err := LoadWiring()
+	if err != nil {
+		return err.Error()
+	}
+	var before, later []string
+	for _, p := range w.Ports {
+		x := fmt.Sprintf("%d (%s)", p.Port, p.Name)
+		if p.Before {
+			before = append(before, x)
+		} else {
+			later = append(later, x)
+		}
+	}
+	s := strings.Join(before, ", ")
+	if len(later) > 0 {
+		s += ", and once a step adds them " + strings.Join(later, ", ")
+	}
+	return s
 }
 
 // checkConflicts refuses to start when the compose project already runs

@@ -91,22 +91,24 @@ func (l *Lab) Status(ctx context.Context) (*Status, error) {
 		}
 		s.Services = ss
 	}
-	for _, p := range []struct {
-		name   string
-		host   string
-		port   int
-		needed bool
-	}{
-		{"app", "localhost", AppPort, true},
-		{"db", "127.0.0.1", DBPort, true},
-		{"http", "localhost", HTTPPort, false},
-		{"https", "localhost", HTTPSPort, false},
-	} {
-		addr := net.JoinHostPort(p.host, strconv.Itoa(p.port))
-		s.Ports = append(s.Ports, PortState{Name: p.name, Addr: addr, Answering: answers(ctx, addr), Needed: p.needed})
+	w, err := LoadWiring()
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range w.Ports {
+		addr := net.JoinHostPort(probeHost(p.Bind), strconv.Itoa(p.Port))
+		s.Ports = append(s.Ports, PortState{Name: p.Name, Addr: addr, Answering: answers(ctx, addr), Needed: p.Before})
 	}
 	s.Workspace = workspaceState(l.Workspace())
 	return s, nil
+}
+
+// probeHost is where a port published on bind answers from this host.
+func probeHost(bind string) string {
+	if bind == "0.0.0.0" || bind == "::" || bind == "" {
+		return "localhost"
+	}
+	return bind
 }
 
 // answers says whether something accepts TCP connections at addr.

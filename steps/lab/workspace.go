@@ -3,15 +3,14 @@ package lab
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -61,6 +60,9 @@ type Profile struct {
 	Workspace string
 	// Targets in file order.
 	Targets []Target
+	// DBTarget names the target holding the database DSN (the wiring's
+	// db_target).
+	DBTarget string
 }
 
 // Target is one target value of a profile.
@@ -77,24 +79,16 @@ func (p Profile) Get(name string) (string, bool) {
 }
 
 // DSN is the database target's connection string.
-func (p Profile) DSN() string { v, _ := p.Get("db"); return v }
+func (p Profile) DSN() string { v, _ := p.Get(p.DBTarget); return v }
 
-// newProfile is the profile of a lab whose workspace is ws.
-func newProfile(ws, project, docker, dbPassword string) Profile {
-	db := url.URL{
-		Scheme: "postgres", User: url.UserPassword("postgres", dbPassword),
-		Host: "127.0.0.1:" + strconv.Itoa(DBPort), Path: "/app", RawQuery: "sslmode=disable",
+// newProfile is the profile of a lab whose workspace is ws: the wiring's
+// targets, rendered.
+func newProfile(ws, project, docker, dbPassword, python string) (Profile, error) {
+	w, err := LoadWiring()
+	if err != nil {
+		return Profile{}, err
 	}
-	return Profile{Workspace: ws, Targets: []Target{
-		{"app_url", "http://localhost:" + strconv.Itoa(AppPort)},
-		{"http_url", "http://localhost:" + strconv.Itoa(HTTPPort)},
-		{"https_url", "https://localhost:" + strconv.Itoa(HTTPSPort)},
-		{"db", db.String()},
-		{"docker", docker},
-		{"project", project},
-		{"nginx_image", NginxImage},
-		{"workspace", ws},
-	}}
+	return w.profile(profileData{Workspace: ws, Project: project, Docker: docker, DBPassword: dbPassword, Python: python})
 }
 
 // Encode writes the profile in the format `--target lab` reads.
@@ -112,7 +106,11 @@ func (p Profile) Encode() []byte {
 // ParseProfile reads a profile written by Encode (comments and blank
 // lines allowed).
 func ParseProfile(data []byte) (Profile, error) {
-	var p Profile
+	w, err := LoadWiring()
+	if err != nil {
+		return Profile{}, err
+	}
+	p := Profile{DBTarget: w.DBTarget}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	n := 0
 	for sc.Scan() {
@@ -140,11 +138,11 @@ func ParseProfile(data []byte) (Profile, error) {
 func (p Profile) dbPassword() (string, error) {
 	u, err := url.Parse(p.DSN())
 	if err != nil || u.User == nil {
-		return "", errors.New("target.db is not a postgres:// URL with a password")
+		return "", fmt.Errorf("target.%s is not a postgres:// URL with a password", p.DBTarget)
 	}
 	pw, ok := u.User.Password()
 	if !ok || pw == "" {
-		return "", errors.New("target.db has no password")
+		return "", fmt.Errorf("target.%s has no password", p.DBTarget)
 	}
 	return pw, nil
 }
@@ -194,7 +192,9 @@ func (l *Lab) ensureWorkspace() (created bool, p Profile, err error) {
 		if err != nil {
 			return false, p, fmt.Errorf("lab profile %s: %w: `runbook lab reset` makes a new lab", prof, err)
 		}
-		p = newProfile(ws, l.opt.Project, l.opt.Docker, pw)
+		if p, err = newProfile(ws, l.opt.Project, l.opt.Docker, pw, l.python()); err != nil {
+			return false, p, err
+		}
 		l.say("workspace %s: present, reused", ws)
 		return false, p, l.writeProfile(p)
 	case !hasWS && !hasProf && !hasOrigin && !exists(ws):
@@ -226,13 +226,19 @@ func (l *Lab) ensureWorkspace() (created bool, p Profile, err error) {
 	if err := os.Chmod(l.dir, 0o700); err != nil {
 		return false, p, err
 	}
-	if err := writeBefore(ws, sec); err != nil {
+	w, err := LoadWiring()
+	if err != nil {
+		return false, p, err
+	}
+	if err := writeBefore(ws, beforeData{secrets: sec, Port: w.portMap()}); err != nil {
 		return false, p, fmt.Errorf("write the workspace's before state in %s: %w", ws, err)
 	}
 	if err := commitBefore(ws, l.origin(), l.opt.Now()); err != nil {
 		return false, p, fmt.Errorf("workspace repository %s: %w", ws, err)
 	}
-	p = newProfile(ws, l.opt.Project, l.opt.Docker, sec.DBPassword)
+	if p, err = newProfile(ws, l.opt.Project, l.opt.Docker, sec.DBPassword, l.python()); err != nil {
+		return false, p, err
+	}
 	if err := l.writeProfile(p); err != nil {
 		return false, p, err
 	}
@@ -247,10 +253,31 @@ func listOr(xs []string, none string) string {
 	return strings.Join(xs, ", ")
 }
 
+// beforeData is what the workspace's templates see: the secrets and the
+// wiring's host ports (.Port.app).
+type beforeData struct {
+	secrets
+	Port map[string]int
+}
+
+// python is the interpreter the profile names for the test steps: the
+// first python3 that can import pytest. Without one the lab still comes
+// up (the runbook's default, python3, is written) and says what to
+// install.
+func (l *Lab) python() string {
+	py, err := FindPython(context.Background(), os.Getenv("PATH"))
+	if err != nil {
+		l.say("warning: %v", err)
+		return "python3"
+	}
+	l.say("python for the test steps: %s (has pytest)", py)
+	return py
+}
+
 // writeBefore renders the workspace's "before" files from the embedded
-// recipes: *.tmpl through text/template with the secrets, "gitignore" as
-// .gitignore, the rest as they are.
-func writeBefore(ws string, sec secrets) error {
+// recipes: *.tmpl through text/template with the secrets and ports,
+// "gitignore" as .gitignore, the rest as they are.
+func writeBefore(ws string, sec beforeData) error {
 	fsys, err := fs.Sub(assets.Lab(), "workspace")
 	if err != nil {
 		return err

@@ -178,7 +178,14 @@ type Stats struct {
 	samples       []time.Duration
 }
 
-// percentile is the nearest-rank percentile of sorted samples.
+// us prints a latency in whole microseconds: a loopback round trip is a
+// few hundred, so milliseconds with one decimal cannot be compared with
+// what hey or wrk report for the same endpoint.
+func us(d time.Duration) string { return fmt.Sprintf("%dµs", d.Microseconds()) }
+
+// percentile is the nearest-rank percentile of sorted samples: the
+// smallest sample with at least p% of the samples at or below it, always
+// one that was measured (no interpolation).
 func percentile(sorted []time.Duration, p float64) time.Duration {
 	if len(sorted) == 0 {
 		return 0
@@ -349,7 +356,7 @@ func (p *LatencyProbe) table(env *steps.Env, stats []*Stats) {
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "requests\terrors\tP50\tP95\tP99\tmax\t\tURL")
 	for _, s := range stats {
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t\t%s\n", s.N, s.Errors, ms(s.P50), ms(s.P95), ms(s.P99), ms(s.Max), s.URL)
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t\t%s\n", s.N, s.Errors, us(s.P50), us(s.P95), us(s.P99), us(s.Max), s.URL)
 	}
 	_ = tw.Flush()
 	for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
@@ -373,22 +380,22 @@ func (p *LatencyProbe) judge(env *steps.Env, stats []*Stats) error {
 			continue
 		}
 		if x.got >= x.want {
-			fails = append(fails, fmt.Sprintf("%s: expected %s < %s, found %s", probed.URL, x.name, x.want, ms(x.got)))
-			env.Printf("FAIL %s %s ≥ %s", x.name, ms(x.got), x.want)
+			fails = append(fails, fmt.Sprintf("%s: expected %s < %s, found %s", probed.URL, x.name, x.want, us(x.got)))
+			env.Printf("FAIL %s %s ≥ %s", x.name, us(x.got), x.want)
 		} else {
-			env.Printf("ok   %s %s < %s", x.name, ms(x.got), x.want)
+			env.Printf("ok   %s %s < %s", x.name, us(x.got), x.want)
 		}
 	}
 	if len(stats) == 2 {
 		on := strings.ToUpper(p.OverheadOn)
 		oh := probed.at(p.OverheadOn) - stats[0].at(p.OverheadOn)
-		line := fmt.Sprintf("overhead (%s, probed − baseline): %+.1fms", on, float64(oh)/float64(time.Millisecond))
+		line := fmt.Sprintf("overhead (%s, probed − baseline): %+dµs", on, oh.Microseconds())
 		switch {
 		case p.ohMax == 0:
 			env.Printf("%s", line)
 		case oh >= p.ohMax:
 			env.Printf("FAIL %s ≥ %s", line, p.ohMax)
-			fails = append(fails, fmt.Sprintf("overhead (%s): expected < %s, found %s", on, p.ohMax, ms(oh)))
+			fails = append(fails, fmt.Sprintf("overhead (%s): expected < %s, found %s", on, p.ohMax, us(oh)))
 		default:
 			env.Printf("ok   %s < %s", line, p.ohMax)
 		}
