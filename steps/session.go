@@ -178,24 +178,19 @@ func Open(opt Options) (*Session, error) {
 			opt.DBLock.Release()
 		}
 	}
-	j, events, torn, err := OpenJournal(JournalPath(opt.StateDir, opt.Runbook.ID), opt.Redactor)
+	// The journal is read once, folded as it is read.
+	j, run, torn, err := OpenJournal(JournalPath(opt.StateDir, opt.Runbook.ID), opt.Redactor)
 	if err != nil {
 		release()
 		return nil, err
 	}
 	j.fault = opt.fault
-	run, err := Fold(events)
-	if err != nil {
-		j.Close()
-		release()
-		return nil, fmt.Errorf("fold journal %s: %w", j.Path(), err)
-	}
 	if run.Runbook != "" && run.Runbook != opt.Runbook.ID {
 		j.Close()
 		release()
 		return nil, fmt.Errorf("journal %s belongs to runbook %q, not %q", j.Path(), run.Runbook, opt.Runbook.ID)
 	}
-	if len(events) > 0 && run.Rehearsal != opt.Rehearsal {
+	if run.LastSeq > 0 && run.Rehearsal != opt.Rehearsal {
 		j.Close()
 		release()
 		return nil, &RehearsalMismatchError{Journal: j.Path(), Rehearsal: run.Rehearsal, Started: run.StartedAt}
@@ -211,7 +206,7 @@ func Open(opt Options) (*Session, error) {
 	s.Recovered.RunbookChanged = run.Digest != "" && run.Digest != opt.Runbook.Digest
 	s.learnSecrets()
 	now := opt.Clock.Now()
-	if len(events) == 0 {
+	if run.LastSeq == 0 {
 		s.Recovered.New = true
 		err = s.record(Event{Kind: EvRunStarted, At: now, Runbook: opt.Runbook.ID, Digest: opt.Runbook.Digest, Actor: opt.Operator, Host: opt.Host, PID: opt.PID, Rehearsal: opt.Rehearsal, Date: opt.Runbook.Schedule.Date})
 	} else {
