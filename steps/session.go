@@ -349,16 +349,16 @@ func (s *Session) recordEffectsLocked(ev Event) ([]Effect, error) {
 	// committed to the state only once it is durable.
 	ev.Seq = s.journal.Seq() + 1
 	ev = safeEvent(s.opt.Redactor.Event(ev))
-	commit, eff, err := s.run.prepare(ev)
-	if err != nil {
+	var p prepared
+	if err := s.run.prepare(ev, &p); err != nil {
 		return nil, err
 	}
 	if _, err := s.journal.Append(ev); err != nil {
 		return nil, err
 	}
 	logDebug(s.opt.Log, "journal append", "seq", ev.Seq, "kind", ev.Kind.String(), "step", ev.Step)
-	commit()
-	return eff, nil
+	s.run.commit(&p)
+	return p.eff, nil
 }
 
 func (s *Session) step(id string) (runbooks.Phase, runbooks.Step, error) {
