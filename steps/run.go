@@ -81,6 +81,7 @@ func (r *Run) Apply(ev Event) ([]Effect, error) {
 // a closure would carry the event and the step's state to the heap.
 type prepared struct {
 	ev    Event
+	cur   *StepState // the step's state in the run; nil: not yet there
 	next  StepState
 	notes []Note // the step's notes before an EvNote
 	eff   []Effect
@@ -105,8 +106,8 @@ func (r *Run) prepare(ev Event, p *prepared) error {
 		return fmt.Errorf("%s event without a step", ev.Kind)
 	}
 	var s StepState
-	if cur := r.Steps[ev.Step]; cur != nil {
-		s = *cur
+	if p.cur = r.Steps[ev.Step]; p.cur != nil {
+		s = *p.cur
 	}
 	// Transition copies the notes to stay pure, which makes a step with
 	// n notes fold in O(n²). The run owns its states: let Transition
@@ -150,7 +151,7 @@ func (r *Run) commit(p *prepared) {
 	if ev.Kind == EvNote {
 		next.Notes = append(p.notes, next.Notes...)
 	}
-	cur := r.Steps[ev.Step]
+	cur := p.cur // nothing folds between prepare and commit
 	if cur == nil {
 		cur = new(StepState)
 		r.Steps[ev.Step] = cur
