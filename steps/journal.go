@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -83,32 +84,68 @@ func (e *NewerFormatError) Error() string {
 // is a *CorruptError; a record of a newer format, anywhere, is a
 // *NewerFormatError. A missing file is no events and no error.
 func ReadJournal(path string) ([]Event, *TornTail, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil, nil
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("read journal: %w", err)
 	}
-	return DecodeJournal(path, data)
+	defer f.Close()
+	var events []Event
+	torn, err := ScanJournal(path, f, func(ev Event) error {
+		events = append(events, ev)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return events, torn, nil
 }
 
-// ReadRun reads a journal file and folds it (missing file: an empty run).
+// ReadRun reads a journal file and folds it as it reads, holding one
+// record at a time (missing file: an empty run). Its torn tail and damage
+// rules are ReadJournal's.
 func ReadRun(path string) (*Run, *TornTail, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return NewRun(), nil, nil
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("read journal: %w", err)
 	}
-	return FoldJournal(path, data)
+	defer f.Close()
+	return foldJournal(path, f)
+}
+
+// ReadFirstEvent reads only the first record of a journal: what a run
+// began as (its runbook, its planned day) without folding the rest. ok is
+// false when the journal is missing or holds no whole first record.
+func ReadFirstEvent(path string) (ev Event, ok bool, err error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return Event{}, false, nil
+	}
+	if err != nil {
+		return Event{}, false, fmt.Errorf("read journal: %w", err)
+	}
+	defer f.Close()
+	// The first record is short: a small buffer reads it in one call.
+	errFirst := errors.New("first record read")
+	_, err = scanJournal(path, bufio.NewReaderSize(f, 4096), func(first Event) error {
+		ev, ok = first, true
+		return errFirst
+	})
+	if err != nil && err != errFirst {
+		return Event{}, false, err
+	}
+	return ev, ok, nil
 }
 
 // DecodeJournal parses journal bytes (path is for messages).
 func DecodeJournal(path string, data []byte) ([]Event, *TornTail, error) {
 	events := make([]Event, 0, bytes.Count(data, []byte{'\n'}))
-	torn, err := ScanJournal(path, data, func(ev Event) error {
+	torn, err := ScanJournal(path, bytes.NewReader(data), func(ev Event) error {
 		events = append(events, ev)
 		return nil
 	})
@@ -116,10 +153,14 @@ func DecodeJournal(path string, data []byte) ([]Event, *TornTail, error) {
 }
 
 // FoldJournal decodes journal bytes straight into a run, without holding
-// every event: what reopening, status and reports need.
+// every event.
 func FoldJournal(path string, data []byte) (*Run, *TornTail, error) {
+	return foldJournal(path, bytes.NewReader(data))
+}
+
+func foldJournal(path string, rd io.Reader) (*Run, *TornTail, error) {
 	r := NewRun()
-	torn, err := ScanJournal(path, data, func(ev Event) error {
+	torn, err := ScanJournal(path, rd, func(ev Event) error {
 		if _, err := r.Apply(ev); err != nil {
 			return fmt.Errorf("journal %s record %d (%s): %w", path, ev.Seq, ev.Kind, err)
 		}
@@ -128,40 +169,62 @@ func FoldJournal(path string, data []byte) (*Run, *TornTail, error) {
 	return r, torn, err
 }
 
-// ScanJournal decodes journal bytes a record at a time, in order, calling
-// fn for each whole record. Its torn tail and damage rules are
-// DecodeJournal's.
-func ScanJournal(path string, data []byte, fn func(Event) error) (*TornTail, error) {
-	n := 0
-	// Every field's text is a substring of one copy of the journal: the
-	// decode allocates per record, not per field.
-	in := &journalText{s: string(data), end: cap(data)}
+// journalBuffer is the read buffer of a journal scan: records longer than
+// it are still read whole, into a buffer of their own.
+const journalBuffer = 64 << 10
+
+// ScanJournal reads a journal a record at a time, in order, checking each
+// record's checksum and calling fn with it; it keeps nothing of a record
+// fn does not keep. A bad record that is the last one is a torn tail (its
+// line, offset and size returned as TornTail); a bad record with another
+// after it is a *CorruptError; a record of a newer format, anywhere, is a
+// *NewerFormatError. An error from fn ends the scan and is returned.
+func ScanJournal(path string, rd io.Reader, fn func(Event) error) (*TornTail, error) {
+	return scanJournal(path, bufio.NewReaderSize(rd, journalBuffer), fn)
+}
+
+func scanJournal(path string, br *bufio.Reader, fn func(Event) error) (*TornTail, error) {
+	in := newJournalText()
+	var long []byte // a record longer than the read buffer
 	var off int64
-	line := 0
-	for len(data) > 0 {
-		line++
-		i := bytes.IndexByte(data, '\n')
-		last := i < 0
-		var rec []byte
-		if last {
-			rec, data = data, nil
-		} else {
-			rec, data = data[:i], data[i+1:]
-			last = len(data) == 0
+	n := 0
+	for line := 1; ; line++ {
+		rec, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			long = append(long[:0], rec...)
+			for err == bufio.ErrBufferFull {
+				rec, err = br.ReadSlice('\n')
+				long = append(long, rec...)
+			}
+			rec = long
+		}
+		if err != nil && err != io.EOF {
+			return nil, fmt.Errorf("read journal: %w", err)
+		}
+		if len(rec) == 0 { // io.EOF after the last newline
+			return nil, nil
+		}
+		size := len(rec)
+		ended := rec[size-1] == '\n'
+		if ended {
+			rec = rec[:size-1]
 		}
 		ev, reason, newer := decodeRecord(rec, in)
 		if newer != 0 {
 			return nil, &NewerFormatError{Path: path, Line: line, Version: newer}
 		}
-		if reason == "" && i < 0 {
+		if reason == "" && !ended {
 			reason = "has no end of line"
 		}
 		if reason == "" && ev.Seq != uint64(n)+1 {
 			reason = fmt.Sprintf("has sequence %d where %d was expected", ev.Seq, n+1)
 		}
 		if reason != "" {
-			if last {
-				return &TornTail{Line: line, Offset: off, Bytes: len(rec) + boolInt(i >= 0), Reason: reason}, nil
+			// rec is not used past here: Peek may move the buffer.
+			if _, perr := br.Peek(1); perr == io.EOF {
+				return &TornTail{Line: line, Offset: off, Bytes: size, Reason: reason}, nil
+			} else if perr != nil {
+				return nil, fmt.Errorf("read journal: %w", perr)
 			}
 			return nil, &CorruptError{Path: path, Line: line, Reason: reason}
 		}
@@ -169,31 +232,26 @@ func ScanJournal(path string, data []byte, fn func(Event) error) (*TornTail, err
 			return nil, err
 		}
 		n++
-		off += int64(len(rec)) + 1
+		off += int64(size)
 	}
-	return nil, nil
 }
 
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// OpenJournal opens (or creates) a journal for appending. A torn last record
-// is cut off and kept beside the journal in a .torn file, and reported.
-func OpenJournal(path string, redact *Redactor) (*Journal, []Event, *TornTail, error) {
+// OpenJournal opens (or creates) a journal for appending, folding its
+// records into the run as it reads them, once. A torn last record is cut
+// off and kept beside the journal in a .torn file, and reported. A record
+// the run cannot fold is an error.
+func OpenJournal(path string, redact *Redactor) (*Journal, *Run, *TornTail, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, nil, nil, fmt.Errorf("create state directory: %w", err)
-	}
-	events, torn, err := ReadJournal(path)
-	if err != nil {
-		return nil, nil, nil, err
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("open journal: %w", err)
+	}
+	run, torn, err := foldJournal(path, io.NewSectionReader(f, 0, math.MaxInt64))
+	if err != nil {
+		f.Close()
+		return nil, nil, nil, err
 	}
 	if torn != nil {
 		if err := cutTail(f, path, torn); err != nil {
@@ -213,7 +271,7 @@ func OpenJournal(path string, redact *Redactor) (*Journal, []Event, *TornTail, e
 	if redact == nil {
 		redact = NewRedactor()
 	}
-	return &Journal{f: f, path: path, seq: uint64(len(events)), size: size, redact: redact}, events, torn, nil
+	return &Journal{f: f, path: path, seq: run.LastSeq, size: size, redact: redact}, run, torn, nil
 }
 
 func cutTail(f *os.File, path string, torn *TornTail) error {
@@ -509,20 +567,41 @@ func WriteEvents(w io.Writer, events []Event) error {
 	return bw.Flush()
 }
 
-// journalText hands out field text as substrings of s, the whole journal
-// as one string. A field is a subslice of the journal bytes, so its offset
-// in them is end - cap(field), end being the capacity of those bytes.
+// journalText makes the strings of a scan's fields. A journal repeats
+// the same few texts (step ids, actors, hosts, common notes) thousands of
+// times: each is made once and handed out again, up to a bound, so a fold
+// keeps one copy and the decoder allocates only for text it has not seen.
 type journalText struct {
-	s   string
-	end int
+	seen map[string]string
+}
+
+// Bounds of the repeated texts a scan remembers: enough for every step of
+// a long runbook and its usual notes, small beside the journal.
+const (
+	textSeenMax = 4096
+	textSeenLen = 256
+)
+
+func newJournalText() *journalText {
+	return &journalText{seen: make(map[string]string, 256)}
 }
 
 func (t *journalText) get(v []byte) string {
-	if t == nil || bytes.IndexByte(v, '\\') >= 0 {
+	if t == nil || len(v) > textSeenLen {
 		return unescape(v)
 	}
-	i := t.end - cap(v)
-	return t.s[i : i+len(v)]
+	if s, ok := t.seen[string(v)]; ok { // no allocation for the lookup
+		return s
+	}
+	s := unescape(v)
+	if len(t.seen) < textSeenMax {
+		key := s // the same bytes unless v had escapes
+		if len(s) != len(v) {
+			key = string(v)
+		}
+		t.seen[key] = s
+	}
+	return s
 }
 
 // parseInt parses a decimal int64 from bytes; short numbers (all a journal

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // fullEvent sets every field of an event of kind k to a value that is not
@@ -156,9 +157,9 @@ func sampleEvents(n int) []Event {
 func TestJournalAppendAndReopen(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state")
 	path := filepath.Join(dir, "rb", "journal")
-	j, events, torn, err := OpenJournal(path, nil)
-	if err != nil || len(events) != 0 || torn != nil {
-		t.Fatalf("open new: %v %v %v", err, events, torn)
+	j, run, torn, err := OpenJournal(path, nil)
+	if err != nil || run.LastSeq != 0 || torn != nil {
+		t.Fatalf("open new: %v %v %v", err, run, torn)
 	}
 	for i := 1; i <= 3; i++ {
 		ev, err := j.Append(Event{Kind: EvNote, Step: "a", At: t0, Note: fmt.Sprint(i), Seq: 99})
@@ -181,9 +182,9 @@ func TestJournalAppendAndReopen(t *testing.T) {
 			t.Errorf("%s has mode %v, want %v", p, fi.Mode().Perm(), want)
 		}
 	}
-	j, events, torn, err = OpenJournal(path, nil)
-	if err != nil || torn != nil || len(events) != 3 {
-		t.Fatalf("reopen: %v %v %d events", err, torn, len(events))
+	j, run, torn, err = OpenJournal(path, nil)
+	if err != nil || torn != nil || run.LastSeq != 3 {
+		t.Fatalf("reopen: %v %v %d events", err, torn, run.LastSeq)
 	}
 	defer j.Close()
 	ev, err := j.Append(Event{Kind: EvNote, Step: "a", At: t0, Note: "4"})
@@ -244,12 +245,12 @@ func TestTornTail(t *testing.T) {
 
 			// Opening cuts it, keeps it aside, and appends after the
 			// last sound record.
-			j, events, torn, err := OpenJournal(path, nil)
+			j, run, torn, err := OpenJournal(path, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(events) != 3 || torn == nil || torn.SavedTo == "" {
-				t.Fatalf("open: %d events, torn %+v", len(events), torn)
+			if run.LastSeq != 3 || torn == nil || torn.SavedTo == "" {
+				t.Fatalf("open: %d events, torn %+v", run.LastSeq, torn)
 			}
 			if !strings.Contains(torn.String(), "dropped") || !strings.Contains(torn.String(), torn.SavedTo) {
 				t.Errorf("report %q", torn.String())
@@ -570,17 +571,31 @@ func TestParseNumbers(t *testing.T) {
 	}
 }
 
-func TestJournalTextIsShared(t *testing.T) {
-	data := []byte("aaa step-1 x\\ty")
-	in := &journalText{s: string(data), end: cap(data)}
-	if got := in.get(data[4:10]); got != "step-1" {
-		t.Fatalf("%q", got)
+// A scan hands out one copy of a repeated text, decodes escapes, and
+// remembers no text past its bounds.
+func TestJournalTextIsReused(t *testing.T) {
+	in := newJournalText()
+	a, b := in.get([]byte("step-1")), in.get([]byte("step-1"))
+	if a != "step-1" || unsafe.StringData(a) != unsafe.StringData(b) {
+		t.Fatalf("repeated text %q %q not one copy", a, b)
 	}
-	if got := in.get(data[11:]); got != "x\ty" {
-		t.Fatalf("escaped field %q", got)
+	for range 2 {
+		if got := in.get([]byte("x\\ty")); got != "x\ty" {
+			t.Fatalf("escaped field %q", got)
+		}
+	}
+	long := bytes.Repeat([]byte("n"), textSeenLen+1)
+	if got := in.get(long); got != string(long) || len(in.seen) != 2 {
+		t.Fatalf("long text %d bytes, %d remembered", len(got), len(in.seen))
+	}
+	for i := range textSeenMax + 10 {
+		in.get([]byte(fmt.Sprint("note ", i)))
+	}
+	if len(in.seen) != textSeenMax {
+		t.Fatalf("%d texts remembered; the bound is %d", len(in.seen), textSeenMax)
 	}
 	var none *journalText
-	if got := none.get(data[4:10]); got != "step-1" {
+	if got := none.get([]byte("step-1")); got != "step-1" {
 		t.Fatalf("nil text %q", got)
 	}
 }

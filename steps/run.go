@@ -45,7 +45,8 @@ func (r *Run) owe(step string, eff []Effect) {
 func (r *Run) paid(step string) {
 	for i, id := range r.owed {
 		if id == step {
-			r.owed = append(r.owed[:i:i], r.owed[i+1:]...)
+			// In place: Owed and Clone hand out copies, never this.
+			r.owed = append(r.owed[:i], r.owed[i+1:]...)
 			return
 		}
 	}
@@ -67,89 +68,109 @@ func (r *Run) Step(id string) StepState {
 // Apply folds one event into the run. Step transitions go through the pure
 // Transition; an illegal one leaves the run unchanged and returns its error.
 func (r *Run) Apply(ev Event) ([]Effect, error) {
-	commit, eff, err := r.prepare(ev)
-	if err != nil {
+	var p prepared
+	if err := r.prepare(ev, &p); err != nil {
 		return nil, err
 	}
-	commit()
-	return eff, nil
+	r.commit(&p)
+	return p.eff, nil
+}
+
+// prepared is what folding one event does, computed and not yet applied.
+// A value, not a closure: folding a journal prepares once per record, and
+// a closure would carry the event and the step's state to the heap.
+type prepared struct {
+	ev    Event
+	cur   *StepState // the step's state in the run; nil: not yet there
+	next  StepState
+	notes []Note // the step's notes before an EvNote
+	eff   []Effect
 }
 
 // prepare checks ev against the run and computes what folding it does,
 // without changing the run: commit applies it. The session prepares before
 // it writes the record and commits after, so Transition runs once per
 // record and an illegal event never reaches the journal.
-func (r *Run) prepare(ev Event) (commit func(), eff []Effect, err error) {
+func (r *Run) prepare(ev Event, p *prepared) error {
+	p.ev = ev
 	switch ev.Kind {
 	case EvRunStarted:
 		if !r.StartedAt.IsZero() {
-			return nil, nil, fmt.Errorf("run already started at %s", r.StartedAt.Format(time.RFC3339))
+			return fmt.Errorf("run already started at %s", r.StartedAt.Format(time.RFC3339))
 		}
-		return func() {
-			r.Runbook, r.Digest, r.StartedAt = ev.Runbook, ev.Digest, ev.At
-			r.Operator, r.Host, r.Rehearsal, r.Date = ev.Actor, ev.Host, ev.Rehearsal, ev.Date
-			r.track(ev)
-		}, nil, nil
-	case EvRunResumed:
-		return func() {
-			r.Resumes++
-			r.Operator, r.Host = ev.Actor, ev.Host
-			if ev.Digest != "" {
-				r.Digest = ev.Digest
-			}
-			r.track(ev)
-		}, nil, nil
-	case EvRunFinished:
-		return func() {
-			r.Finished, r.FinishedAt = true, ev.At
-			r.track(ev)
-		}, nil, nil
+		return nil
+	case EvRunResumed, EvRunFinished:
+		return nil
 	}
 	if ev.Step == "" {
-		return nil, nil, fmt.Errorf("%s event without a step", ev.Kind)
+		return fmt.Errorf("%s event without a step", ev.Kind)
 	}
-	cur := r.Steps[ev.Step]
 	var s StepState
-	if cur != nil {
-		s = *cur
+	if p.cur = r.Steps[ev.Step]; p.cur != nil {
+		s = *p.cur
 	}
 	// Transition copies the notes to stay pure, which makes a step with
 	// n notes fold in O(n²). The run owns its states: let Transition
-	// see no old notes and append the new one here, in place. Clone
+	// see no old notes and append the new one in commit, in place. Clone
 	// clips what it hands out, so no snapshot shares the spare room.
-	notes := s.Notes
+	p.notes = s.Notes
 	if ev.Kind == EvNote {
 		s.Notes = nil
 	}
 	next, eff, err := Transition(s, ev)
 	if err != nil {
-		return nil, nil, fmt.Errorf("step %s: %w", ev.Step, err)
+		return fmt.Errorf("step %s: %w", ev.Step, err)
 	}
-	return func() {
-		if ev.Kind == EvNote {
-			next.Notes = append(notes, next.Notes...)
-		}
-		cur := r.Steps[ev.Step]
-		if cur == nil {
-			cur = new(StepState)
-			r.Steps[ev.Step] = cur
-		}
-		if ev.Kind == EvStepStarted {
-			// Rollback undoes in the reverse order of forward work;
-			// re-verifying, marking done or noting does not move a step.
-			next.Seq = ev.Seq
-		}
-		*cur = next
-		r.owe(ev.Step, eff)
-		if ev.Kind == EvCheckpoint {
-			r.paid(ev.Step)
-		}
-		if ev.Kind != EvNote && ev.Kind != EvChecklistTick && ev.Kind != EvCheckpoint && r.Finished {
-			// Work after the end (an undo, a retry) reopens the run.
-			r.Finished = false
+	p.next, p.eff = next, eff
+	return nil
+}
+
+// commit applies what prepare computed.
+func (r *Run) commit(p *prepared) {
+	ev := p.ev
+	switch ev.Kind {
+	case EvRunStarted:
+		r.Runbook, r.Digest, r.StartedAt = ev.Runbook, ev.Digest, ev.At
+		r.Operator, r.Host, r.Rehearsal, r.Date = ev.Actor, ev.Host, ev.Rehearsal, ev.Date
+		r.track(ev)
+		return
+	case EvRunResumed:
+		r.Resumes++
+		r.Operator, r.Host = ev.Actor, ev.Host
+		if ev.Digest != "" {
+			r.Digest = ev.Digest
 		}
 		r.track(ev)
-	}, eff, nil
+		return
+	case EvRunFinished:
+		r.Finished, r.FinishedAt = true, ev.At
+		r.track(ev)
+		return
+	}
+	next := &p.next
+	if ev.Kind == EvNote {
+		next.Notes = append(p.notes, next.Notes...)
+	}
+	cur := p.cur // nothing folds between prepare and commit
+	if cur == nil {
+		cur = new(StepState)
+		r.Steps[ev.Step] = cur
+	}
+	if ev.Kind == EvStepStarted {
+		// Rollback undoes in the reverse order of forward work;
+		// re-verifying, marking done or noting does not move a step.
+		next.Seq = ev.Seq
+	}
+	*cur = *next
+	r.owe(ev.Step, p.eff)
+	if ev.Kind == EvCheckpoint {
+		r.paid(ev.Step)
+	}
+	if ev.Kind != EvNote && ev.Kind != EvChecklistTick && ev.Kind != EvCheckpoint && r.Finished {
+		// Work after the end (an undo, a retry) reopens the run.
+		r.Finished = false
+	}
+	r.track(ev)
 }
 
 func (r *Run) track(ev Event) {

@@ -178,24 +178,19 @@ func Open(opt Options) (*Session, error) {
 			opt.DBLock.Release()
 		}
 	}
-	j, events, torn, err := OpenJournal(JournalPath(opt.StateDir, opt.Runbook.ID), opt.Redactor)
+	// The journal is read once, folded as it is read.
+	j, run, torn, err := OpenJournal(JournalPath(opt.StateDir, opt.Runbook.ID), opt.Redactor)
 	if err != nil {
 		release()
 		return nil, err
 	}
 	j.fault = opt.fault
-	run, err := Fold(events)
-	if err != nil {
-		j.Close()
-		release()
-		return nil, fmt.Errorf("fold journal %s: %w", j.Path(), err)
-	}
 	if run.Runbook != "" && run.Runbook != opt.Runbook.ID {
 		j.Close()
 		release()
 		return nil, fmt.Errorf("journal %s belongs to runbook %q, not %q", j.Path(), run.Runbook, opt.Runbook.ID)
 	}
-	if len(events) > 0 && run.Rehearsal != opt.Rehearsal {
+	if run.LastSeq > 0 && run.Rehearsal != opt.Rehearsal {
 		j.Close()
 		release()
 		return nil, &RehearsalMismatchError{Journal: j.Path(), Rehearsal: run.Rehearsal, Started: run.StartedAt}
@@ -211,7 +206,7 @@ func Open(opt Options) (*Session, error) {
 	s.Recovered.RunbookChanged = run.Digest != "" && run.Digest != opt.Runbook.Digest
 	s.learnSecrets()
 	now := opt.Clock.Now()
-	if len(events) == 0 {
+	if run.LastSeq == 0 {
 		s.Recovered.New = true
 		err = s.record(Event{Kind: EvRunStarted, At: now, Runbook: opt.Runbook.ID, Digest: opt.Runbook.Digest, Actor: opt.Operator, Host: opt.Host, PID: opt.PID, Rehearsal: opt.Rehearsal, Date: opt.Runbook.Schedule.Date})
 	} else {
@@ -354,16 +349,16 @@ func (s *Session) recordEffectsLocked(ev Event) ([]Effect, error) {
 	// committed to the state only once it is durable.
 	ev.Seq = s.journal.Seq() + 1
 	ev = safeEvent(s.opt.Redactor.Event(ev))
-	commit, eff, err := s.run.prepare(ev)
-	if err != nil {
+	var p prepared
+	if err := s.run.prepare(ev, &p); err != nil {
 		return nil, err
 	}
 	if _, err := s.journal.Append(ev); err != nil {
 		return nil, err
 	}
 	logDebug(s.opt.Log, "journal append", "seq", ev.Seq, "kind", ev.Kind.String(), "step", ev.Step)
-	commit()
-	return eff, nil
+	s.run.commit(&p)
+	return p.eff, nil
 }
 
 func (s *Session) step(id string) (runbooks.Phase, runbooks.Step, error) {

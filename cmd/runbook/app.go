@@ -297,9 +297,10 @@ func (c *common) loadRunbook() (*runbooks.Runbook, error) {
 	}
 	if date == "" {
 		// A run keeps the day it started on, even when resumed later.
-		events, _, err := steps.ReadJournal(steps.JournalPath(c.stateDir, rb.ID))
-		if err == nil && len(events) > 0 && events[0].Kind == steps.EvRunStarted {
-			date = events[0].Date
+		// Its first record says which: nothing more is read.
+		first, ok, err := steps.ReadFirstEvent(steps.JournalPath(c.stateDir, rb.ID))
+		if err == nil && ok && first.Kind == steps.EvRunStarted {
+			date = first.Date
 		}
 	}
 	if date == "" && c.todayByDefault {
