@@ -5,15 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
+
+	"github.com/spf13/cobra"
 
 	"github.com/runbook-dev/runbook/runbooks"
 	"github.com/runbook-dev/runbook/steps"
+	"github.com/runbook-dev/runbook/steps/termsafe"
 )
 
 // headless runs the same engine as the TUI and prints plain log lines.
 type headless struct {
-	c             common
+	c             *common
 	confirmManual bool
 	onDirty       string
 	onlyStep      string
@@ -23,29 +27,60 @@ type headless struct {
 	clock         steps.Clock
 }
 
-func runHeadless(ctx context.Context, args []string, io Streams, getenv func(string) string) error {
+func newRunCmd(ctx context.Context, c *common, io Streams) *cobra.Command {
 	h := &headless{out: io.Out, clock: steps.SystemClock{}}
-	fs := newFlags("run", io)
-	h.c.register(fs, getenv)
-	isHeadless := fs.Bool("headless", false, "run without the terminal UI (required: the UI is `runbook` alone)")
-	fs.BoolVar(&h.confirmManual, "confirm-manual", false, "confirm manual steps without asking (journaled as such)")
-	fs.StringVar(&h.onDirty, "on-dirty", "stop", "what to do with a dirty step: stop, verify, retry, mark-done, undo")
-	fs.StringVar(&h.onlyStep, "step", "", "run only this step `ID`")
-	if err := parse(fs, args); err != nil {
-		return err
+	var isHeadless bool
+	cmd := &cobra.Command{
+		Use:   "run --headless",
+		Short: "run the runbook without the UI, in plain log lines",
+		Long: `run --headless runs the same engine as the terminal UI and prints plain,
+timestamped log lines. It stops at a manual step (unless --confirm-manual),
+at a dirty step (unless --on-dirty says what to do) and at a failure.
+
+A new run needs its day: when the runbook's planned date is not today, pass
+--date today (or --date YYYY-MM-DD); a rehearsal runs today by default.
+ctrl+c cancels the running step (journaled) and exits 130 once its end is
+journaled; a second ctrl+c exits at once.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c.cmd = cmd
+			h.c = c
+			if !isHeadless {
+				return usagef("run needs --headless (the interactive UI is plain `runbook`)")
+			}
+			return headlessRun(ctx, h)
+		},
 	}
-	if !*isHeadless {
-		return usagef("run needs --headless (the interactive UI is plain `runbook`)")
-	}
+	f := cmd.Flags()
+	f.BoolVar(&isHeadless, "headless", false, "run without the terminal UI (required: the UI is runbook alone)")
+	f.BoolVar(&h.confirmManual, "confirm-manual", false, "confirm manual steps without asking (journaled as such)")
+	f.StringVar(&h.onDirty, "on-dirty", "stop", "what to do with a dirty step: stop, verify, retry, mark-done, undo")
+	f.StringVar(&h.onlyStep, "step", "", "run only this step `ID`")
+	cmd.RegisterFlagCompletionFunc("on-dirty", cobra.FixedCompletions([]cobra.Completion{"stop", "verify", "retry", "mark-done", "undo"}, cobra.ShellCompDirectiveNoFileComp))
+	cmd.RegisterFlagCompletionFunc("step", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		return c.completeIDs(false)
+	})
+	return cmd
+}
+
+func headlessRun(ctx context.Context, h *headless) error {
 	switch h.onDirty {
 	case "stop", "verify", "retry", "mark-done", "undo":
 	default:
-		return usagef("--on-dirty must be stop, verify, retry, mark-done or undo, not %q", h.onDirty)
+		return usagef("--on-dirty must be stop, verify, retry, mark-done or undo, not %q", termsafe.Line(h.onDirty))
 	}
 	h.c.todayByDefault = h.c.rehearsal
 	rb, err := h.c.loadRunbook()
 	if err != nil {
 		return err
+	}
+	if err := h.c.day.refuseUndecided(); err != nil {
+		return err
+	}
+	if h.onlyStep != "" {
+		if _, _, ok := rb.StepRef(h.onlyStep); !ok {
+			return usagef("--step %q: no such step in runbook %s (steps: %s)", termsafe.Line(h.onlyStep), rb.ID, strings.Join(stepIDs(rb), ", "))
+		}
 	}
 	sess, err := h.c.openSession(rb, h.line, h.c.rehearsal, func(w string) { h.logf("", "warning: %s", w) })
 	if err != nil {
@@ -64,11 +99,20 @@ func runHeadless(ctx context.Context, args []string, io Streams, getenv func(str
 		h.logf(id, "DIRTY: the last session ended while this step was in flight; outcome unknown")
 	}
 	if sess.Recovered.New {
-		h.logf("", "run of %s started by %s", rb.ID, h.c.operator)
+		h.logf("", "run of %s started by %s on %s", rb.ID, h.c.operator, h.c.day)
 	} else {
 		h.logf("", "run of %s resumed by %s", rb.ID, h.c.operator)
 	}
 	return h.loop(ctx, rb)
+}
+
+// stepIDs lists the runbook's step ids in order.
+func stepIDs(rb *runbooks.Runbook) []string {
+	var out []string
+	for _, s := range rb.Steps() {
+		out = append(out, s.ID)
+	}
+	return out
 }
 
 func (h *headless) loop(ctx context.Context, rb *runbooks.Runbook) error {
@@ -86,9 +130,6 @@ func (h *headless) loop(ctx context.Context, rb *runbooks.Runbook) error {
 		}
 	}
 	if h.onlyStep != "" {
-		if _, _, ok := rb.StepRef(h.onlyStep); !ok {
-			return usagef("no step %q in runbook %s", h.onlyStep, rb.ID)
-		}
 		return nil
 	}
 	if err := h.sess.Finish(); err != nil {
@@ -181,15 +222,17 @@ func short(c string) string {
 }
 
 // line receives a step's output (already redacted by the session).
-func (h *headless) line(step, line string) { h.logf(step, "│ %s", line) }
+func (h *headless) line(step, line string) { h.logf(step, "│ %s", termsafe.Line(line)) }
 
 func (h *headless) logf(step, format string, args ...any) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	ts := h.clock.Now().Format("15:04:05")
+	// Titles, errors and output are foreign text: one safe line each.
+	msg := termsafe.Line(fmt.Sprintf(format, args...))
 	if step == "" {
-		fmt.Fprintf(h.out, "%s %s\n", ts, fmt.Sprintf(format, args...))
+		fmt.Fprintf(h.out, "%s %s\n", ts, msg)
 		return
 	}
-	fmt.Fprintf(h.out, "%s %s %s\n", ts, step, fmt.Sprintf(format, args...))
+	fmt.Fprintf(h.out, "%s %s %s\n", ts, step, msg)
 }

@@ -9,21 +9,31 @@ import (
 	"path/filepath"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/spf13/cobra"
 
 	"github.com/runbook-dev/runbook/steps"
 	"github.com/runbook-dev/runbook/ui"
 )
 
-func runTUI(ctx context.Context, args []string, io Streams, getenv func(string) string) error {
-	var c common
-	fs := newFlags("", io)
-	c.register(fs, getenv)
-	if err := parse(fs, args); err != nil {
-		return err
+// newTUICmd is `runbook tui`, the same as `runbook` alone (hidden: the
+// root command is the way in).
+func newTUICmd(ctx context.Context, c *common, io Streams) *cobra.Command {
+	return &cobra.Command{
+		Use:    "tui",
+		Short:  "open the runbook in the terminal UI (the same as runbook alone)",
+		Hidden: true,
+		Args:   noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c.cmd = cmd
+			return runTUI(ctx, c, io)
+		},
 	}
-	if fs.NArg() > 0 {
-		return usagef("unknown command %q (see runbook help)", fs.Arg(0))
-	}
+}
+
+// runTUI opens the terminal UI. c.day says which day the window is on;
+// c.day.Undecided means nobody chose it yet (no run, no --date, and the
+// planned day is not today): the UI is to ask before the run starts.
+func runTUI(ctx context.Context, c *common, io Streams) error {
 	c.todayByDefault = c.rehearsal
 	rb, err := c.loadRunbook()
 	if err != nil {
@@ -50,7 +60,7 @@ func runTUI(ctx context.Context, args []string, io Streams, getenv func(string) 
 		Clock:    steps.SystemClock{},
 		Operator: c.operator,
 		Output:   out,
-		NoColor:  getenv("NO_COLOR") != "",
+		NoColor:  c.getenv("NO_COLOR") != "",
 	})
 	// No WithContext: a signal goes through ui.Filter, which cancels a
 	// running step and lets the session journal its end before the
