@@ -32,6 +32,7 @@ const (
 	EvNote           // an operator note (Note)
 	EvChecklistTick  // a checklist item ticked or unticked (Item, Checked)
 	EvCheckpoint     // a git checkpoint was committed (Commit)
+	EvStepCancelled  // the operator cancelled the running work (Actor; Note: when asked)
 	numEventKinds
 )
 
@@ -55,6 +56,7 @@ var eventNames = [numEventKinds]string{
 	EvNote:           "note",
 	EvChecklistTick:  "checklist.tick",
 	EvCheckpoint:     "checkpoint",
+	EvStepCancelled:  "step.cancelled",
 }
 
 func (k EventKind) String() string {

@@ -32,11 +32,9 @@ type Journal struct {
 	size   int64 // bytes of whole records: where the next one starts
 	broken error // a failed append: the journal refuses more
 	redact *Redactor
-	// Fault, when set, is called with each encoded record before it is
-	// written. Crash tests use it to leave a torn record behind: it may
-	// return a shorter record and ask to die, and Append then writes that,
-	// syncs it and kills the process as a power cut would. Nil in normal use.
-	Fault func(seq uint64, rec []byte) (out []byte, die bool)
+	// fault is the crash tests' hook (Options.SetJournalFault, crashtest
+	// builds only); empty in a release build.
+	fault faultHook
 }
 
 // TornTail describes an incomplete or corrupt last record found on open.
@@ -234,18 +232,6 @@ func cutTail(f *os.File, path string, torn *TornTail) error {
 	return f.Sync()
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync state directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync state directory: %w", err)
-	}
-	return nil
-}
-
 // Path is the journal file.
 func (j *Journal) Path() string { return j.path }
 
@@ -261,10 +247,7 @@ func (j *Journal) Append(ev Event) (Event, error) {
 	ev.Seq = j.seq + 1
 	ev = j.redact.Event(ev)
 	rec := AppendRecord(nil, ev)
-	die := false
-	if j.Fault != nil {
-		rec, die = j.Fault(ev.Seq, rec)
-	}
+	rec, die := j.fault.apply(ev.Seq, rec)
 	if _, err := j.f.Write(rec); err != nil {
 		return ev, j.fail(fmt.Errorf("write journal %s: %w", j.path, err))
 	}

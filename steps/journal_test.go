@@ -461,8 +461,12 @@ func TestJournalV1Fixture(t *testing.T) {
 	for _, ev := range events {
 		kinds[ev.Kind] = true
 	}
-	if len(kinds) != len(EventKinds()) && JournalVersion == 1 {
-		t.Errorf("the fixture holds %d of the %d kinds of format 1", len(kinds), len(EventKinds()))
+	// Kinds added to format 1 after the fixture was written: a reader of
+	// format 1 must still read the fixture, and these round-trip in
+	// TestRecordRoundTripEveryKindEveryField.
+	later := map[EventKind]bool{EvStepCancelled: true}
+	if len(kinds)+len(later) != len(EventKinds()) && JournalVersion == 1 {
+		t.Errorf("the fixture holds %d of the %d kinds of format 1 (%d added since)", len(kinds), len(EventKinds()), len(later))
 	}
 
 	run, err := Fold(events)

@@ -74,6 +74,10 @@ type StepState struct {
 	// MarkedDone: the operator declared the step done (Reason says why);
 	// cleared when work on it starts again.
 	MarkedDone bool
+	// CancelledBy names who cancelled the step's last attempt (empty when
+	// it was not cancelled); cleared when work on it starts again. A
+	// cancelled step is Failed: it offers retry, verify, undo or mark done.
+	CancelledBy string
 	// Seq is the journal sequence number of the step's last start (its
 	// last forward work): rollback undoes steps in the reverse order.
 	Seq uint64
@@ -129,6 +133,8 @@ func verb(k EventKind) string {
 		return "finish the undo of"
 	case EvUndoFailed:
 		return "fail the undo of"
+	case EvStepCancelled:
+		return "cancel"
 	}
 	return "apply " + k.String() + " to"
 }
@@ -147,6 +153,7 @@ var allowed = map[EventKind][]Status{
 	EvUndoStarted:    {Succeeded, Failed, Dirty, AwaitingOperator},
 	EvUndoFinished:   {Undoing},
 	EvUndoFailed:     {Undoing},
+	EvStepCancelled:  {Running, Verifying, Undoing},
 }
 
 // Transition is the step state machine: a pure function from a state and an
@@ -186,6 +193,9 @@ func Transition(s StepState, ev Event) (StepState, []Effect, error) {
 	if (ev.Kind == EvStepSkipped || ev.Kind == EvStepMarkedDone) && strings.TrimSpace(ev.Reason) == "" {
 		return s, nil, &IllegalError{From: s.Status, Kind: ev.Kind, Why: "a reason is required"}
 	}
+	if ev.Kind == EvStepCancelled && strings.TrimSpace(ev.Actor) == "" {
+		return s, nil, &IllegalError{From: s.Status, Kind: ev.Kind, Why: "who cancelled is required"}
+	}
 
 	var eff []Effect
 	prevAt := s.lastAt
@@ -200,7 +210,7 @@ func Transition(s StepState, ev Event) (StepState, []Effect, error) {
 		if s.StartedAt.IsZero() {
 			s.StartedAt = ev.At
 		}
-		s.LastErr, s.InFlight = "", 0
+		s.LastErr, s.InFlight, s.CancelledBy = "", 0, ""
 		s.startClock(ev.At)
 		eff = append(eff, Effect{Kind: EffRunDo, Step: ev.Step})
 	case EvStepVerifying:
@@ -208,7 +218,7 @@ func Transition(s StepState, ev Event) (StepState, []Effect, error) {
 		if s.StartedAt.IsZero() {
 			s.StartedAt = ev.At
 		}
-		s.LastErr, s.InFlight = "", 0
+		s.LastErr, s.InFlight, s.CancelledBy = "", 0, ""
 		s.startClock(ev.At)
 		eff = append(eff, Effect{Kind: EffRunVerify, Step: ev.Step})
 	case EvStepAwaiting:
@@ -253,7 +263,7 @@ func Transition(s StepState, ev Event) (StepState, []Effect, error) {
 	case EvUndoStarted:
 		s.Status = Undoing
 		s.MarkedDone = false
-		s.LastErr, s.InFlight = "", 0
+		s.LastErr, s.InFlight, s.CancelledBy = "", 0, ""
 		s.stopClock(ev.At)
 		eff = append(eff, Effect{Kind: EffRunUndo, Step: ev.Step})
 	case EvUndoFinished:
@@ -264,6 +274,22 @@ func Transition(s StepState, ev Event) (StepState, []Effect, error) {
 	case EvUndoFailed:
 		s.Status = Failed
 		s.LastErr = "undo: " + ev.Err
+		s.FinishedAt = ev.At
+	case EvStepCancelled:
+		// The attempt ends here and its time counts; what the cut-off
+		// action left behind is for the operator to find out (verify) or
+		// decide (retry, undo, mark done), as for a dirty step.
+		what := "cancelled by " + ev.Actor
+		if s.Status == Undoing {
+			what = "undo " + what
+		}
+		if ev.Err != "" {
+			what += ": " + ev.Err
+		}
+		s.Status = Failed
+		s.LastErr = what
+		s.CancelledBy = ev.Actor
+		s.stopClock(ev.At)
 		s.FinishedAt = ev.At
 	}
 	return s, eff, nil

@@ -26,6 +26,9 @@ var legal = map[EventKind]map[Status]Status{
 	EvUndoStarted:    {Succeeded: Undoing, Failed: Undoing, Dirty: Undoing, AwaitingOperator: Undoing},
 	EvUndoFinished:   {Undoing: Undone},
 	EvUndoFailed:     {Undoing: Failed},
+	// A cancel ends the attempt as Failed: the step then offers retry,
+	// verify, undo or mark done (see TestChoicesAfterCancel).
+	EvStepCancelled: {Running: Failed, Verifying: Failed, Undoing: Failed},
 }
 
 // effectsOf is the work each legal step event asks of the driver.
@@ -254,6 +257,24 @@ func TestTransitionFields(t *testing.T) {
 				t.Errorf("item 0 still ticked: %v", s.Checked)
 			}
 		}},
+		{"a cancel fails the attempt, names who, and counts its time", Running, Event{Kind: EvStepCancelled, At: at, Actor: "ana", Err: "do 1 (shell): context canceled"}, func(t *testing.T, s StepState) {
+			if s.CancelledBy != "ana" || s.LastErr != "cancelled by ana: do 1 (shell): context canceled" || !s.FinishedAt.Equal(at) {
+				t.Errorf("cancelled by %q, error %q, finished %v", s.CancelledBy, s.LastErr, s.FinishedAt)
+			}
+			if got := s.Elapsed(at.Add(time.Hour)); got != 10*time.Minute {
+				t.Errorf("elapsed %s; want the 10m of the cancelled attempt", got)
+			}
+		}},
+		{"a cancelled undo says it was the undo", Undoing, Event{Kind: EvStepCancelled, At: at, Actor: "ben"}, func(t *testing.T, s StepState) {
+			if s.LastErr != "undo cancelled by ben" {
+				t.Errorf("error %q", s.LastErr)
+			}
+		}},
+		{"a retry forgets the cancel", Failed, Event{Kind: EvStepStarted, At: at}, func(t *testing.T, s StepState) {
+			if s.CancelledBy != "" {
+				t.Errorf("cancelled by %q", s.CancelledBy)
+			}
+		}},
 		{"a checkpoint records the commit", Succeeded, Event{Kind: EvCheckpoint, At: at, Commit: "deadbeef"}, func(t *testing.T, s StepState) {
 			if s.Commit != "deadbeef" {
 				t.Errorf("commit %q", s.Commit)
@@ -271,6 +292,24 @@ func TestTransitionFields(t *testing.T) {
 			tt.check(t, s)
 		})
 	}
+}
+
+func TestCancelNeedsWho(t *testing.T) {
+	_, _, err := Transition(stateIn(Running), Event{Kind: EvStepCancelled, Step: "s1", At: t0})
+	var ie *IllegalError
+	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "who cancelled") {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestChoicesAfterCancel(t *testing.T) {
+	s := apply(t, StepState{}, Event{Kind: EvStepStarted, Step: "s1", At: t0},
+		Event{Kind: EvStepCancelled, Step: "s1", At: t0.Add(time.Minute), Actor: "ana"})
+	eq(t, "choices", Choices(s, true, true), []Op{OpStart, OpVerify, OpUndo, OpMarkDone, OpSkip})
+	eq(t, "words", OpsText(Choices(s, true, true), s.Status), "retry, verify, undo, mark done or skip")
+	eq(t, "without verify and undo", Choices(s, false, false), []Op{OpStart, OpMarkDone, OpSkip})
+	eq(t, "pending", OpsText(Choices(StepState{}, true, true), Pending), "start or skip")
+	eq(t, "running", Choices(stateIn(Running), true, true), []Op(nil))
 }
 
 func TestReasonRequired(t *testing.T) {

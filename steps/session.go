@@ -63,8 +63,9 @@ type Options struct {
 	// note naming who confirmed it. Otherwise a manual undo action fails the
 	// undo, saying what to do by hand.
 	ConfirmManualUndo bool
-	// JournalFault is passed to the journal (crash tests only).
-	JournalFault func(seq uint64, rec []byte) ([]byte, bool)
+	// fault: the crash tests' hooks, settable only in crashtest builds
+	// (SetJournalFault).
+	fault faultHook
 }
 
 // Session is one operator's hold on a run: the lock, the journal and the
@@ -77,6 +78,9 @@ type Session struct {
 	run     *Run
 	work    sync.Mutex // one step's actions at a time
 	touched map[string]*PathSet
+	// cur is the step whose actions run now and how to cancel them
+	// (guarded by mu).
+	cur *inFlight
 	// Recovered tells what opening found: steps that were in flight and a
 	// torn journal tail.
 	Recovered Recovery
@@ -131,7 +135,7 @@ func Open(opt Options) (*Session, error) {
 		lock.Release()
 		return nil, err
 	}
-	j.Fault = opt.JournalFault
+	j.fault = opt.fault
 	run, err := Fold(events)
 	if err != nil {
 		j.Close()
@@ -219,6 +223,14 @@ func (s *Session) Clock() Clock { return s.opt.Clock }
 // JournalFile is the path of the journal.
 func (s *Session) JournalFile() string { return JournalPath(s.opt.StateDir, s.opt.Runbook.ID) }
 
+// stepState reads one step's state (and whether the run is a rehearsal)
+// without copying the whole run.
+func (s *Session) stepState(id string) (StepState, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.run.Step(id), s.run.Rehearsal
+}
+
 // Snapshot returns a copy of the run state, safe to read while steps run.
 func (s *Session) Snapshot() *Run {
 	s.mu.Lock()
@@ -284,14 +296,18 @@ func (s *Session) step(id string) (runbooks.Phase, runbooks.Step, error) {
 // undo or a dirty stop), then its verify actions. A manual action stops it
 // in AwaitingOperator; Confirm continues.
 func (s *Session) Start(ctx context.Context, id string) error {
+	return s.start(ctx, id, s.opt.Operator)
+}
+
+func (s *Session) start(ctx context.Context, id, actor string) error {
 	_, _, err := s.step(id)
 	if err != nil {
 		return err
 	}
 	s.work.Lock()
 	defer s.work.Unlock()
-	att := s.Snapshot().Step(id).Attempts + 1
-	if err := s.record(Event{Kind: EvStepStarted, Step: id, Attempt: att, Actor: s.opt.Operator}); err != nil {
+	st, _ := s.stepState(id)
+	if err := s.record(Event{Kind: EvStepStarted, Step: id, Attempt: st.Attempts + 1, Actor: actor}); err != nil {
 		return err
 	}
 	return s.continueDo(ctx, id, 0, false)
@@ -305,7 +321,7 @@ func (s *Session) Confirm(ctx context.Context, id, actor, remark string) error {
 	}
 	s.work.Lock()
 	defer s.work.Unlock()
-	st := s.Snapshot().Step(id)
+	st, _ := s.stepState(id)
 	_, step, _ := s.step(id)
 	if st.Manual >= len(step.Do) || (st.Manual >= 0 && step.Do[st.Manual].Type != "manual") {
 		// The runbook changed while the step waited: the index no longer
@@ -320,6 +336,10 @@ func (s *Session) Confirm(ctx context.Context, id, actor, remark string) error {
 
 // Verify runs a step's verify actions: after a dirty stop, or to re-check.
 func (s *Session) Verify(ctx context.Context, id string) error {
+	return s.verify(ctx, id, s.opt.Operator)
+}
+
+func (s *Session) verify(ctx context.Context, id, actor string) error {
 	_, step, err := s.step(id)
 	if err != nil {
 		return err
@@ -329,8 +349,9 @@ func (s *Session) Verify(ctx context.Context, id string) error {
 	}
 	s.work.Lock()
 	defer s.work.Unlock()
-	recheck := s.Snapshot().Step(id).Status == Succeeded
-	if err := s.record(Event{Kind: EvStepVerifying, Step: id, Actor: s.opt.Operator}); err != nil {
+	st, _ := s.stepState(id)
+	recheck := st.Status == Succeeded
+	if err := s.record(Event{Kind: EvStepVerifying, Step: id, Actor: actor}); err != nil {
 		return err
 	}
 	return s.finishVerify(ctx, id, step, recheck)
@@ -345,16 +366,19 @@ func (s *Session) continueDo(ctx context.Context, id string, from int, confirmed
 	}
 	out := s.output(id)
 	defer out.Close()
+	actx, done := s.begin(ctx, id)
+	defer done()
 	for i := from; i < len(step.Do); i++ {
 		a := step.Do[i]
-		err := s.runAction(ctx, step, a, out, step.Retries)
+		err := s.runAction(actx, step, a, out, step.Retries)
 		if IsNeedsOperator(err) {
 			return s.record(Event{Kind: EvStepAwaiting, Step: id, Action: i})
 		}
 		if err != nil {
-			return s.fail(id, EvStepFailed, fmt.Errorf("do %d (%s): %w", i+1, a.Type, err))
+			return s.fail(actx, id, EvStepFailed, actionLabel("do", i, a), err)
 		}
 	}
+	done()
 	if len(step.Verify) > 0 {
 		if err := s.record(Event{Kind: EvStepVerifying, Step: id}); err != nil {
 			return err
@@ -373,14 +397,17 @@ func (s *Session) finishVerify(ctx context.Context, id string, step runbooks.Ste
 	phase, _, _ := s.step(id)
 	out := s.output(id)
 	defer out.Close()
+	actx, done := s.begin(ctx, id)
+	defer done()
 	for i, a := range step.Verify {
-		if err := s.runAction(ctx, step, a, out, 0); err != nil {
+		if err := s.runAction(actx, step, a, out, 0); err != nil {
 			if IsNeedsOperator(err) {
 				err = errors.New("a manual action cannot verify: use mark done")
 			}
-			return s.fail(id, EvStepFailed, fmt.Errorf("verify %d (%s): %w", i+1, a.Type, err))
+			return s.fail(actx, id, EvStepFailed, actionLabel("verify", i, a), err)
 		}
 	}
+	done()
 	if err := s.record(Event{Kind: EvStepSucceeded, Step: id}); err != nil {
 		return err
 	}
@@ -390,24 +417,135 @@ func (s *Session) finishVerify(ctx context.Context, id string, step runbooks.Ste
 	return s.checkpoint(ctx, phase, step)
 }
 
-// StepError is a step that failed; the failure is journaled.
+// StepError is a step that failed or was cancelled; the failure is
+// journaled. Error() names the step and the action; Hint() says what the
+// operator can do next.
 type StepError struct {
 	Step string
-	Err  error
+	// Err is the failure, redacted, beginning with the action's label.
+	Err error
+	// Action names the failing action: `do "apply compose"` when it has a
+	// name:, else `do 2 (shell)`.
+	Action string
+	// Status is where the step stands now (Failed after a failure or a
+	// cancel).
+	Status Status
+	// CancelledBy names who cancelled the step (empty for a failure).
+	CancelledBy string
+	// Next lists what may be done with the step now, from Transition's
+	// table and the step's actions (see Choices).
+	Next []Op
 }
 
 func (e *StepError) Error() string { return "step " + e.Step + ": " + e.Err.Error() }
 func (e *StepError) Unwrap() error { return e.Err }
 
-func (s *Session) fail(id string, kind EventKind, cause error) error {
-	msg := cause.Error()
-	if errors.Is(cause, context.Canceled) {
+// Hint is the next thing the operator can do, in words: "next: retry,
+// verify, undo, mark done or skip". Empty when nothing is possible.
+func (e *StepError) Hint() string {
+	if len(e.Next) == 0 {
+		return ""
+	}
+	return "next: " + OpsText(e.Next, e.Status)
+}
+
+// actionLabel names an action in a failure: by its name: when it has one.
+func actionLabel(list string, i int, a runbooks.Action) string {
+	if a.Name != "" {
+		return fmt.Sprintf("%s %q", list, a.Name)
+	}
+	return fmt.Sprintf("%s %d (%s)", list, i+1, a.Type)
+}
+
+// fail journals the end of a step's work that did not succeed: cancelled
+// when the operator cancelled it (Cancel), else failed (kind). ctx is the
+// context the actions ran under.
+func (s *Session) fail(ctx context.Context, id string, kind EventKind, label string, cause error) error {
+	msg := label + ": " + cause.Error()
+	ev := Event{Kind: kind, Step: id}
+	var c *CancelledError
+	switch {
+	case errors.As(context.Cause(ctx), &c):
+		ev.Kind, ev.Actor = EvStepCancelled, c.By
+		ev.Note = "cancel asked at " + c.At.UTC().Format(time.RFC3339Nano)
+	case errors.Is(cause, context.Canceled):
 		msg = "interrupted by the operator: " + msg
 	}
-	if err := s.record(Event{Kind: kind, Step: id, Err: msg}); err != nil {
+	ev.Err = msg
+	if err := s.record(ev); err != nil {
 		return errors.Join(cause, err)
 	}
-	return &StepError{Step: id, Err: errors.New(s.opt.Redactor.String(msg))}
+	_, step, _ := s.step(id)
+	st, _ := s.stepState(id)
+	if ev.Kind == EvStepCancelled {
+		msg = st.LastErr
+	}
+	return &StepError{
+		Step: id, Err: errors.New(s.opt.Redactor.String(msg)), Action: label,
+		Status: st.Status, CancelledBy: st.CancelledBy,
+		Next: Choices(st, len(step.Verify) > 0, len(step.Undo) > 0),
+	}
+}
+
+// CancelledError is the cause of a context cancelled by Session.Cancel.
+type CancelledError struct {
+	By string
+	At time.Time
+}
+
+func (e *CancelledError) Error() string { return "cancelled by " + e.By }
+
+// inFlight is the step whose actions run now.
+type inFlight struct {
+	step   string
+	cancel context.CancelCauseFunc
+}
+
+// begin marks step id's actions as running under a context that Cancel
+// can cancel; done (idempotent) ends that.
+func (s *Session) begin(ctx context.Context, id string) (context.Context, func()) {
+	actx, cancel := context.WithCancelCause(ctx)
+	f := &inFlight{step: id, cancel: cancel}
+	s.mu.Lock()
+	s.cur = f
+	s.mu.Unlock()
+	return actx, func() {
+		s.mu.Lock()
+		if s.cur == f {
+			s.cur = nil
+		}
+		s.mu.Unlock()
+	}
+}
+
+// Cancel cancels the actions of step id that run now: their context is
+// cancelled (a shell action's process group is killed, a query cancelled,
+// a wait stopped). It returns at once; the call running the step returns
+// a *StepError once the journal holds EvStepCancelled (actor: by). The
+// step is then Failed and offers retry, verify, undo or mark done. A
+// checkpoint already under way is not cut.
+func (s *Session) Cancel(id, by string) error {
+	if strings.TrimSpace(by) == "" {
+		return errors.New("cancel: who cancels is required")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur == nil || s.cur.step != id {
+		st := s.run.Step(id)
+		return fmt.Errorf("step %s is %s, not running: nothing to cancel", id, st.Status)
+	}
+	s.cur.cancel(&CancelledError{By: by, At: s.opt.Clock.Now()})
+	return nil
+}
+
+// Running is the step whose actions run now, or "".
+func (s *Session) Running() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur == nil {
+		return ""
+	}
+	return s.cur.step
 }
 
 // runAction runs one action with the step's timeout, retrying a failure up
@@ -452,7 +590,7 @@ func (s *Session) runAction(ctx context.Context, step runbooks.Step, a runbooks.
 }
 
 func (s *Session) env(step string, out io.Writer) *Env {
-	st := s.Snapshot().Step(step)
+	st, _ := s.stepState(step)
 	return &Env{
 		Out: out, Targets: s.opt.Targets, Redact: s.opt.Redactor,
 		Workspace: s.opt.Workspace, StateDir: s.opt.StateDir, Step: step,
@@ -481,22 +619,28 @@ func (s *Session) Env(step string) *Env { return s.env(step, io.Discard) }
 
 // Undo runs a step's undo actions.
 func (s *Session) Undo(ctx context.Context, id string) error {
+	return s.undo(ctx, id, s.opt.Operator)
+}
+
+func (s *Session) undo(ctx context.Context, id, actor string) error {
 	phase, step, err := s.step(id)
 	if err != nil {
 		return err
 	}
 	s.work.Lock()
 	defer s.work.Unlock()
-	if err := s.record(Event{Kind: EvUndoStarted, Step: id, Actor: s.opt.Operator}); err != nil {
+	if err := s.record(Event{Kind: EvUndoStarted, Step: id, Actor: actor}); err != nil {
 		return err
 	}
 	out := s.output(id)
 	defer out.Close()
+	actx, done := s.begin(ctx, id)
+	defer done()
 	for i, a := range step.Undo {
-		if err := s.runAction(ctx, step, a, out, step.Retries); err != nil {
+		if err := s.runAction(actx, step, a, out, step.Retries); err != nil {
 			var nop *NeedsOperatorError
 			if errors.As(err, &nop) && (s.opt.ConfirmManualUndo || s.opt.Rehearsal) {
-				if err := s.record(Event{Kind: EvNote, Step: id, Actor: s.opt.Operator, Note: "manual undo taken as done (" + confirmWhy(s.opt.Rehearsal) + "): " + nop.Prompt}); err != nil {
+				if err := s.record(Event{Kind: EvNote, Step: id, Actor: actor, Note: manualUndoNote(s.opt.Rehearsal, nop.Prompt)}); err != nil {
 					return err
 				}
 				continue
@@ -504,9 +648,10 @@ func (s *Session) Undo(ctx context.Context, id string) error {
 			if IsNeedsOperator(err) {
 				err = fmt.Errorf("manual undo: %w; do it by hand, then undo again with manual undos confirmed", err)
 			}
-			return s.fail(id, EvUndoFailed, fmt.Errorf("undo %d (%s): %w", i+1, a.Type, err))
+			return s.fail(actx, id, EvUndoFailed, actionLabel("undo", i, a), err)
 		}
 	}
+	done()
 	if err := s.record(Event{Kind: EvUndoFinished, Step: id}); err != nil {
 		return err
 	}
@@ -516,13 +661,17 @@ func (s *Session) Undo(ctx context.Context, id string) error {
 // MarkDone declares a dirty, failed or awaiting step done. It waits for a
 // running step: its checkpoint must not sweep up that step's files.
 func (s *Session) MarkDone(ctx context.Context, id, reason string) error {
+	return s.markDone(ctx, id, reason, s.opt.Operator)
+}
+
+func (s *Session) markDone(ctx context.Context, id, reason, actor string) error {
 	phase, step, err := s.step(id)
 	if err != nil {
 		return err
 	}
 	s.work.Lock()
 	defer s.work.Unlock()
-	if err := s.record(Event{Kind: EvStepMarkedDone, Step: id, Reason: reason, Actor: s.opt.Operator}); err != nil {
+	if err := s.record(Event{Kind: EvStepMarkedDone, Step: id, Reason: reason, Actor: actor}); err != nil {
 		return err
 	}
 	return s.checkpoint(ctx, phase, step)
@@ -531,13 +680,17 @@ func (s *Session) MarkDone(ctx context.Context, id, reason string) error {
 // Skip skips a step; the reason is required and recorded. Like MarkDone,
 // it waits for a running step.
 func (s *Session) Skip(ctx context.Context, id, reason string) error {
+	return s.skip(ctx, id, reason, s.opt.Operator)
+}
+
+func (s *Session) skip(ctx context.Context, id, reason, actor string) error {
 	phase, step, err := s.step(id)
 	if err != nil {
 		return err
 	}
 	s.work.Lock()
 	defer s.work.Unlock()
-	if err := s.record(Event{Kind: EvStepSkipped, Step: id, Reason: reason, Actor: s.opt.Operator}); err != nil {
+	if err := s.record(Event{Kind: EvStepSkipped, Step: id, Reason: reason, Actor: actor}); err != nil {
 		return err
 	}
 	return s.checkpoint(ctx, phase, step)
@@ -581,7 +734,7 @@ func (s *Session) checkpoint(ctx context.Context, phase runbooks.Phase, step run
 	if s.opt.Checkpointer == nil || !phase.Checkpoint {
 		return nil
 	}
-	st := s.Snapshot().Step(step.ID)
+	st, _ := s.stepState(step.ID)
 	commit, err := s.opt.Checkpointer.Checkpoint(ctx, CheckpointRequest{
 		Phase: phase, Step: step, State: st,
 		Journal: s.JournalFile(), Now: s.opt.Clock.Now(),
@@ -683,13 +836,6 @@ func (w *lineWriter) Close() error {
 		return err
 	}
 	return nil
-}
-
-func confirmWhy(rehearsal bool) string {
-	if rehearsal {
-		return "rehearsal"
-	}
-	return "confirmed by the operator"
 }
 
 // RollbackOrder lists the steps a rollback to `to` undoes, latest first:

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/runbook-dev/runbook/runbooks"
@@ -226,13 +225,8 @@ func (c *common) openSession(rb *runbooks.Runbook, out func(step, line string), 
 		TakeOver: c.takeOver, Targets: targets, Redactor: red, Output: out, Rehearsal: rehearsal,
 		Checkpointer: cp, ConfirmManualUndo: c.confirmManualUndo,
 	}
-	if f := c.getenv("RUNBOOK_CRASH_AT_RECORD"); f != "" {
-		// Crash testing only: die in the middle of writing record N.
-		n, err := strconv.ParseUint(f, 10, 64)
-		if err != nil {
-			return nil, usagef("RUNBOOK_CRASH_AT_RECORD=%q: not a record number", f)
-		}
-		opt.JournalFault = crashAt(n)
+	if err := crashHooks(c.getenv, &opt); err != nil {
+		return nil, err
 	}
 	// The database lock first: a refused operator must leave no trace in
 	// the journal (steps.Open records the opening).
@@ -276,17 +270,6 @@ func (c *common) holdDatabase(rb *runbooks.Runbook, env *steps.Env, warn func(st
 		return nil
 	}
 	return nil
-}
-
-// crashAt writes half of record n, syncs it, and kills the process: the
-// torn record a power cut would leave.
-func crashAt(n uint64) func(seq uint64, rec []byte) ([]byte, bool) {
-	return func(seq uint64, rec []byte) ([]byte, bool) {
-		if seq != n {
-			return rec, false
-		}
-		return rec[:len(rec)/2], true
-	}
 }
 
 // checkpointer is the workspace repository when the workspace was named,
