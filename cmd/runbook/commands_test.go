@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -391,5 +392,49 @@ func TestStatusAndReportAgree(t *testing.T) {
 	}
 	if st.Steps[0].Status != steps.Dirty {
 		t.Fatalf("the killed step is %s in status", st.Steps[0].Status)
+	}
+}
+
+// TestHeadlessInterruptCancelsTheStep: SIGINT during a step cancels it
+// through the engine (journaled with who and when), then exits 130 once
+// the step's end is journaled; the step then waits for the operator.
+func TestHeadlessInterruptCancelsTheStep(t *testing.T) {
+	e := newCrashEnv(t)
+	cmd := exec.Command(bin, e.args("run")...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the step to start", func() bool { return lines(t, filepath.Join(e.work, "marker")) == 1 })
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitSignal {
+		t.Fatalf("after SIGINT: %v, want exit 130\n%s", err, out.String())
+	}
+	j := e.journal(t)
+	if !regexp.MustCompile(`k=step\.cancelled\ts=mark\t.*by=tester \(signal\)`).MatchString(j) {
+		t.Fatalf("journal has no cancel of mark by the operator:\n%s", j)
+	}
+	if strings.Contains(j, "k=step.started\ts=after") {
+		t.Fatal("the next step started after the interrupt")
+	}
+	st := e.status(t)
+	if st.Steps[0].Status != steps.Failed || !strings.Contains(st.Steps[0].Error, "cancelled by tester (signal)") || len(st.Dirty) != 0 {
+		t.Fatalf("after the cancel: %+v", st.Steps[0])
+	}
+	if !strings.Contains(out.String(), "cancelling: interrupted by a signal") {
+		t.Errorf("headless did not say it cancels:\n%s", out.String())
+	}
+	// Run again: a cancelled step is not re-run blindly.
+	r := runbook(t, nil, e.args("run")...)
+	if r.code != exitNeedsOp || !strings.Contains(r.err, "step mark was cancelled by tester (signal)") {
+		t.Fatalf("rerun: exit %d %s", r.code, r.err)
+	}
+	if n := lines(t, filepath.Join(e.work, "marker")); n != 1 {
+		t.Fatalf("the cancelled step ran %d times", n)
 	}
 }

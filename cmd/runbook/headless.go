@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -116,16 +117,15 @@ func stepIDs(rb *runbooks.Runbook) []string {
 }
 
 func (h *headless) loop(ctx context.Context, rb *runbooks.Runbook) error {
+	work, stop := h.cancelOnSignal(ctx)
+	defer stop()
 	for _, p := range rb.Phases {
 		for _, s := range p.Steps {
 			if h.onlyStep != "" && s.ID != h.onlyStep {
 				continue
 			}
-			if err := h.step(ctx, s); err != nil {
+			if err := h.step(ctx, work, s); err != nil {
 				return err
-			}
-			if err := ctx.Err(); err != nil {
-				return &exitError{code: exitSignal, err: errors.New("interrupted; the step's end is journaled")}
 			}
 		}
 	}
@@ -139,79 +139,127 @@ func (h *headless) loop(ctx context.Context, rb *runbooks.Runbook) error {
 	return nil
 }
 
-// step brings one step to an end, or returns why it cannot.
-func (h *headless) step(ctx context.Context, s runbooks.Step) error {
+// policy is the operator's standing choices from the flags, for the
+// engine's one "what next" (steps.Session.Next).
+func (h *headless) policy() steps.Policy {
+	p := steps.Policy{ConfirmManual: h.confirmManual}
+	switch h.onDirty {
+	case "verify":
+		p.OnDirty = steps.OpVerify
+	case "retry":
+		p.OnDirty = steps.OpStart
+	case "mark-done":
+		p.OnDirty = steps.OpMarkDone
+		p.Reason = "marked done by headless --on-dirty=mark-done"
+	case "undo":
+		p.OnDirty = steps.OpUndo
+	}
+	return p
+}
+
+var errInterrupted = &exitError{code: exitSignal, err: errors.New("interrupted; the step's end is journaled")}
+
+// step brings one step to an end, or returns why it cannot. What happens
+// next is the engine's decision (Session.Next); headless logs it and does
+// it on work, a context the signal does not cut (see cancelOnSignal).
+func (h *headless) step(ctx, work context.Context, s runbooks.Step) error {
 	for {
-		st := h.sess.Snapshot().Step(s.ID)
-		var err error
-		switch st.Status {
-		case steps.Succeeded, steps.Skipped:
+		if ctx.Err() != nil {
+			return errInterrupted
+		}
+		before := h.sess.Snapshot().Step(s.ID)
+		unknown := before.Status == steps.Dirty || before.CancelledBy != ""
+		d, err := h.sess.Next(s.ID, h.policy())
+		if err != nil {
+			return &exitError{code: exitNeedsOp, err: err}
+		}
+		switch d.Op {
+		case steps.OpNone:
 			return nil
-		case steps.Pending, steps.Failed, steps.Undone:
-			if st.Status == steps.Failed {
-				h.logf(s.ID, "retrying (attempt %d): last error: %s", st.Attempts+1, st.LastErr)
+		case steps.OpWait:
+			return fmt.Errorf("step %s is %s in another session", s.ID, d.Status)
+		case steps.OpAsk:
+			return h.ask(s, before, d)
+		case steps.OpStart:
+			if before.Status == steps.Failed || before.Status == steps.Dirty {
+				h.logf(s.ID, "%s", d.Why)
 			}
 			h.logf(s.ID, "start: %s (budget %s)", s.Title, hm(s.Budget))
-			err = h.sess.Start(ctx, s.ID)
-		case steps.AwaitingOperator:
-			switch {
-			case h.sess.Snapshot().Rehearsal:
-				h.logf(s.ID, "manual step auto-confirmed (rehearsal)")
-				err = h.sess.Confirm(ctx, s.ID, h.c.operator+" (rehearsal auto-confirm)", "auto-confirmed in a rehearsal")
-			case h.confirmManual:
-				h.logf(s.ID, "manual step confirmed by --confirm-manual")
-				err = h.sess.Confirm(ctx, s.ID, h.c.operator+" (headless --confirm-manual)", "confirmed without review by --confirm-manual")
-			default:
-				return &exitError{code: exitFailed, err: fmt.Errorf("step %s is manual and needs the operator: run `runbook` to confirm it, or pass --confirm-manual", s.ID)}
-			}
-		case steps.Dirty:
-			err = h.dirty(ctx, s)
 		default:
-			return fmt.Errorf("step %s is %s in another session", s.ID, st.Status)
+			h.logf(s.ID, "%s", d.Why)
 		}
-		st = h.sess.Snapshot().Step(s.ID)
+		err = h.sess.Do(work, d)
+		st := h.sess.Snapshot().Step(s.ID)
 		if err != nil {
 			var se *steps.StepError
 			if errors.As(err, &se) {
 				h.logf(s.ID, "FAILED after %s: %v", ms(st.Elapsed(h.clock.Now())), se.Err)
 				if ctx.Err() != nil {
-					return &exitError{code: exitSignal, err: errors.New("interrupted; the step's end is journaled")}
+					return errInterrupted
+				}
+				if hint := se.Hint(); hint != "" {
+					h.logf(s.ID, "%s", hint)
 				}
 			}
 			return err
 		}
-		switch st.Status {
-		case steps.Succeeded:
+		switch {
+		case d.Op == steps.OpUndo && unknown:
+			return &exitError{code: exitNeedsOp, err: fmt.Errorf("step %s was %s and is now undone; run again to redo it, or skip it", s.ID, before.Status)}
+		case st.Status == steps.Succeeded:
 			h.logf(s.ID, "succeeded in %s of %s", ms(st.Elapsed(h.clock.Now())), hm(s.Budget))
 			if st.Commit != "" {
 				h.logf(s.ID, "checkpoint %s", short(st.Commit))
 			}
 			return nil
-		case steps.AwaitingOperator:
-			continue
 		}
 	}
 }
 
-func (h *headless) dirty(ctx context.Context, s runbooks.Step) error {
-	switch h.onDirty {
-	case "verify":
-		h.logf(s.ID, "dirty: verifying (--on-dirty=verify)")
-		return h.sess.Verify(ctx, s.ID)
-	case "retry":
-		h.logf(s.ID, "dirty: retrying (--on-dirty=retry)")
-		return h.sess.Start(ctx, s.ID)
-	case "mark-done":
-		h.logf(s.ID, "dirty: marked done (--on-dirty=mark-done)")
-		return h.sess.MarkDone(ctx, s.ID, "marked done by headless --on-dirty=mark-done")
-	case "undo":
-		h.logf(s.ID, "dirty: undoing (--on-dirty=undo)")
-		if err := h.sess.Undo(ctx, s.ID); err != nil {
-			return err
-		}
-		return &exitError{code: exitNeedsOp, err: fmt.Errorf("step %s was dirty and is now undone; run again to redo it, or skip it", s.ID)}
+// ask is a decision headless cannot take: it says which flag or the UI.
+func (h *headless) ask(s runbooks.Step, st steps.StepState, d steps.Decision) error {
+	switch {
+	case st.Status == steps.AwaitingOperator:
+		return &exitError{code: exitFailed, err: fmt.Errorf("step %s is manual and needs the operator: run `runbook` to confirm it, or pass --confirm-manual", s.ID)}
+	case st.Status == steps.Dirty:
+		return &exitError{code: exitNeedsOp, err: fmt.Errorf("step %s is dirty (started, outcome unknown); it is never re-run blindly: open `runbook` to choose, or pass --on-dirty=verify|retry|mark-done|undo", s.ID)}
+	case st.CancelledBy != "":
+		return &exitError{code: exitNeedsOp, err: fmt.Errorf("step %s was cancelled by %s; what it did is unknown: open `runbook` to choose, or pass --on-dirty=verify|retry|mark-done|undo", s.ID, st.CancelledBy)}
 	}
-	return &exitError{code: exitNeedsOp, err: fmt.Errorf("step %s is dirty (started, outcome unknown); it is never re-run blindly: open `runbook` to choose, or pass --on-dirty=verify|retry|mark-done|undo", s.ID)}
+	return &exitError{code: exitNeedsOp, err: fmt.Errorf("step %s: %s", s.ID, d.Why)}
+}
+
+// cancelOnSignal: when ctx ends (the first SIGINT/SIGTERM), the step
+// running then is cancelled through the engine, which journals who
+// cancelled and when, then the step's end; the command exits 130. The
+// work runs on a context the signal does not cut, so the stop is the
+// engine's cancel, never a torn action. stop ends the watch.
+func (h *headless) cancelOnSignal(ctx context.Context) (work context.Context, stop func()) {
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+		}
+		by := h.c.operator + " (signal)"
+		cancelled := ""
+		for {
+			if id := h.sess.Running(); id != "" && id != cancelled {
+				if err := h.sess.Cancel(id, by); err == nil {
+					cancelled = id
+					h.logf(id, "cancelling: interrupted by a signal (once more to exit at once)")
+				}
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	var once sync.Once
+	return context.WithoutCancel(ctx), func() { once.Do(func() { close(done) }) }
 }
 
 func short(c string) string {

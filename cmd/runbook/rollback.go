@@ -118,12 +118,20 @@ func rollbackRun(ctx context.Context, opts *rollbackOptions) error {
 		return nil
 	}
 	h.logf("", "rollback to %s: undoing %d step(s), latest first", *to, len(order))
+	work, stop := h.cancelOnSignal(ctx)
+	defer stop()
 	for i, id := range order {
+		if ctx.Err() != nil {
+			return errInterrupted
+		}
 		h.logf(id, "undo %d/%d", i+1, len(order))
-		if err := sess.Undo(ctx, id); err != nil {
+		if err := sess.Undo(work, id); err != nil {
 			var se *steps.StepError
 			if errors.As(err, &se) {
 				h.logf(id, "UNDO FAILED: %v", se.Err)
+				if ctx.Err() != nil {
+					return errInterrupted
+				}
 				return &exitError{code: exitFailed, err: fmt.Errorf("rollback stopped at %s: %v; the steps before it in the list were undone", id, se.Err)}
 			}
 			return err
