@@ -438,3 +438,39 @@ func TestHeadlessInterruptCancelsTheStep(t *testing.T) {
 		t.Fatalf("the cancelled step ran %d times", n)
 	}
 }
+
+// TestEscapeSequencesNeverReachTheTerminal: a runbook whose title, phase
+// and step titles, a target's description and value, and a step's output
+// carry escape sequences (window title, clipboard, clear screen, cursor
+// moves, a bidi override): none of it reaches plan, status, headless
+// output or the report raw.
+func TestEscapeSequencesNeverReachTheTerminal(t *testing.T) {
+	fixture, _ := filepath.Abs("../../testdata/cli/hostile.yaml")
+	dir := t.TempDir()
+	base := []string{"-f", fixture, "--state", filepath.Join(dir, "state"), "--target", "dir=" + dir, "--date", "today"}
+	raw := func(s string) bool { return strings.ContainsAny(s, "\x1b\x07\u202e\u009b") }
+	outputs := map[string]result{}
+	outputs["plan"] = runbook(t, nil, append([]string{"plan"}, base...)...)
+	outputs["plan --json"] = runbook(t, nil, append([]string{"plan", "--json"}, base...)...)
+	outputs["run"] = runbook(t, nil, append([]string{"run", "--headless"}, base...)...)
+	outputs["status"] = runbook(t, nil, append([]string{"status"}, base...)...)
+	outputs["report"] = runbook(t, nil, append([]string{"report"}, base...)...)
+	if r := outputs["run"]; r.code != exitFailed || !strings.Contains(r.out, "out  and  done") {
+		t.Fatalf("run: exit %d, the step's output is not shown cleaned:\n%s%s", r.code, r.out, r.err)
+	}
+	for name, r := range outputs {
+		if raw(r.out) || raw(r.err) {
+			t.Errorf("%s lets an escape sequence through:\n%q\n%q", name, r.out, r.err)
+		}
+	}
+	// What was there is visible, not silently dropped, where it is a
+	// lone control character (the bidi override).
+	if !strings.Contains(outputs["plan"].out, `Phase \u202eeno`) {
+		t.Errorf("plan does not show the bidi override escaped:\n%s", outputs["plan"].out)
+	}
+	for _, want := range []string{"Hostile ", "Step ", "value ", " here"} {
+		if !strings.Contains(outputs["plan"].out, want) {
+			t.Errorf("plan lost the text around the escapes (%q):\n%s", want, outputs["plan"].out)
+		}
+	}
+}

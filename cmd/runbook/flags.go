@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -239,4 +241,26 @@ func (c *common) completeIDs(withStart bool) ([]cobra.Completion, cobra.ShellCom
 		}
 	}
 	return out, cobra.ShellCompDirectiveNoFileComp
+}
+
+// writeJSON writes v as indented JSON that is also safe on a terminal:
+// encoding/json escapes control characters but not C1 controls or bidi
+// overrides, which are escaped here as \uXXXX (the same data to a parser).
+func writeJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	var out strings.Builder
+	out.Grow(len(b) + 1)
+	for _, r := range string(b) {
+		if (r >= 0x80 && r <= 0x9f) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) || r == 0x200e || r == 0x200f || r == 0x061c {
+			fmt.Fprintf(&out, `\u%04x`, r)
+			continue
+		}
+		out.WriteRune(r)
+	}
+	out.WriteByte('\n')
+	_, err = io.WriteString(w, out.String())
+	return err
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -143,9 +142,7 @@ func planRun(opts *planOptions) error {
 		propose(&p, steps.ProposeBudgets(rb, run))
 	}
 	if opts.asJSON {
-		enc := json.NewEncoder(io.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(p)
+		return writeJSON(io.Out, p)
 	}
 	printPlan(io.Out, p)
 	return nil

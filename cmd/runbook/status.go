@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -120,9 +119,7 @@ func statusRun(opts *statusOptions) error {
 		return err
 	}
 	if opts.asJSON {
-		enc := json.NewEncoder(opts.io.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
+		return writeJSON(opts.io.Out, st)
 	}
 	printStatus(opts.io.Out, st)
 	return nil
