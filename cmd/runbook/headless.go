@@ -181,12 +181,19 @@ func (h *headless) step(ctx, work context.Context, s runbooks.Step) error {
 		case steps.OpAsk:
 			return h.ask(s, before, d)
 		case steps.OpStart:
-			if before.Status == steps.Failed || before.Status == steps.Dirty {
-				h.logf(s.ID, "%s", d.Why)
+			switch {
+			case unknown:
+				h.logf(s.ID, "%s (--on-dirty=%s)", d.Why, h.onDirty)
+			case before.Status == steps.Failed:
+				h.logf(s.ID, "retrying (attempt %d): last error: %s", before.Attempts+1, before.LastErr)
 			}
 			h.logf(s.ID, "start: %s (budget %s)", s.Title, hm(s.Budget))
 		default:
-			h.logf(s.ID, "%s", d.Why)
+			if unknown {
+				h.logf(s.ID, "%s (--on-dirty=%s)", d.Why, h.onDirty)
+			} else {
+				h.logf(s.ID, "%s", d.Why)
+			}
 		}
 		err = h.sess.Do(work, d)
 		st := h.sess.Snapshot().Step(s.ID)
