@@ -210,3 +210,33 @@ func signed(d time.Duration) string {
 	}
 	return "+" + clock(d)
 }
+
+// CountKilled returns the run with the killed attempt of every dirty step
+// counted up to its last sign of life. The journal's clock of a dirty step
+// stops at its last journaled moment, which for a step killed mid-action
+// is its start (0s); its output log was written for as long as it worked.
+// lastOutput gives the time of a step's last output (zero: unknown). The
+// run given is not changed; status and report both read a run through
+// CountKilled, so they agree.
+func CountKilled(run *Run, lastOutput func(step string) time.Time) *Run {
+	var out *Run
+	for id, st := range run.Steps {
+		if st.Status != Dirty {
+			continue
+		}
+		seen := lastOutput(id)
+		if seen.IsZero() || !seen.After(st.lastAt) {
+			continue
+		}
+		if out == nil {
+			out = run.Clone()
+		}
+		s := out.Steps[id]
+		s.Active += seen.Sub(st.lastAt)
+		s.lastAt = seen
+	}
+	if out == nil {
+		return run
+	}
+	return out
+}

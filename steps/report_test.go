@@ -61,3 +61,36 @@ func TestSettleMakesOrphansDirty(t *testing.T) {
 		t.Fatalf("report of the settled run:\n%s", b.String())
 	}
 }
+
+// TestCountKilled: a step killed 7 minutes into its work (its log says
+// so) counts those 7 minutes, in the timing and the report alike.
+func TestCountKilled(t *testing.T) {
+	r := newRunOnClock(t, "08:00").at("08:00", ev(EvStepStarted, "a"))
+	rb := timingRunbook()
+	dirty := Settle(rb, r.run, false)
+	if got := dirty.Step("a").Elapsed(clockAt(t, "09:00")); got != 0 {
+		t.Fatalf("before: %s", got)
+	}
+	seen := map[string]time.Time{"a": clockAt(t, "08:07")}
+	k := CountKilled(dirty, func(id string) time.Time { return seen[id] })
+	if got := k.Step("a").Elapsed(clockAt(t, "09:00")); got != 7*time.Minute {
+		t.Fatalf("killed attempt counts %s, want 7m", got)
+	}
+	if dirty.Step("a").Elapsed(clockAt(t, "09:00")) != 0 {
+		t.Fatal("CountKilled changed the run it was given")
+	}
+	if tm := ComputeTiming(rb, k, clockAt(t, "09:00")); tm.Phases[0].Steps[0].Elapsed != 7*time.Minute {
+		t.Fatalf("timing sees %s", tm.Phases[0].Steps[0].Elapsed)
+	}
+	var b strings.Builder
+	WriteReport(&b, rb, k, clockAt(t, "09:00"), NewRedactor())
+	if !strings.Contains(b.String(), "| p1 | a —  | 08:00–08:10 | 10:00 | 7:00 | −3:00 | dirty |") {
+		t.Fatalf("report:\n%s", b.String())
+	}
+	// Output older than the journal's last moment, or none: nothing added.
+	for _, at := range []time.Time{{}, clockAt(t, "07:59")} {
+		if got := CountKilled(dirty, func(string) time.Time { return at }); got != dirty {
+			t.Fatalf("with last output %s the run changed", at)
+		}
+	}
+}

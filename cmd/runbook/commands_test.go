@@ -3,11 +3,13 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -473,4 +475,63 @@ func TestEscapeSequencesNeverReachTheTerminal(t *testing.T) {
 			t.Errorf("plan lost the text around the escapes (%q):\n%s", want, outputs["plan"].out)
 		}
 	}
+}
+
+// TestKilledAttemptCounts: a step killed after working a while counts that
+// time in status and report (its output log shows how long it was alive),
+// not 0s.
+func TestKilledAttemptCounts(t *testing.T) {
+	dir := t.TempDir()
+	fixture := filepath.Join(dir, "ticker.yaml")
+	os.WriteFile(fixture, []byte(`id: ticker-test
+title: Ticker
+schedule: {date: "2025-10-24", timezone: UTC}
+phases:
+  - id: one
+    title: One
+    slot: "08:00-09:00"
+    steps:
+      - id: tick
+        title: Print a tick every tenth of a second
+        budget: 5m
+        guide: guide.md#mark
+        do:
+          - shell: {argv: [sh, -c, 'while :; do echo tick; sleep 0.1; done']}
+`), 0o644)
+	guides, _ := filepath.Abs("../../testdata/cli")
+	base := []string{"-f", fixture, "--guides", guides, "--state", filepath.Join(dir, "state"), "--date", "today"}
+	cmd := exec.Command(bin, append([]string{"run", "--headless"}, base...)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	log := filepath.Join(dir, "state", "ticker-test", "logs", "tick.log")
+	waitFor(t, "two seconds of ticks", func() bool {
+		b, _ := os.ReadFile(log)
+		return strings.Count(string(b), "tick\n") >= 26
+	})
+	cmd.Process.Kill()
+	cmd.Wait()
+	r := runbook(t, nil, append([]string{"status", "--json"}, base...)...)
+	var st statusJSON
+	if err := json.Unmarshal([]byte(r.out), &st); err != nil {
+		t.Fatalf("status: %v\n%s%s", err, r.out, r.err)
+	}
+	if s := st.Steps[0]; s.Status != steps.Dirty || s.ActualSeconds < 2 {
+		t.Fatalf("the killed step: %s after %ds, want dirty after 2s or more", s.Status, s.ActualSeconds)
+	}
+	rep := runbook(t, nil, append([]string{"report"}, base...)...)
+	// status truncates to whole seconds, the report rounds.
+	a := time.Duration(st.Steps[0].ActualSeconds) * time.Second
+	want := "| 5:00 | " + clockText(a) + " | "
+	if !strings.Contains(rep.out, want) {
+		want = "| 5:00 | " + clockText(a+time.Second) + " | "
+	}
+	if !strings.Contains(rep.out, want) || !strings.Contains(rep.out, "| dirty |") {
+		t.Fatalf("report does not show the killed attempt's time (%q):\n%s", want, rep.out)
+	}
+}
+
+// clockText is the report's m:ss.
+func clockText(d time.Duration) string {
+	return strconv.Itoa(int(d.Minutes())) + ":" + fmt.Sprintf("%02d", int(d.Seconds())%60)
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -126,7 +128,8 @@ func statusRun(opts *statusOptions) error {
 }
 
 // readRunAsFound folds the journal and settles it as the next session will
-// find it (steps.Settle), so status and report agree on every step.
+// find it (steps.Settle), with killed attempts counted (steps.CountKilled),
+// so status and report agree on every step.
 func readRunAsFound(rb *runbooks.Runbook, stateDir string) (*steps.Run, *steps.TornTail, steps.LockInfo, bool, error) {
 	path := steps.JournalPath(stateDir, rb.ID)
 	run, torn, err := steps.ReadRun(path)
@@ -137,7 +140,17 @@ func readRunAsFound(rb *runbooks.Runbook, stateDir string) (*steps.Run, *steps.T
 	if err != nil {
 		return nil, nil, steps.LockInfo{}, false, fmt.Errorf("read lock: %w", err)
 	}
-	return steps.Settle(rb, run, held), torn, info, held, nil
+	run = steps.Settle(rb, run, held)
+	// A killed attempt worked as long as it wrote output: its log says when.
+	logs := filepath.Join(steps.RunDir(stateDir, rb.ID), "logs")
+	run = steps.CountKilled(run, func(step string) time.Time {
+		fi, err := os.Stat(filepath.Join(logs, step+".log"))
+		if err != nil {
+			return time.Time{}
+		}
+		return fi.ModTime()
+	})
+	return run, torn, info, held, nil
 }
 
 // asOf is the moment the figures are for: the end of a finished run; the
