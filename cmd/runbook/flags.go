@@ -104,8 +104,10 @@ func (t targetFlags) Set(v string) error {
 func (c *common) checkTargets(rb *runbooks.Runbook) error {
 	check := func(name, v, from string) error {
 		t, ok := rb.Target(name)
-		if !ok {
-			return nil // ResolveTargets names unknown targets with the known ones
+		if !ok || v == "" {
+			// ResolveTargets names unknown targets with the known ones;
+			// an empty value leaves the target to its variable or default.
+			return nil
 		}
 		if err := checkKind(t.Kind, v); err != nil {
 			shown := termsafe.Line(v)
