@@ -535,3 +535,45 @@ phases:
 func clockText(d time.Duration) string {
 	return strconv.Itoa(int(d.Minutes())) + ":" + fmt.Sprintf("%02d", int(d.Seconds())%60)
 }
+
+func TestCheckKind(t *testing.T) {
+	for _, tc := range []struct {
+		kind runbooks.TargetKind
+		v    string
+		ok   bool
+	}{
+		{runbooks.TargetURL, "http://localhost:8001", true},
+		{runbooks.TargetURL, "https://h.example.org/x", true},
+		{runbooks.TargetURL, "notaurl", false},
+		{runbooks.TargetURL, "localhost:8001", false},
+		{runbooks.TargetURL, "http://", false},
+		{runbooks.TargetDocker, "unix:///var/run/docker.sock", true},
+		{runbooks.TargetDocker, "tcp://10.0.0.2:2376", true},
+		{runbooks.TargetDocker, "ssh://me@host", true},
+		{runbooks.TargetDocker, "/var/run/docker.sock", false},
+		{runbooks.TargetDocker, "gopher://x", false},
+		{runbooks.TargetPostgres, "postgres://u:p@127.0.0.1:5432/app?sslmode=disable", true},
+		{runbooks.TargetPostgres, "host=/tmp dbname=app", true},
+		{runbooks.TargetPostgres, "postgres://u@h:notaport/x", false},
+		{runbooks.TargetDir, "/srv/ws", true},
+		{runbooks.TargetDir, "  ", false},
+		{runbooks.TargetValue, "anything at all", true},
+	} {
+		if err := checkKind(tc.kind, tc.v); (err == nil) != tc.ok {
+			t.Errorf("checkKind(%s, %q) = %v, want ok %v", tc.kind, tc.v, err, tc.ok)
+		}
+	}
+	// An empty value (a profile line without one) leaves the target unset.
+	rb, err := runbooks.LoadEmbedded(defaultRunbook, runbooks.LoadOptions{Actions: actions.Registry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &common{targets: targetFlags{profileKey: ""}, profile: map[string]string{"docker": "", "app_url": "http://localhost:8001"}}
+	if err := c.checkTargets(rb); err != nil {
+		t.Fatalf("profile with an empty docker value: %v", err)
+	}
+	c.profile["app_url"] = "localhost"
+	if err := c.checkTargets(rb); err == nil || !strings.Contains(err.Error(), "profile value app_url=localhost: app_url is a url target") {
+		t.Fatalf("bad profile value: %v", err)
+	}
+}
