@@ -50,10 +50,23 @@ type Timing struct {
 	// UndoNeeded is the undo budget of every step that has been done and
 	// not undone: what a rollback from here would take.
 	UndoNeeded time.Duration
-	// NoReturn: behind plan, and the time left in the window no longer
-	// covers a rollback of what has been done.
+	// NoReturnAt is the point of no return: the last moment at which a
+	// rollback of what has been done still ends within the window
+	// (PlannedEnd - UndoNeeded). Zero when nothing done needs undoing.
+	NoReturnAt time.Time
+	// UntilNoReturn is how long until NoReturnAt (negative: past it).
+	UntilNoReturn time.Duration
+	// PhaseRemaining is the budget left of the current phase's steps not
+	// yet done (the running step counts what is left of its budget).
+	PhaseRemaining time.Duration
+	// NoReturn warns BEFORE the point: the time left in the window no
+	// longer covers finishing the current phase's planned work and then
+	// undoing what has been done (PlannedEnd - now < PhaseRemaining +
+	// UndoNeeded). It stays set once the point has passed (PastNoReturn).
 	NoReturn bool
-	Phases   []PhaseTiming
+	// PastNoReturn: the point has passed; a rollback no longer fits.
+	PastNoReturn bool
+	Phases       []PhaseTiming
 }
 
 // Behind reports whether the run is behind its plan.
@@ -145,6 +158,18 @@ func ComputeTiming(rb *runbooks.Runbook, run *Run, now time.Time) Timing {
 	} else if len(plan) > 0 && run.Finished {
 		t.Variance = run.FinishedAt.Sub(t.PlannedEnd)
 	}
-	t.NoReturn = t.Behind() && t.UndoNeeded > 0 && t.PlannedEnd.Sub(now) < t.UndoNeeded
+	if t.CurrentPhase >= 0 {
+		for _, s := range t.Phases[t.CurrentPhase].Steps {
+			if !s.Status.Done() {
+				t.PhaseRemaining += max(s.Budget-s.Elapsed, 0)
+			}
+		}
+	}
+	if t.UndoNeeded > 0 && !run.Finished {
+		t.NoReturnAt = t.PlannedEnd.Add(-t.UndoNeeded)
+		t.UntilNoReturn = t.NoReturnAt.Sub(now)
+		t.NoReturn = t.PlannedEnd.Sub(now) < t.PhaseRemaining+t.UndoNeeded
+		t.PastNoReturn = t.UntilNoReturn < 0
+	}
 	return t
 }

@@ -229,46 +229,68 @@ func TestTimingUndoNeeded(t *testing.T) {
 	}
 }
 
+// TestPointOfNoReturn: the warning comes BEFORE the point, as soon as
+// the time left no longer covers the current phase's remaining work plus
+// undoing what is done; the point itself is PlannedEnd - UndoNeeded.
 func TestPointOfNoReturn(t *testing.T) {
-	// a and b done (undo 30m + 20m = 50m); c started 5 minutes late, so
-	// it runs 5 minutes behind; the window ends at 10:00.
+	// a and b done by 08:20 (undo 30m + 20m = 50m); c (30m) and d (15m)
+	// of phase p2 are still to do: 45m of planned work. The window ends at
+	// 10:00, so the point of no return is 09:10, and the warning starts
+	// when less than 45m + 50m = 95m are left: after 08:25.
 	base := func() *runOnClock {
 		return newRunOnClock(t, "08:00").
 			at("08:00", ev(EvStepStarted, "a")).at("08:10", ev(EvStepSucceeded, "a"), ev(EvStepStarted, "b")).
-			at("08:30", ev(EvStepSucceeded, "b"))
+			at("08:20", ev(EvStepSucceeded, "b"))
 	}
 	tests := []struct {
 		name     string
-		cStart   string
 		now      string
-		behind   bool
 		noReturn bool
+		past     bool
+		until    time.Duration
 	}{
-		{"behind, 50m left for 50m of undo: still covered", "09:05", "09:10", true, false},
-		{"behind, a second less than the undo needs", "09:05", "09:10:01", true, true},
-		{"behind, long before the end", "09:05", "09:06", true, false},
-		{"on plan, the undo no longer fits: no warning", "09:00", "09:12", false, false},
-		{"on plan, late in the window: no warning", "09:00", "09:29", false, false},
+		{"a second before the warning", "08:24:59", false, false, 45*time.Minute + time.Second},
+		{"at the warning's moment: 95m left for 95m", "08:25:00", false, false, 45 * time.Minute},
+		{"a second after: the phase and the undo no longer fit", "08:25:01", true, false, 45*time.Minute - time.Second},
+		{"a second before the point", "09:09:59", true, false, time.Second},
+		{"at the point: the undo still just fits", "09:10:00", true, false, 0},
+		{"a second past the point", "09:10:01", true, true, -time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := base().at(tt.cStart, ev(EvStepStarted, "c"))
+			r := base()
 			r.clk.Set(clockAt(t, tt.now))
 			tm := r.timing()
-			if tm.UndoNeeded != 50*time.Minute {
-				t.Fatalf("undo needed %s", tm.UndoNeeded)
+			if tm.UndoNeeded != 50*time.Minute || tm.PhaseRemaining != 45*time.Minute {
+				t.Fatalf("undo needed %s, phase remaining %s; want 50m, 45m", tm.UndoNeeded, tm.PhaseRemaining)
 			}
-			if tm.Behind() != tt.behind || tm.NoReturn != tt.noReturn {
-				t.Fatalf("variance %s, behind %v, no return %v; want behind %v, no return %v",
-					tm.Variance, tm.Behind(), tm.NoReturn, tt.behind, tt.noReturn)
+			if want := clockAt(t, "09:10"); !tm.NoReturnAt.Equal(want) {
+				t.Fatalf("point of no return at %s; want 09:10", tm.NoReturnAt.Format("15:04:05"))
+			}
+			if tm.NoReturn != tt.noReturn || tm.PastNoReturn != tt.past || tm.UntilNoReturn != tt.until {
+				t.Fatalf("no return %v, past %v, until %s; want %v, %v, %s",
+					tm.NoReturn, tm.PastNoReturn, tm.UntilNoReturn, tt.noReturn, tt.past, tt.until)
 			}
 		})
 	}
+	t.Run("the running step counts what is left of its budget", func(t *testing.T) {
+		// c started at 09:00 and runs 5 minutes: 25m + 15m left in p2.
+		r := base().at("09:00", ev(EvStepStarted, "c")).at("09:05")
+		if tm := r.timing(); tm.PhaseRemaining != 40*time.Minute || !tm.NoReturn || tm.UntilNoReturn != 5*time.Minute {
+			t.Fatalf("phase remaining %s, no return %v, until %s", tm.PhaseRemaining, tm.NoReturn, tm.UntilNoReturn)
+		}
+	})
 	t.Run("behind with nothing to undo", func(t *testing.T) {
 		r := newRunOnClock(t, "08:00").at("09:55", ev(EvStepStarted, "a")).at("09:58")
 		tm := r.timing()
-		if !tm.Behind() || tm.NoReturn {
-			t.Fatalf("behind %v no return %v", tm.Behind(), tm.NoReturn)
+		if !tm.Behind() || tm.NoReturn || !tm.NoReturnAt.IsZero() {
+			t.Fatalf("behind %v no return %v at %s", tm.Behind(), tm.NoReturn, tm.NoReturnAt)
+		}
+	})
+	t.Run("early in the window: no warning", func(t *testing.T) {
+		r := newRunOnClock(t, "08:00").at("08:00", ev(EvStepStarted, "a")).at("08:10", ev(EvStepSucceeded, "a"))
+		if tm := r.timing(); tm.NoReturn {
+			t.Fatalf("warned at 08:10 with 30m of undo and 110m left: until %s", tm.UntilNoReturn)
 		}
 	})
 }

@@ -3,15 +3,12 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/user"
 	"path/filepath"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/runbook-dev/runbook/runbooks"
@@ -19,6 +16,7 @@ import (
 	"github.com/runbook-dev/runbook/steps/actions"
 	"github.com/runbook-dev/runbook/steps/gitcp"
 	"github.com/runbook-dev/runbook/steps/pg"
+	"github.com/spf13/cobra"
 )
 
 // Exit codes. Documented in the README; scripts rely on them.
@@ -39,7 +37,8 @@ type Streams struct {
 	Out, Err io.Writer
 }
 
-// common holds the flags every command shares.
+// common holds the flags every command shares (persistent flags of the
+// root command, see flags.go) and what the command learns on the way.
 type common struct {
 	file      string
 	name      string
@@ -56,7 +55,8 @@ type common struct {
 	rehearsal bool
 	targets   targetFlags
 	getenv    func(string) string
-	flags     *flag.FlagSet
+	// cmd is the command being run: it says which flags were given.
+	cmd *cobra.Command
 	// profile holds target values read from profiles (--target NAME).
 	profile  map[string]string
 	profiled bool
@@ -70,58 +70,17 @@ type common struct {
 	// workspaceSet: the workspace was named (flag, environment, profile);
 	// only then do checkpoints go into it.
 	workspaceSet bool
+	// day is the day the window is placed on, and why (set by loadRunbook).
+	day day
 }
 
-// targetFlags collects --target NAME=VALUE pairs; a bare --target NAME
-// names a profile (see profile.go).
-type targetFlags map[string]string
-
-func (t targetFlags) String() string {
-	keys := make([]string, 0, len(t))
-	for k := range t {
-		if k == profileKey {
-			continue
-		}
-		keys = append(keys, k+"="+t[k])
+// changed reports whether flag name was given on the command line.
+func (c *common) changed(name string) bool {
+	if c.cmd == nil {
+		return false
 	}
-	sort.Strings(keys)
-	return strings.Join(keys, ",")
-}
-
-func (t targetFlags) Set(v string) error {
-	k, val, ok := strings.Cut(v, "=")
-	if !ok {
-		// A bare name is a profile: remembered in order under a key no
-		// target name can have.
-		if !profileNameRE.MatchString(v) {
-			return fmt.Errorf("want NAME=VALUE or a profile name, got %q", v)
-		}
-		t[profileKey] = strings.TrimPrefix(t[profileKey]+","+v, ",")
-		return nil
-	}
-	if k == "" {
-		return fmt.Errorf("want NAME=VALUE, got %q", v)
-	}
-	t[k] = val
-	return nil
-}
-
-func (c *common) register(fs *flag.FlagSet, getenv func(string) string) {
-	c.targets = targetFlags{profileKey: ""}
-	c.getenv = getenv
-	c.flags = fs
-	fs.StringVar(&c.file, "f", "", "runbook `FILE` (default: the embedded "+defaultRunbook+")")
-	fs.StringVar(&c.name, "runbook", defaultRunbook, "embedded runbook `NAME`")
-	fs.StringVar(&c.guides, "guides", "", "guide `DIR` for -f (default: beside the runbook file)")
-	fs.StringVar(&c.date, "date", envOr(getenv, "RUNBOOK_DATE", ""), "day of the window, `YYYY-MM-DD` or today (default: the day the run started, else the runbook's date) ($RUNBOOK_DATE)")
-	fs.StringVar(&c.stateDir, "state", envOr(getenv, "RUNBOOK_STATE", ".runbook"), "state `DIR`: journal, lock, logs ($RUNBOOK_STATE)")
-	fs.StringVar(&c.workspace, "workspace", envOr(getenv, "RUNBOOK_WORKSPACE", "."), "workspace `DIR`: the repository steps edit and checkpoint ($RUNBOOK_WORKSPACE)")
-	fs.StringVar(&c.operator, "operator", envOr(getenv, "RUNBOOK_OPERATOR", currentUser()), "operator `NAME` recorded in the journal ($RUNBOOK_OPERATOR)")
-	fs.BoolVar(&c.takeOver, "take-over", false, "take over a stale lock left by a session that died")
-	fs.BoolVar(&c.rehearsal, "rehearsal", false, "a rehearsal: manual steps are auto-confirmed and journaled as such; state in STATE/rehearsal unless --state is given")
-	fs.BoolVar(&c.debug, "debug", false, "write a debug log to the state directory")
-	fs.BoolVar(&c.noDBLock, "no-db-lock", false, "go on when the run lock on the database target cannot be taken (unreachable or refused credentials)")
-	fs.Var(c.targets, "target", "set a target: `NAME=VALUE` (repeatable; overrides its environment variable)")
+	f := c.cmd.Flags().Lookup(name)
+	return f != nil && f.Changed
 }
 
 func envOr(getenv func(string) string, k, def string) string {
@@ -154,68 +113,9 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
-const helpText = `runbook carries a team through a timed change window.
-
-Usage:
-  runbook [flags]                 open the runbook in the terminal UI
-  runbook plan [--json]           the schedule: phases, steps, budgets, actions
-  runbook validate FILE...        check runbook files; print every problem
-  runbook status [--json]         where the run stands, from its journal
-  runbook run --headless          run without the UI, plain log lines
-  runbook report [-o FILE]        markdown report: planned vs actual
-  runbook rollback --to start     undo what the run did, latest first (or --to STEP|PHASE)
-  runbook lab up|status|down|reset  the local rehearsal lab (see "runbook lab -h")
-  runbook help                    this text
-
-Common flags (every command): -f FILE, --runbook NAME, --state DIR,
---workspace DIR, --operator NAME, --target NAME=VALUE, --take-over, --debug.
-Run "runbook COMMAND -h" for a command's flags.
-
-Exit codes: 0 ok, 1 a step failed, 2 usage or invalid runbook, 3 locked by
-another operator, 4 a dirty step needs a decision, 5 state or target unusable,
-130 interrupted.
-`
-
-// Main runs one command line and returns the exit code.
-func Main(ctx context.Context, args []string, io Streams, getenv func(string) string) int {
-	cmd := ""
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
-	}
-	var err error
-	switch cmd {
-	case "", "tui":
-		err = runTUI(ctx, args, io, getenv)
-	case "plan":
-		err = runPlan(args, io, getenv)
-	case "validate":
-		err = runValidate(args, io, getenv)
-	case "status":
-		err = runStatus(args, io, getenv)
-	case "run":
-		err = runHeadless(ctx, args, io, getenv)
-	case "report":
-		err = runReport(args, io, getenv)
-	case "rollback":
-		err = runRollback(ctx, args, io, getenv)
-	case "lab":
-		err = runLab(ctx, args, io, getenv)
-	case "help", "-h", "--help":
-		fmt.Fprint(io.Out, helpText)
-		return exitOK
-	default:
-		fmt.Fprintf(io.Err, "runbook: unknown command %q\n\n%s", cmd, helpText)
-		return exitUsage
-	}
-	return report(err, io.Err)
-}
-
 // report prints err and maps it to an exit code.
 func report(err error, w io.Writer) int {
 	if err == nil {
-		return exitOK
-	}
-	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
 	var (
@@ -255,28 +155,12 @@ func report(err error, w io.Writer) int {
 	return exitEnv
 }
 
-func newFlags(name string, io Streams) *flag.FlagSet {
-	fs := flag.NewFlagSet("runbook "+name, flag.ContinueOnError)
-	fs.SetOutput(io.Err)
-	return fs
-}
-
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return &usageError{err.Error()}
-	}
-	return nil
-}
-
 // loadRunbook reads -f FILE or the embedded runbook, and places it on the
 // day of the window.
 func (c *common) loadRunbook() (*runbooks.Runbook, error) {
 	if !c.profiled {
 		c.profiled = true
-		if err := c.applyProfiles(c.flags); err != nil {
+		if err := c.applyProfiles(); err != nil {
 			return nil, err
 		}
 	}
@@ -291,29 +175,10 @@ func (c *common) loadRunbook() (*runbooks.Runbook, error) {
 	if err != nil {
 		return nil, err
 	}
-	date := c.date
-	if date == "today" {
-		date = time.Now().In(rb.Schedule.Location).Format("2006-01-02")
+	if err := c.checkTargets(rb); err != nil {
+		return nil, err
 	}
-	if date == "" {
-		// A run keeps the day it started on, even when resumed later.
-		// Its first record says which: nothing more is read.
-		first, ok, err := steps.ReadFirstEvent(steps.JournalPath(c.stateDir, rb.ID))
-		if err == nil && ok && first.Kind == steps.EvRunStarted {
-			date = first.Date
-		}
-	}
-	if date == "" && c.todayByDefault {
-		date = time.Now().In(rb.Schedule.Location).Format("2006-01-02")
-	}
-	if date == "" || date == rb.Schedule.Date {
-		return rb, nil
-	}
-	moved, err := rb.OnDate(date)
-	if err != nil {
-		return nil, usagef("--date: %v", err)
-	}
-	return moved, nil
+	return c.placeOnDay(rb)
 }
 
 func loadFile(path, guides string, reg runbooks.ActionTypes) (*runbooks.Runbook, error) {

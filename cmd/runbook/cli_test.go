@@ -203,7 +203,7 @@ func TestDatabaseRunLockAcrossStateDirectories(t *testing.T) {
 	work := t.TempDir()
 	t.Cleanup(func() { os.WriteFile(filepath.Join(work, "release"), nil, 0o644) })
 	args := func(state, op string) []string {
-		return []string{"run", "--headless", "-f", fixture, "--state", filepath.Join(work, state), "--operator", op, "--target", "dir=" + work}
+		return []string{"run", "--headless", "-f", fixture, "--state", filepath.Join(work, state), "--operator", op, "--target", "dir=" + work, "--date", "today"}
 	}
 	first := exec.Command(bin, args("state-a", "ana")...)
 	first.Env = os.Environ()

@@ -4,30 +4,32 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/runbook-dev/runbook/steps/lab"
 )
 
-const labUsage = `Usage:
-  runbook lab up [flags]       build what is missing, start the lab, wait until healthy
-  runbook lab status [--json]  images, containers and health, ports, workspace, profile
-  runbook lab down [flags]     remove the lab's containers and volumes (images stay)
-  runbook lab reset [flags]    down, delete workspace and profile, then up afresh
+const labLong = `The lab is a disposable local copy of the staging stack, in its state
+before the change window, for rehearsals:
 
-The lab is a disposable local copy of the staging stack, in its state
-before the change window, for rehearsals: runbook run --target lab --rehearsal.
-"lab status" exits 1 when the lab is not up.
-`
+  runbook lab up       build what is missing, start the lab, wait until healthy
+  runbook lab status   images, containers and health, ports, workspace, profile
+  runbook lab down     remove the lab's containers and volumes (images stay)
+  runbook lab reset    down, delete workspace and profile, then up afresh
+
+then: runbook run --headless --target lab --rehearsal.
+"lab status" exits 1 when the lab is not up.`
 
 // rebuildFlag is --rebuild (every image) or --rebuild=postgres,app.
 type rebuildFlag []string
 
-func (r *rebuildFlag) String() string   { return strings.Join(*r, ",") }
-func (r *rebuildFlag) IsBoolFlag() bool { return true }
+func (r *rebuildFlag) String() string { return strings.Join(*r, ",") }
+func (r *rebuildFlag) Type() string   { return "LIST" }
 func (r *rebuildFlag) Set(v string) error {
 	switch v {
 	case "true":
@@ -40,46 +42,72 @@ func (r *rebuildFlag) Set(v string) error {
 	return nil
 }
 
-// runLab is `runbook lab up|status|down|reset`.
-func runLab(ctx context.Context, args []string, io Streams, getenv func(string) string) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprint(io.Out, labUsage)
-			return nil
+// labOptions are the flags of `runbook lab up|status|down|reset`.
+type labOptions struct {
+	io       Streams
+	opt      lab.Options
+	rebuild  rebuildFlag
+	asJSON   bool
+	stateDir string
+}
+
+func newLabCmd(ctx context.Context, io Streams, getenv func(string) string) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "lab",
+		Short: "the local rehearsal lab: up, status, down, reset",
+		Long:  labLong,
+		// fly → no; stauts → status.
+		SuggestionsMinimumDistance: 2,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usagef("lab: name a command: up, status, down or reset\nRun 'runbook lab --help' for usage.")
+			}
+			return unknownCommand(cmd, args[0])
+		},
+		RunE: func(cmd *cobra.Command, args []string) error { return nil },
+	}
+	for _, sub := range []struct{ name, short string }{
+		{"up", "build what is missing, start the lab, wait until healthy"},
+		{"status", "images, containers and health, ports, workspace, profile"},
+		{"down", "remove the lab's containers and volumes (images stay)"},
+		{"reset", "down, delete workspace and profile, then up afresh"},
+	} {
+		opts := &labOptions{io: io}
+		c := &cobra.Command{
+			Use:   sub.name,
+			Short: sub.short,
+			Args:  noArgs,
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return labRun(ctx, cmd, sub.name, opts)
+			},
 		}
-		return usagef("lab: name a command: up, status, down or reset\n\n%s", labUsage)
+		fs := c.Flags()
+		fs.StringVar(&opts.opt.Dir, "dir", envOr(getenv, "RUNBOOK_LAB_DIR", lab.DefaultDir), "lab `DIR`: workspace/, origin.git and profile.env ($RUNBOOK_LAB_DIR)")
+		fs.StringVar(&opts.opt.Project, "project", lab.DefaultProject, "compose project `NAME`")
+		fs.StringVar(&opts.opt.Docker, "docker", "", "Docker engine `ENDPOINT` (default $DOCKER_HOST, else the local socket)")
+		// Local: shadows the shared --state with the same meaning and a
+		// lab's own wording.
+		fs.StringVar(&opts.stateDir, "state", envOr(getenv, "RUNBOOK_STATE", ".runbook"), "state `DIR` that gets profile \"lab\" (--target lab) ($RUNBOOK_STATE)")
+		if sub.name == "up" || sub.name == "reset" {
+			fs.StringVar(&opts.opt.Source, "source", "", "runbook source tree `DIR` the app image is built from (default: found upward from here)")
+			fs.StringVar(&opts.opt.Mirror, "mirror", lab.DefaultMirror, "Debian mirror `URL` for debootstrap")
+			fs.Var(&opts.rebuild, "rebuild", "build images even when present: every one, or `LIST` of base,postgres,nginx,app")
+			fs.Lookup("rebuild").NoOptDefVal = "true"
+			fs.DurationVar(&opts.opt.Timeout, "timeout", 3*time.Minute, "how long to wait for the stack to be healthy")
+		}
+		if sub.name == "status" {
+			fs.BoolVar(&opts.asJSON, "json", false, "print the status as JSON")
+		}
+		cmd.AddCommand(c)
 	}
-	sub, args := args[0], args[1:]
-	switch sub {
-	case "up", "status", "down", "reset":
-	default:
-		return usagef("lab: unknown command %q\n\n%s", sub, labUsage)
-	}
-	fs := newFlags("lab "+sub, io)
-	var opt lab.Options
-	var rebuild rebuildFlag
-	var asJSON bool
-	fs.StringVar(&opt.Dir, "dir", envOr(getenv, "RUNBOOK_LAB_DIR", lab.DefaultDir), "lab `DIR`: workspace/, origin.git and profile.env ($RUNBOOK_LAB_DIR)")
-	fs.StringVar(&opt.Project, "project", lab.DefaultProject, "compose project `NAME`")
-	fs.StringVar(&opt.Docker, "docker", "", "Docker engine `ENDPOINT` (default $DOCKER_HOST, else the local socket)")
-	stateDir := fs.String("state", envOr(getenv, "RUNBOOK_STATE", ".runbook"), "state `DIR` that gets profile \"lab\" (--target lab) ($RUNBOOK_STATE)")
-	if sub == "up" || sub == "reset" {
-		fs.StringVar(&opt.Source, "source", "", "runbook source tree `DIR` the app image is built from (default: found upward from here)")
-		fs.StringVar(&opt.Mirror, "mirror", lab.DefaultMirror, "Debian mirror `URL` for debootstrap")
-		fs.Var(&rebuild, "rebuild", "build images even when present: every one, or `LIST` of base,postgres,nginx,app")
-		fs.DurationVar(&opt.Timeout, "timeout", 3*time.Minute, "how long to wait for the stack to be healthy")
-	}
-	if sub == "status" {
-		fs.BoolVar(&asJSON, "json", false, "print the status as JSON")
-	}
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("lab %s: unexpected argument %q", sub, fs.Arg(0))
-	}
-	opt.Rebuild = rebuild
-	profileCopy := ProfilePath(*stateDir, "lab")
+	return cmd
+}
+
+// labRun is `runbook lab up|status|down|reset`.
+func labRun(ctx context.Context, cmd *cobra.Command, sub string, o *labOptions) error {
+	io, opt := o.io, o.opt
+	opt.Rebuild = o.rebuild
+	profileCopy := ProfilePath(o.stateDir, "lab")
 	opt.ProfileCopies = []string{profileCopy}
 	opt.Progress = func(line string) { fmt.Fprintln(io.Err, line) }
 	if sub == "status" {
@@ -97,7 +125,7 @@ func runLab(ctx context.Context, args []string, io Streams, getenv func(string) 
 		if err != nil {
 			return err
 		}
-		if asJSON {
+		if o.asJSON {
 			enc := json.NewEncoder(io.Out)
 			enc.SetIndent("", "  ")
 			if err := enc.Encode(st); err != nil {
@@ -130,15 +158,15 @@ func runLab(ctx context.Context, args []string, io Streams, getenv func(string) 
 	if err != nil {
 		return fmt.Errorf("lab %s: %w", sub, err)
 	}
-	writeUp(io, res, labFlags(fs), profileCopy)
+	writeUp(io, res, labFlags(cmd), profileCopy)
 	return nil
 }
 
 // labFlags are the flags given that name a lab (dir, project, engine,
 // state), to repeat in the commands `lab up` suggests.
-func labFlags(fs *flag.FlagSet) map[string]string {
+func labFlags(cmd *cobra.Command) map[string]string {
 	out := map[string]string{}
-	fs.Visit(func(f *flag.Flag) {
+	cmd.Flags().Visit(func(f *pflag.Flag) {
 		switch f.Name {
 		case "dir", "project", "docker", "state":
 			out[f.Name] = " --" + f.Name + " " + f.Value.String()

@@ -13,10 +13,11 @@ func TestLabUsage(t *testing.T) {
 		want string
 	}{
 		{[]string{"lab"}, "name a command: up, status, down or reset"},
-		{[]string{"lab", "fly"}, `unknown command "fly"`},
+		{[]string{"lab", "fly"}, `unknown command "fly" for "runbook lab"`},
+		{[]string{"lab", "stauts"}, "Did you mean this?\n\tstatus"},
 		{[]string{"lab", "up", "now"}, `unexpected argument "now"`},
 		{[]string{"lab", "up", "--rebuild=postgress"}, `rebuild "postgress": not a lab image (want all, base, postgres, nginx, app)`},
-		{[]string{"lab", "status", "--rebuild"}, "flag provided but not defined: -rebuild"},
+		{[]string{"lab", "status", "--rebuild"}, "unknown flag: --rebuild"},
 	}
 	for _, tc := range cases {
 		r := runbook(t, nil, tc.args...)
@@ -29,7 +30,7 @@ func TestLabUsage(t *testing.T) {
 		t.Errorf("lab -h: exit %d\n%s", r.code, r.out)
 	}
 	r = runbook(t, nil, "help")
-	if !strings.Contains(r.out, "runbook lab up|status|down|reset") {
+	if !strings.Contains(r.out, "lab         the local rehearsal lab: up, status, down, reset") {
 		t.Errorf("help does not list the lab:\n%s", r.out)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -71,6 +72,23 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// killProcessesIn kills what still runs in dir: the step processes of a
+// runner the test killed with SIGKILL live on, as after a real crash, and
+// must not outlive the test (they would hold its files and locks).
+func killProcessesIn(t *testing.T, dir string) {
+	t.Helper()
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		cwd, err := os.Readlink(filepath.Join(p, "cwd"))
+		if err != nil || (cwd != dir && !strings.HasPrefix(cwd, dir+"/")) {
+			continue
+		}
+		if pid, err := strconv.Atoi(filepath.Base(p)); err == nil {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
 func lines(t *testing.T, path string) int {
 	t.Helper()
 	data, err := os.ReadFile(path)
@@ -123,7 +141,9 @@ func (e crashEnv) args(cmd string, extra ...string) []string {
 	if cmd == "run" {
 		a = append(a, "--headless")
 	}
-	a = append(a, "-f", e.fixture, "--state", e.state, "--workspace", e.work, "--operator", "tester", "--target", "dir="+e.work)
+	// The fixture is planned for another day: the tests hold the window
+	// today, as an operator must say (a new headless run refuses without).
+	a = append(a, "-f", e.fixture, "--state", e.state, "--workspace", e.work, "--operator", "tester", "--target", "dir="+e.work, "--date", "today")
 	return append(a, extra...)
 }
 

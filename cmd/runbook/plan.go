@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -9,17 +8,21 @@ import (
 
 	"github.com/runbook-dev/runbook/runbooks"
 	"github.com/runbook-dev/runbook/steps"
+	"github.com/runbook-dev/runbook/steps/termsafe"
+	"github.com/spf13/cobra"
 )
 
 type planJSON struct {
-	Runbook       string       `json:"runbook"`
-	Title         string       `json:"title"`
-	Timezone      string       `json:"timezone"`
-	PlannedStart  time.Time    `json:"planned_start"`
-	PlannedEnd    time.Time    `json:"planned_end"`
-	BudgetSeconds int64        `json:"budget_seconds"`
-	Targets       []targetJSON `json:"targets"`
-	Phases        []phaseJSON  `json:"phases"`
+	Runbook       string    `json:"runbook"`
+	Title         string    `json:"title"`
+	Timezone      string    `json:"timezone"`
+	PlannedStart  time.Time `json:"planned_start"`
+	PlannedEnd    time.Time `json:"planned_end"`
+	BudgetSeconds int64     `json:"budget_seconds"`
+	// Day is the day the window is placed on, and why.
+	Day     *day         `json:"day,omitempty"`
+	Targets []targetJSON `json:"targets"`
+	Phases  []phaseJSON  `json:"phases"`
 }
 
 type targetJSON struct {
@@ -71,26 +74,48 @@ type actionJSON struct {
 	Describe string `json:"describe"`
 }
 
-func runPlan(args []string, io Streams, getenv func(string) string) error {
-	var c common
-	fs := newFlags("plan", io)
-	c.register(fs, getenv)
-	asJSON := fs.Bool("json", false, "print the plan as JSON")
-	fromJournal := fs.String("from-journal", "", "propose budgets from the actual times in journal `FILE` (e.g. a rehearsal's)")
-	if err := parse(fs, args); err != nil {
-		return err
+// planOptions are the flags of `runbook plan`.
+type planOptions struct {
+	*common
+	io          Streams
+	asJSON      bool
+	fromJournal string
+}
+
+func newPlanCmd(c *common, io Streams) *cobra.Command {
+	opts := &planOptions{common: c, io: io}
+	cmd := &cobra.Command{
+		Use:   "plan",
+		Short: "the schedule: phases, steps, budgets, actions and targets",
+		Long: `plan prints the day: every phase with its slot, every step with its budget
+and the concrete operations of its actions (secrets masked), the targets
+and where each value comes from, and the day the window is placed on.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c.cmd = cmd
+			return planRun(opts)
+		},
 	}
+	cmd.Flags().BoolVar(&opts.asJSON, "json", false, "print the plan as JSON (durations in seconds)")
+	cmd.Flags().StringVar(&opts.fromJournal, "from-journal", "", "propose budgets from the actual times in journal `FILE` (e.g. a rehearsal's)")
+	return cmd
+}
+
+func planRun(opts *planOptions) error {
+	c, io := opts.common, opts.io
 	rb, err := c.loadRunbook()
 	if err != nil {
 		return err
 	}
 	red := steps.NewRedactor()
-	targets, sources, err := steps.ResolveTargets(rb, c.targetValues(rb), getenv, red)
+	targets, sources, err := steps.ResolveTargets(rb, c.targetValues(rb), c.getenv, red)
 	if err != nil {
 		return usagef("%v", err)
 	}
 	env := &steps.Env{Targets: targets, Redact: red, Workspace: c.workspace}
 	p := buildPlan(rb, env)
+	d := c.day
+	p.Day = &d
 	for i, t := range rb.Targets {
 		tj := targetJSON{Name: t.Name, Kind: string(t.Kind), Env: t.Env, From: sources[i].From, Description: t.Description}
 		if v, ok := targets[t.Name]; ok {
@@ -101,26 +126,24 @@ func runPlan(args []string, io Streams, getenv func(string) string) error {
 		}
 		p.Targets = append(p.Targets, tj)
 	}
-	if *fromJournal != "" {
-		run, torn, err := steps.ReadRun(*fromJournal)
+	if opts.fromJournal != "" {
+		run, torn, err := steps.ReadRun(opts.fromJournal)
 		if err != nil {
 			return err
 		}
 		if run.StartedAt.IsZero() {
-			return usagef("--from-journal %s: no run in it", *fromJournal)
+			return usagef("--from-journal %s: no run in it", opts.fromJournal)
 		}
 		if run.Runbook != rb.ID {
-			return usagef("--from-journal %s is a run of %q, not %q", *fromJournal, run.Runbook, rb.ID)
+			return usagef("--from-journal %s is a run of %q, not %q", opts.fromJournal, termsafe.Line(run.Runbook), rb.ID)
 		}
 		if torn != nil {
 			fmt.Fprintln(io.Err, "runbook: note:", torn)
 		}
-		propose(&p, rb, run)
+		propose(&p, steps.ProposeBudgets(rb, run))
 	}
-	if *asJSON {
-		enc := json.NewEncoder(io.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(p)
+	if opts.asJSON {
+		return writeJSON(io.Out, p)
 	}
 	printPlan(io.Out, p)
 	return nil
@@ -146,35 +169,25 @@ func buildPlan(rb *runbooks.Runbook, env *steps.Env) planJSON {
 	return p
 }
 
-// propose sets each step's actual time from a run and a budget from it:
-// the actual time with a quarter added for the unexpected, rounded up to
-// five minutes. Steps whose time says nothing (manual steps confirmed
-// without a person, skipped or unfinished ones) keep their budget.
-func propose(p *planJSON, rb *runbooks.Runbook, run *steps.Run) {
+// propose puts the engine's budget proposals into the plan.
+func propose(p *planJSON, props []steps.Proposal) {
+	by := make(map[string]steps.Proposal, len(props))
+	for _, pr := range props {
+		by[pr.Step] = pr
+	}
 	for i := range p.Phases {
 		for j := range p.Phases[i].Steps {
 			s := &p.Phases[i].Steps[j]
-			st := run.Step(s.ID)
-			keep := func(why string) {
-				b := s.BudgetSeconds
-				s.ProposedSeconds, s.ProposalNote = &b, why
-			}
-			if st.Status != steps.Succeeded {
-				keep("keep: " + st.Status.String() + " in that run")
+			pr, ok := by[s.ID]
+			if !ok {
 				continue
 			}
-			a := secs(st.Elapsed(run.LastAt))
-			s.ActualSeconds = &a
-			if run.Rehearsal && s.Manual {
-				keep("keep: manual, auto-confirmed in a rehearsal")
-				continue
+			b := secs(pr.Budget)
+			s.ProposedSeconds, s.ProposalNote = &b, pr.Kept
+			if pr.HasActual {
+				a := secs(pr.Actual)
+				s.ActualSeconds = &a
 			}
-			const five = 5 * 60
-			prop := (a*5/4 + five - 1) / five * five
-			if prop == 0 {
-				prop = five
-			}
-			s.ProposedSeconds = &prop
 		}
 	}
 }
@@ -195,13 +208,16 @@ func secs(d time.Duration) int64 { return int64(d / time.Second) }
 
 func printPlan(w io.Writer, p planJSON) {
 	loc := p.PlannedStart.Location()
-	fmt.Fprintf(w, "%s — %s\n", p.Title, p.Runbook)
+	fmt.Fprintf(w, "%s — %s\n", termsafe.Line(p.Title), p.Runbook)
 	fmt.Fprintf(w, "%s, %s–%s %s; step budgets add up to %s\n", p.PlannedStart.Format("Mon 2 Jan 2006"),
 		p.PlannedStart.Format("15:04"), p.PlannedEnd.In(loc).Format("15:04"), p.Timezone, hm(time.Duration(p.BudgetSeconds)*time.Second))
+	if p.Day != nil {
+		fmt.Fprintf(w, "Day: %s\n", p.Day)
+	}
 	if len(p.Targets) > 0 {
 		fmt.Fprintf(w, "\nTargets (set with --target NAME=VALUE, a profile, or the variable):\n")
 		for _, t := range p.Targets {
-			v := t.Value
+			v := termsafe.Line(t.Value)
 			if v == "" {
 				v = "(unset)"
 			}
@@ -219,7 +235,7 @@ func printPlan(w io.Writer, p planJSON) {
 		if ph.OverrunAllowed {
 			overrun = " (overrun: allowed)"
 		}
-		fmt.Fprintf(w, "\n%s  %s–%s  slot %s, budget %s, buffer %s%s\n", ph.Title,
+		fmt.Fprintf(w, "\n%s  %s–%s  slot %s, budget %s, buffer %s%s\n", termsafe.Line(ph.Title),
 			ph.SlotStart.Format("15:04"), ph.SlotEnd.Format("15:04"), hm(slot), hm(budget), hm(slot-budget), overrun)
 		for _, s := range ph.Steps {
 			kind := ""
@@ -227,7 +243,7 @@ func printPlan(w io.Writer, p planJSON) {
 				kind = " (manual)"
 			}
 			fmt.Fprintf(w, "  %s–%s  %-6s %s — %s%s\n", s.PlannedStart.Format("15:04"), s.PlannedEnd.Format("15:04"),
-				hm(time.Duration(s.BudgetSeconds)*time.Second), s.ID, s.Title, kind)
+				hm(time.Duration(s.BudgetSeconds)*time.Second), s.ID, termsafe.Line(s.Title), kind)
 			if s.ProposedSeconds != nil {
 				actual := "—"
 				if s.ActualSeconds != nil {
@@ -245,7 +261,7 @@ func printPlan(w io.Writer, p planJSON) {
 				acts []actionJSON
 			}{{"do", s.Do}, {"verify", s.Verify}, {"undo", s.Undo}} {
 				for _, a := range group.acts {
-					fmt.Fprintf(w, "                %-6s %s\n", group.name, firstLine(a.Describe))
+					fmt.Fprintf(w, "                %-6s %s\n", group.name, termsafe.Line(firstLine(a.Describe)))
 				}
 			}
 		}

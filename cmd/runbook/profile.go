@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -52,12 +51,9 @@ func (c *common) targetValues(rb *runbooks.Runbook) map[string]string {
 
 // applyProfiles reads the named profiles into targets and workspace, under
 // whatever the command line set explicitly.
-func (c *common) applyProfiles(fs *flag.FlagSet) error {
-	explicitWS, explicitState := false, c.getenv("RUNBOOK_STATE") != ""
-	fs.Visit(func(f *flag.Flag) {
-		explicitWS = explicitWS || f.Name == "workspace"
-		explicitState = explicitState || f.Name == "state"
-	})
+func (c *common) applyProfiles() error {
+	explicitWS := c.changed("workspace")
+	explicitState := c.changed("state") || c.getenv("RUNBOOK_STATE") != ""
 	if c.rehearsal && !explicitState {
 		// Profiles stay where they are; the rehearsal's journal does not
 		// share a directory with the real run's.

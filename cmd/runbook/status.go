@@ -1,19 +1,24 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/runbook-dev/runbook/runbooks"
 	"github.com/runbook-dev/runbook/steps"
+	"github.com/runbook-dev/runbook/steps/termsafe"
 )
 
 type statusJSON struct {
 	Runbook   string           `json:"runbook"`
 	Journal   string           `json:"journal"`
+	Day       day              `json:"day"`
 	Started   bool             `json:"started"`
 	StartedAt *time.Time       `json:"started_at,omitempty"`
 	Finished  bool             `json:"finished"`
@@ -22,7 +27,40 @@ type statusJSON struct {
 	Dirty     []string         `json:"dirty"`
 	Done      int              `json:"done"`
 	Total     int              `json:"total"`
+	Clock     clockJSON        `json:"clock"`
+	Score     *scoreJSON       `json:"score,omitempty"`
 	Steps     []stepStatusJSON `json:"steps"`
+}
+
+// clockJSON is the window on the clock, from the engine's ComputeTiming.
+type clockJSON struct {
+	// AsOf is the moment the figures are for: now, the end of a finished
+	// run, or the planned start while the day is undecided.
+	AsOf            time.Time `json:"as_of"`
+	PlannedStart    time.Time `json:"planned_start"`
+	PlannedEnd      time.Time `json:"planned_end"`
+	ProjectedFinish time.Time `json:"projected_finish"`
+	// Pace is "ahead", "behind" or "on plan"; VarianceSeconds is how far
+	// behind (positive) or ahead (negative) the current step runs.
+	Pace              string `json:"pace"`
+	VarianceSeconds   int64  `json:"variance_seconds"`
+	BufferSeconds     int64  `json:"buffer_seconds"`
+	RemainingSeconds  int64  `json:"remaining_seconds"`
+	Current           string `json:"current,omitempty"`
+	UndoNeededSeconds int64  `json:"undo_needed_seconds"`
+	// The point of no return: when a rollback of what is done stops
+	// fitting in the window, and whether the warning is on.
+	NoReturnAt           *time.Time `json:"no_return_at,omitempty"`
+	UntilNoReturnSeconds *int64     `json:"until_no_return_seconds,omitempty"`
+	NoReturnWarning      bool       `json:"no_return_warning"`
+}
+
+type scoreJSON struct {
+	Title    string  `json:"title"`
+	Baseline float64 `json:"baseline"`
+	Total    float64 `json:"total"`
+	Target   int     `json:"target"`
+	Met      bool    `json:"met"`
 }
 
 type lockJSON struct {
@@ -45,44 +83,98 @@ type stepStatusJSON struct {
 	InFlightStatus *steps.Status `json:"in_flight,omitempty"`
 }
 
-func runStatus(args []string, io Streams, getenv func(string) string) error {
-	var c common
-	fs := newFlags("status", io)
-	c.register(fs, getenv)
-	asJSON := fs.Bool("json", false, "print the status as JSON")
-	if err := parse(fs, args); err != nil {
-		return err
+// statusOptions are the flags of `runbook status`.
+type statusOptions struct {
+	*common
+	io     Streams
+	asJSON bool
+	// now is the wall clock (tests may fix it).
+	now func() time.Time
+}
+
+func newStatusCmd(c *common, io Streams) *cobra.Command {
+	opts := &statusOptions{common: c, io: io, now: time.Now}
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "where the run stands: steps, pace, projected finish, buffer, score",
+		Long: `status reads the run's journal (without taking its lock: it is safe beside
+a live session) and prints every step's state and time against its budget,
+whether the team is ahead or behind, the projected finish, the buffer, the
+point of no return and the score.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c.cmd = cmd
+			return statusRun(opts)
+		},
 	}
-	rb, err := c.loadRunbook()
+	cmd.Flags().BoolVar(&opts.asJSON, "json", false, "print the status as JSON (durations in seconds)")
+	return cmd
+}
+
+func statusRun(opts *statusOptions) error {
+	rb, err := opts.loadRunbook()
 	if err != nil {
 		return err
 	}
-	st, err := readStatus(rb, c.stateDir)
+	st, err := readStatus(rb, opts.stateDir, opts.day, opts.now())
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		enc := json.NewEncoder(io.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
+	if opts.asJSON {
+		return writeJSON(opts.io.Out, st)
 	}
-	printStatus(io.Out, st)
+	printStatus(opts.io.Out, st)
 	return nil
 }
 
-// readStatus folds the journal without taking the lock: status is safe to
-// run beside a live session.
-func readStatus(rb *runbooks.Runbook, stateDir string) (statusJSON, error) {
+// readRunAsFound folds the journal and settles it as the next session will
+// find it (steps.Settle), with killed attempts counted (steps.CountKilled),
+// so status and report agree on every step.
+func readRunAsFound(rb *runbooks.Runbook, stateDir string) (*steps.Run, *steps.TornTail, steps.LockInfo, bool, error) {
 	path := steps.JournalPath(stateDir, rb.ID)
 	run, torn, err := steps.ReadRun(path)
 	if err != nil {
-		return statusJSON{}, err
+		return nil, nil, steps.LockInfo{}, false, err
 	}
 	info, held, err := steps.ReadLock(steps.RunDir(stateDir, rb.ID))
 	if err != nil {
-		return statusJSON{}, fmt.Errorf("read lock: %w", err)
+		return nil, nil, steps.LockInfo{}, false, fmt.Errorf("read lock: %w", err)
 	}
-	st := statusJSON{Runbook: rb.ID, Journal: path, Started: !run.StartedAt.IsZero(), Finished: run.Finished, Dirty: []string{}}
+	run = steps.Settle(rb, run, held)
+	// A killed attempt worked as long as it wrote output: its log says when.
+	logs := filepath.Join(steps.RunDir(stateDir, rb.ID), "logs")
+	run = steps.CountKilled(run, func(step string) time.Time {
+		fi, err := os.Stat(filepath.Join(logs, step+".log"))
+		if err != nil {
+			return time.Time{}
+		}
+		return fi.ModTime()
+	})
+	return run, torn, info, held, nil
+}
+
+// asOf is the moment the figures are for: the end of a finished run; the
+// planned start while no run exists and its day is undecided (figures as
+// planned, never counted across days); else now.
+func asOf(rb *runbooks.Runbook, run *steps.Run, d day, now time.Time) time.Time {
+	switch {
+	case run.Finished:
+		return run.FinishedAt
+	case run.StartedAt.IsZero() && d.Undecided:
+		return rb.Schedule.Start
+	}
+	return now
+}
+
+// readStatus folds the journal without taking the lock: status is safe to
+// run beside a live session. Every figure is the engine's: ComputeTiming
+// and ComputeScore over the settled run.
+func readStatus(rb *runbooks.Runbook, stateDir string, d day, now time.Time) (statusJSON, error) {
+	run, torn, info, held, err := readRunAsFound(rb, stateDir)
+	if err != nil {
+		return statusJSON{}, err
+	}
+	st := statusJSON{Runbook: rb.ID, Journal: steps.JournalPath(stateDir, rb.ID), Day: d, Started: !run.StartedAt.IsZero(), Finished: run.Finished, Dirty: []string{}}
 	if st.Started {
 		t := run.StartedAt
 		st.StartedAt = &t
@@ -93,36 +185,45 @@ func readStatus(rb *runbooks.Runbook, stateDir string) (statusJSON, error) {
 	if torn != nil {
 		st.Torn = torn.String()
 	}
-	now := run.LastAt
-	for _, p := range rb.Phases {
-		for _, s := range p.Steps {
+	at := asOf(rb, run, d, now)
+	tm := steps.ComputeTiming(rb, run, at)
+	st.Done, st.Total = tm.Done, tm.Total
+	st.Clock = clockJSON{AsOf: at, PlannedStart: tm.PlannedStart, PlannedEnd: tm.PlannedEnd, ProjectedFinish: tm.ProjectedFinish,
+		Pace: pace(tm.Variance), VarianceSeconds: secs(tm.Variance), BufferSeconds: secs(tm.Buffer), RemainingSeconds: secs(tm.Remaining),
+		Current: tm.Current, UndoNeededSeconds: secs(tm.UndoNeeded), NoReturnWarning: tm.NoReturn}
+	if !tm.NoReturnAt.IsZero() {
+		at, until := tm.NoReturnAt, secs(tm.UntilNoReturn)
+		st.Clock.NoReturnAt, st.Clock.UntilNoReturnSeconds = &at, &until
+	}
+	if sc := steps.ComputeScore(rb, run); len(sc.Areas) > 0 {
+		st.Score = &scoreJSON{Title: sc.Title, Baseline: sc.Baseline, Total: sc.Total, Target: sc.Target, Met: sc.Met()}
+	}
+	for pi, ph := range tm.Phases {
+		for _, s := range ph.Steps {
 			ss := run.Step(s.ID)
-			row := stepStatusJSON{ID: s.ID, Phase: p.ID, Status: ss.Status, BudgetSeconds: secs(s.Budget),
-				ActualSeconds: secs(ss.Elapsed(now)), Attempts: ss.Attempts, Reason: ss.Reason, Error: ss.LastErr,
+			row := stepStatusJSON{ID: s.ID, Phase: rb.Phases[pi].ID, Status: s.Status, BudgetSeconds: secs(s.Budget),
+				ActualSeconds: secs(s.Elapsed), Attempts: ss.Attempts, Over: s.Over, Reason: ss.Reason, Error: ss.LastErr,
 				Notes: ss.Notes, Commit: ss.Commit}
-			row.Over = ss.Elapsed(now) > s.Budget
-			// In flight in the journal and nobody holds the run: the
-			// session died. Reopening will mark it dirty; say so now.
-			if ss.Status.Busy() && !held {
-				inflight := ss.Status
-				row.InFlightStatus = &inflight
-				row.Status = steps.Dirty
-			}
 			if ss.Status == steps.Dirty {
 				in := ss.InFlight
 				row.InFlightStatus = &in
-			}
-			if row.Status == steps.Dirty {
 				st.Dirty = append(st.Dirty, s.ID)
 			}
-			if ss.Status.Done() {
-				st.Done++
-			}
-			st.Total++
 			st.Steps = append(st.Steps, row)
 		}
 	}
 	return st, nil
+}
+
+// pace names a variance: a minute either way is on plan (as the UI says).
+func pace(v time.Duration) string {
+	switch {
+	case v >= time.Minute:
+		return "behind"
+	case v <= -time.Minute:
+		return "ahead"
+	}
+	return "on plan"
 }
 
 func printStatus(w io.Writer, st statusJSON) {
@@ -134,15 +235,50 @@ func printStatus(w io.Writer, st statusJSON) {
 	default:
 		fmt.Fprintf(w, "%s: started %s, %d/%d steps done\n", st.Runbook, st.StartedAt.Format("2006-01-02 15:04 MST"), st.Done, st.Total)
 	}
+	fmt.Fprintf(w, "Day: %s\n", st.Day)
+	c := st.Clock
+	loc := c.PlannedStart.Location()
+	paceText := c.Pace
+	if c.Pace != "on plan" {
+		paceText += " " + hm(abs(time.Duration(c.VarianceSeconds)*time.Second))
+	}
+	finish := "projected finish"
+	if st.Finished {
+		finish = "finished"
+	}
+	fmt.Fprintf(w, "Clock: %s │ %s %s (planned %s) │ buffer %s │ %s of work left\n", paceText, finish,
+		clockAt(c.ProjectedFinish.In(loc), c.PlannedEnd.In(loc)), c.PlannedEnd.In(loc).Format("15:04"),
+		hm(time.Duration(c.BufferSeconds)*time.Second), hm(time.Duration(c.RemainingSeconds)*time.Second))
+	if !st.Started && st.Day.Undecided {
+		fmt.Fprintln(w, "       (figures as planned: the day is not chosen yet)")
+	}
+	if c.NoReturnWarning && c.UntilNoReturnSeconds != nil {
+		until := time.Duration(*c.UntilNoReturnSeconds) * time.Second
+		undo := hm(time.Duration(c.UndoNeededSeconds) * time.Second)
+		if until >= 0 {
+			fmt.Fprintf(w, "⚠ Point of no return in %s (at %s): after it, undoing what is done (%s) no longer fits in the window\n",
+				hm(until), c.NoReturnAt.In(loc).Format("15:04"), undo)
+		} else {
+			fmt.Fprintf(w, "⚠ Past the point of no return (%s ago, at %s): undoing what is done takes %s, more than the window has left\n",
+				hm(-until), c.NoReturnAt.In(loc).Format("15:04"), undo)
+		}
+	}
+	if st.Score != nil {
+		verdict := "below"
+		if st.Score.Met {
+			verdict = "meets"
+		}
+		fmt.Fprintf(w, "Score: %s %.0f → %.0f (%s the target of %d)\n", termsafe.Line(st.Score.Title), st.Score.Baseline, st.Score.Total, verdict, st.Score.Target)
+	}
 	if st.Lock != nil {
 		if st.Lock.Held {
-			fmt.Fprintf(w, "held by %s\n", st.Lock.LockInfo)
+			fmt.Fprintf(w, "held by %s\n", termsafe.Line(st.Lock.LockInfo.String()))
 		} else {
-			fmt.Fprintf(w, "stale lock left by %s (take over with --take-over)\n", st.Lock.LockInfo)
+			fmt.Fprintf(w, "stale lock left by %s (take over with --take-over)\n", termsafe.Line(st.Lock.LockInfo.String()))
 		}
 	}
 	if st.Torn != "" {
-		fmt.Fprintf(w, "journal: %s\n", st.Torn)
+		fmt.Fprintf(w, "journal: %s\n", termsafe.Line(st.Torn))
 	}
 	for _, id := range st.Dirty {
 		fmt.Fprintf(w, "DIRTY %s: started, outcome unknown — open it and choose verify, retry, mark done or undo\n", id)
@@ -160,8 +296,26 @@ func printStatus(w io.Writer, st statusJSON) {
 			actual = ms(time.Duration(s.ActualSeconds) * time.Second)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.ID, s.Status, actual, ms(time.Duration(s.BudgetSeconds)*time.Second), mark)
+		if s.Error != "" && (s.Status == steps.Failed || s.Status == steps.Dirty) {
+			fmt.Fprintf(tw, "  └ %s\t\t\t\t\n", termsafe.Line(firstLine(s.Error)))
+		}
 	}
 	tw.Flush()
+}
+
+// clockAt is t as HH:MM, with the date when it is not the planned day's.
+func clockAt(t, ref time.Time) string {
+	if t.Format(dayLayout) != ref.Format(dayLayout) {
+		return t.Format("Mon 2 Jan 15:04")
+	}
+	return t.Format("15:04")
+}
+
+func abs(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
 }
 
 // ms formats a duration as 1h02m03s without zero-padding noise.

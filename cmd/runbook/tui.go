@@ -10,6 +10,8 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/runbook-dev/runbook/runbooks"
 	"github.com/runbook-dev/runbook/steps"
@@ -22,32 +24,39 @@ type tuiFlags struct {
 	noMouse bool // no mouse reporting (--no-mouse, RUNBOOK_NO_MOUSE)
 }
 
-func (t *tuiFlags) register(fs interface {
-	BoolVar(p *bool, name string, value bool, usage string)
-}, getenv func(string) string) {
+func (t *tuiFlags) register(fs *pflag.FlagSet, getenv func(string) string) {
 	fs.BoolVar(&t.noBell, "no-bell", getenv("RUNBOOK_NO_BELL") != "", "no terminal bell when a step fails, goes over budget or the point of no return nears ($RUNBOOK_NO_BELL)")
 	fs.BoolVar(&t.noMouse, "no-mouse", getenv("RUNBOOK_NO_MOUSE") != "", "leave the mouse to the terminal (text selection) instead of scrolling panes ($RUNBOOK_NO_MOUSE)")
 }
 
-func runTUI(ctx context.Context, args []string, io Streams, getenv func(string) string) error {
-	var c common
-	var t tuiFlags
-	fs := newFlags("", io)
-	c.register(fs, getenv)
-	t.register(fs, getenv)
-	if err := parse(fs, args); err != nil {
-		return err
+// newTUICmd is `runbook tui`, the same as `runbook` alone (hidden: the
+// root command is the way in).
+func newTUICmd(ctx context.Context, c *common, t *tuiFlags, io Streams, getenv func(string) string) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:    "tui",
+		Short:  "open the runbook in the terminal UI (the same as runbook alone)",
+		Hidden: true,
+		Args:   noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c.cmd = cmd
+			return runTUI(ctx, c, t, io)
+		},
 	}
-	if fs.NArg() > 0 {
-		return usagef("unknown command %q (see runbook help)", fs.Arg(0))
-	}
+	t.register(cmd.Flags(), getenv)
+	return cmd
+}
+
+// runTUI opens the terminal UI. c.day says which day the window is on;
+// c.day.Undecided means nobody chose it yet (no run, no --date, and the
+// planned day is not today): the UI asks before anything is journaled.
+func runTUI(ctx context.Context, c *common, t *tuiFlags, io Streams) error {
 	c.todayByDefault = c.rehearsal
 	rb, err := c.loadRunbook()
 	if err != nil {
 		return err
 	}
-	noColor := getenv("NO_COLOR") != ""
-	if c.date == "" && !c.todayByDefault && ui.NeedsDay(rb, time.Now()) && !runExists(c.stateDir, rb.ID) {
+	noColor := c.getenv("NO_COLOR") != ""
+	if c.day.Undecided {
 		// A new run on a day that is not the planned one: ask which day
 		// its clocks count on before anything is journaled.
 		var ok bool
@@ -55,6 +64,7 @@ func runTUI(ctx context.Context, args []string, io Streams, getenv func(string) 
 		if err != nil || !ok {
 			return err
 		}
+		c.day.Date, c.day.From, c.day.Undecided = rb.Schedule.Date, "chosen", false
 	}
 	out := ui.NewOutput(0)
 	var notices []string
@@ -105,13 +115,6 @@ func runTUI(ctx context.Context, args []string, io Streams, getenv func(string) 
 		return &exitError{code: exitSignal, err: errors.New("interrupted; the running step's end is journaled")}
 	}
 	return err
-}
-
-// runExists reports whether the state directory holds a run of the
-// runbook (a journal with records).
-func runExists(stateDir, id string) bool {
-	events, _, err := steps.ReadJournal(steps.JournalPath(stateDir, id))
-	return err == nil && len(events) > 0
 }
 
 // askDay runs the day question; ok is false when the operator left it.
