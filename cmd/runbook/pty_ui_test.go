@@ -131,7 +131,15 @@ func TestUICtrlCTwiceForcesQuit(t *testing.T) {
 // for 2025-10-24) first asks which day; today moves the window to today.
 func TestUIFirstFrameAsksForTheDay(t *testing.T) {
 	e := newCrashEnv(t)
-	r := newUIRun(t, 80, 24, e.args("tui")[1:]...)
+	// The crash env holds its runs today; this one names no day.
+	var args []string
+	for _, a := range e.args("tui")[1:] {
+		if a == "--date" || a == "today" {
+			continue
+		}
+		args = append(args, a)
+	}
+	r := newUIRun(t, 80, 24, args...)
 	scr := r.waitScreen("the day question", "Which day is this window on?", "2025-10-24", "today")
 	if strings.Contains(scr, "Timeline") {
 		t.Fatalf("the UI opened before the day was chosen:\n%s", scr)

@@ -96,7 +96,7 @@ schema at version 0; migrating up to 4 (4 migration(s))
 	// The revert consumed what the do saved: a second revert does nothing.
 	out.Reset()
 	mustRun(t, env, revert)
-	contains(t, "second revert", out.String(), "nothing saved by this step's do")
+	contains(t, "second revert", out.String(), "no version saved by this step's do")
 
 	mustRun(t, env, &Migrate{Dir: dir, To: pI64(2)})
 	mustRun(t, env, &Query{SQL: "SELECT to_regclass('notes_body_idx') IS NULL", Value: true})
