@@ -164,14 +164,7 @@ func (c *common) loadRunbook() (*runbooks.Runbook, error) {
 			return nil, err
 		}
 	}
-	reg := actions.Registry()
-	var rb *runbooks.Runbook
-	var err error
-	if c.file != "" {
-		rb, err = loadFile(c.file, c.guides, reg)
-	} else {
-		rb, err = runbooks.LoadEmbedded(c.name, runbooks.LoadOptions{Actions: reg})
-	}
+	rb, err := c.readRunbook()
 	if err != nil {
 		return nil, err
 	}
@@ -179,6 +172,16 @@ func (c *common) loadRunbook() (*runbooks.Runbook, error) {
 		return nil, err
 	}
 	return c.placeOnDay(rb)
+}
+
+// readRunbook reads the runbook the flags name: -f FILE, else the embedded
+// one named by --runbook.
+func (c *common) readRunbook() (*runbooks.Runbook, error) {
+	reg := actions.Registry()
+	if c.file != "" {
+		return loadFile(c.file, c.guides, reg)
+	}
+	return runbooks.LoadEmbedded(c.name, runbooks.LoadOptions{Actions: reg})
 }
 
 func loadFile(path, guides string, reg runbooks.ActionTypes) (*runbooks.Runbook, error) {

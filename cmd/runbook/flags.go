@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -15,7 +17,6 @@ import (
 
 	"github.com/runbook-dev/runbook/runbooks"
 	"github.com/runbook-dev/runbook/steps"
-	"github.com/runbook-dev/runbook/steps/actions"
 	"github.com/runbook-dev/runbook/steps/termsafe"
 )
 
@@ -119,7 +120,7 @@ func (c *common) checkTargets(rb *runbooks.Runbook) error {
 		}
 		return nil
 	}
-	for _, name := range sortedKeys(c.targets) {
+	for _, name := range slices.Sorted(maps.Keys(c.targets)) {
 		if name == profileKey {
 			continue
 		}
@@ -127,7 +128,7 @@ func (c *common) checkTargets(rb *runbooks.Runbook) error {
 			return err
 		}
 	}
-	for _, name := range sortedKeys(c.profile) {
+	for _, name := range slices.Sorted(maps.Keys(c.profile)) {
 		if _, explicit := c.targets[name]; explicit {
 			continue
 		}
@@ -166,26 +167,10 @@ func checkKind(k runbooks.TargetKind, v string) error {
 	return nil
 }
 
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // quietRunbook loads the runbook the flags name, for completions: no
 // profile, no day, no error shown (a shell completing must not print).
 func (c *common) quietRunbook() *runbooks.Runbook {
-	reg := actions.Registry()
-	var rb *runbooks.Runbook
-	var err error
-	if c.file != "" {
-		rb, err = loadFile(c.file, c.guides, reg)
-	} else {
-		rb, err = runbooks.LoadEmbedded(c.name, runbooks.LoadOptions{Actions: reg})
-	}
+	rb, err := c.readRunbook()
 	if err != nil {
 		return nil
 	}

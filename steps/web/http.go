@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -143,7 +144,7 @@ func (c *HTTPCheck) Describe(env *steps.Env) string {
 	if len(c.HeadersAbsent) > 0 {
 		exp = append(exp, "headers absent "+strings.Join(c.HeadersAbsent, ", "))
 	}
-	for _, k := range sortedKeys(c.HeadersEqual) {
+	for _, k := range slices.Sorted(maps.Keys(c.HeadersEqual)) {
 		exp = append(exp, k+": "+env.Redact.String(c.HeadersEqual[k]))
 	}
 	if c.BodyMatch != "" {
@@ -221,7 +222,7 @@ func (c *HTTPCheck) Run(ctx context.Context, env *steps.Env) error {
 		check(len(v) == 0, fmt.Sprintf("header %s absent", h),
 			fmt.Sprintf("header %s: expected absent, found %q", h, strings.Join(v, ", ")))
 	}
-	for _, h := range sortedKeys(c.HeadersEqual) {
+	for _, h := range slices.Sorted(maps.Keys(c.HeadersEqual)) {
 		want, err := env.Expand(c.HeadersEqual[h])
 		if err != nil {
 			return err
@@ -399,15 +400,6 @@ func protoOf(resp *http.Response) string {
 		return resp.Proto
 	}
 	return resp.Proto + " over " + tlsVersionName(resp.TLS.Version)
-}
-
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // securityHeader is one of the eight headers of the ready-made check: what
