@@ -19,6 +19,8 @@ command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2
 command -v tmux >/dev/null 2>&1 || need_pkgs+=(tmux)
 # The latency probe's accuracy benchmark compares its percentiles with hey's.
 command -v hey >/dev/null 2>&1 || need_pkgs+=(hey)
+# The process benchmarks read a program's peak memory with GNU time.
+[ -x /usr/bin/time ] || need_pkgs+=(time)
 # The rehearsal lab: debootstrap makes its base image; the lab workspace's
 # tests run with Debian's pytest.
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need_pkgs+=(debootstrap)
