@@ -374,28 +374,7 @@ func TestPgauditLogsDDL(t *testing.T) {
 	table := randName("audited_")
 	mustRun(t, env, &Exec{SQL: "CREATE TABLE ${ident:t} (id int)", Idents: map[string]string{"t": table}})
 
-	admin := adminConn(t)
-	var dataDir string
-	var logFile *string
-	if err := admin.QueryRow(context.Background(), "SELECT current_setting('data_directory'), pg_current_logfile()").Scan(&dataDir, &logFile); err != nil {
-		t.Fatal(err)
-	}
-	// With the logging collector on, pg_current_logfile names the file;
-	// without it the server writes to what started it (pg_ctl -l), which
-	// the test cluster points at server.log in the data directory.
-	path := filepath.Join(dataDir, "server.log")
-	if logFile != nil {
-		path = *logFile
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(dataDir, path)
-		}
-	}
-	if _, err := os.ReadFile(path); err != nil {
-		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
-			t.Fatalf("server log %s not readable (RUNBOOK_REQUIRE_SERVICES is set, so the audit line must be checked): %v", path, err)
-		}
-		t.Skipf("pgaudit.log is set and verified, but the server log %s is not readable here (%v): the audit line cannot be checked (RUNBOOK_REQUIRE_SERVICES unset, so not a failure)", path, err)
-	}
+	path := serverLog(t)
 	want := "AUDIT: SESSION,"
 	var line string
 	waitFor(t, "an AUDIT line for CREATE TABLE "+table+" in "+path, func() bool {

@@ -73,7 +73,10 @@ func passwordAuthRole(t *testing.T) string {
 	return role
 }
 
-// serverLog returns the test cluster's log file (see TestPgauditLogsDDL).
+// serverLog returns the test cluster's log file. With the logging
+// collector on, pg_current_logfile names it; without it the server writes to
+// what started it (pg_ctl -l), which the test cluster points at server.log
+// in the data directory.
 func serverLog(t *testing.T) string {
 	t.Helper()
 	admin := adminConn(t)
