@@ -92,7 +92,7 @@ func gone(pid int) bool {
 
 func TestCancelKillsTheProcessGroupAndJournalsWho(t *testing.T) {
 	if runtime.GOOS != "linux" {
-		t.Skip("needs /proc to see the child process (Linux only)")
+		t.Skip("needs Linux's /proc to see the child process; RUNBOOK_REQUIRE_SERVICES cannot bring it elsewhere")
 	}
 	reg := steps.NewRegistry()
 	shell.Register(reg)

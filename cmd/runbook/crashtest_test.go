@@ -12,7 +12,7 @@ import (
 // the binary a user builds has no trace of it.
 func TestReleaseBinaryHasNoCrashHook(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds the release binary")
+		t.Skip("builds the release binary: not under -short")
 	}
 	rel := filepath.Join(t.TempDir(), "runbook")
 	build := exec.Command("go", "build", "-o", rel, ".")

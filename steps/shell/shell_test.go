@@ -45,7 +45,7 @@ func alive(pid int) bool {
 // child of the command goes too, not only the direct child.
 func TestCancelKillsTheProcessGroup(t *testing.T) {
 	if runtime.GOOS != "linux" {
-		t.Skip("no /proc here to see processes (Linux only)")
+		t.Skip("needs Linux's /proc to see processes; RUNBOOK_REQUIRE_SERVICES cannot bring it elsewhere")
 	}
 	out := &lockedBuf{}
 	env := &steps.Env{Out: out, Redact: steps.NewRedactor(), Workspace: t.TempDir(), Clock: steps.SystemClock{}}

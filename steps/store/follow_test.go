@@ -12,7 +12,7 @@ import (
 // backend: new connections are refused too) catches up when it returns.
 func TestFollowerCatchesUpAfterAnOutage(t *testing.T) {
 	if testing.Short() {
-		t.Skip("integration test")
+		t.Skip("integration test: not under -short")
 	}
 	direct, dsn, _ := openStore(t)
 	ctx := ctxT(t)
@@ -72,7 +72,7 @@ func TestFollowerCatchesUpAfterAnOutage(t *testing.T) {
 // back, and delivers what it missed.
 func TestFollowerNoticesASilentConnection(t *testing.T) {
 	if testing.Short() {
-		t.Skip("integration test")
+		t.Skip("integration test: not under -short")
 	}
 	direct, dsn, _ := openStore(t)
 	ctx := ctxT(t)

@@ -103,7 +103,7 @@ func TestMirrorStopsForGoodOnAFatalError(t *testing.T) {
 // local journal's.
 func TestMirrorPushesTheBacklogWhenTheStoreReturns(t *testing.T) {
 	if testing.Short() {
-		t.Skip("integration test")
+		t.Skip("integration test: not under -short")
 	}
 	direct, dsn, _ := openStore(t)
 	ctx := ctxT(t)

@@ -20,7 +20,7 @@ func rec(seq uint64, text string) []byte {
 
 func TestMigrateConcurrentlyAndAgain(t *testing.T) {
 	if testing.Short() {
-		t.Skip("integration test")
+		t.Skip("integration test: not under -short")
 	}
 	dsn, _ := testDB(t)
 	ctx := ctxT(t)
@@ -72,7 +72,7 @@ func TestMigrateConcurrentlyAndAgain(t *testing.T) {
 // finds the work done, and each migration is applied once.
 func TestMigrateFromTwoProcesses(t *testing.T) {
 	if testing.Short() {
-		t.Skip("integration test")
+		t.Skip("integration test: not under -short")
 	}
 	dsn, _ := testDB(t)
 	var cmds []*exec.Cmd
@@ -121,7 +121,7 @@ func TestMigrateChildProcess(t *testing.T) {
 
 func TestAppendIdempotentConflictAndGap(t *testing.T) {
 	if testing.Short() {
-		t.Skip("integration test")
+		t.Skip("integration test: not under -short")
 	}
 	s, _, _ := openStore(t)
 	ctx := ctxT(t)
@@ -165,7 +165,7 @@ func TestAppendIdempotentConflictAndGap(t *testing.T) {
 
 func TestFencingAfterTakeOver(t *testing.T) {
 	if testing.Short() {
-		t.Skip("integration test")
+		t.Skip("integration test: not under -short")
 	}
 	s, dsn, _ := openStore(t)
 	ctx := ctxT(t)
@@ -271,7 +271,7 @@ func TestFencingAfterTakeOver(t *testing.T) {
 // never gets a record in under its old epoch after the take-over committed.
 func TestFencingRacesTakeOver(t *testing.T) {
 	if testing.Short() {
-		t.Skip("integration test")
+		t.Skip("integration test: not under -short")
 	}
 	s, _, _ := openStore(t)
 	ctx := ctxT(t)
@@ -318,7 +318,7 @@ func TestFencingRacesTakeOver(t *testing.T) {
 
 func TestFollowerSeesEveryRecordAcrossAKilledConnection(t *testing.T) {
 	if testing.Short() {
-		t.Skip("integration test")
+		t.Skip("integration test: not under -short")
 	}
 	s, dsn, ns := openStore(t)
 	ctx := ctxT(t)
@@ -403,7 +403,7 @@ func TestFollowerSeesEveryRecordAcrossAKilledConnection(t *testing.T) {
 // A follower joining late reads a long backlog in batches, in order.
 func TestFollowReadsALongBacklogInBatches(t *testing.T) {
 	if testing.Short() {
-		t.Skip("integration test")
+		t.Skip("integration test: not under -short")
 	}
 	s, _, _ := openStore(t)
 	s.batch = 7
@@ -429,7 +429,7 @@ func TestFollowReadsALongBacklogInBatches(t *testing.T) {
 
 func TestApprovals(t *testing.T) {
 	if testing.Short() {
-		t.Skip("integration test")
+		t.Skip("integration test: not under -short")
 	}
 	s, _, _ := openStore(t)
 	ctx := ctxT(t)
@@ -462,7 +462,7 @@ func TestApprovals(t *testing.T) {
 // waits: it wakes on the notification, with the approval in hand.
 func TestWaitApprovals(t *testing.T) {
 	if testing.Short() {
-		t.Skip("integration test")
+		t.Skip("integration test: not under -short")
 	}
 	s, _, _ := openStore(t)
 	ctx := ctxT(t)
@@ -510,7 +510,7 @@ func TestWaitApprovals(t *testing.T) {
 
 func TestRunsList(t *testing.T) {
 	if testing.Short() {
-		t.Skip("integration test")
+		t.Skip("integration test: not under -short")
 	}
 	s, _, _ := openStore(t)
 	ctx := ctxT(t)
@@ -549,7 +549,7 @@ func TestRunsList(t *testing.T) {
 
 func TestRolesReaderFollowsButCannotWrite(t *testing.T) {
 	if testing.Short() {
-		t.Skip("integration test")
+		t.Skip("integration test: not under -short")
 	}
 	s, dsn, _ := openStore(t)
 	ctx := ctxT(t)
