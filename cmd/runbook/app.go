@@ -72,6 +72,14 @@ type common struct {
 	workspaceSet bool
 	// day is the day the window is placed on, and why (set by loadRunbook).
 	day day
+	// store is the shared-run store's connection string (--store,
+	// $RUNBOOK_STORE, or a profile's store= line); empty: not shared.
+	store string
+	// storeFrom says where store came from, for errors.
+	storeFrom string
+	// runID names one run in the store (--run); empty: the latest run of
+	// the runbook (real or rehearsal, as --rehearsal says).
+	runID string
 }
 
 // changed reports whether flag name was given on the command line.

@@ -37,6 +37,8 @@ func (c *common) register(root *cobra.Command, getenv func(string) string) {
 	fs.BoolVar(&c.rehearsal, "rehearsal", false, "a rehearsal: the engine confirms manual steps itself and journals that it did; state in STATE/rehearsal unless --state is given")
 	fs.BoolVar(&c.debug, "debug", false, "write a debug log to the state directory")
 	fs.BoolVar(&c.noDBLock, "no-db-lock", false, "go on when the run lock on the database target cannot be taken (unreachable or refused credentials)")
+	fs.StringVar(&c.store, "store", "", "shared-run store: a PostgreSQL `DSN` of the team's own ($RUNBOOK_STORE, or store= in a profile)")
+	fs.StringVar(&c.runID, "run", "", "run `ID` in the store (default: the runbook's latest run)")
 	fs.Var(c.targets, "target", "set a target: `NAME=VALUE`, or a profile NAME (repeatable; overrides its environment variable)")
 
 	noFiles := cobra.ShellCompDirectiveNoFileComp

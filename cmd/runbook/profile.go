@@ -95,6 +95,10 @@ func (c *common) applyProfiles() error {
 				if !explicitWS {
 					c.workspace, c.workspaceSet = v, true
 				}
+			case k == "store":
+				if c.store == "" {
+					c.store, c.storeFrom = v, "store= in profile "+path
+				}
 			case strings.HasPrefix(k, "target."):
 				if c.profile == nil {
 					c.profile = map[string]string{}
@@ -102,7 +106,7 @@ func (c *common) applyProfiles() error {
 				c.profile[strings.TrimPrefix(k, "target.")] = v
 			default:
 				f.Close()
-				return usagef("%s:%d: unknown key %q (want workspace= or target.NAME=)", path, line, k)
+				return usagef("%s:%d: unknown key %q (want workspace=, store= or target.NAME=)", path, line, k)
 			}
 		}
 		err = sc.Err()
