@@ -54,6 +54,9 @@ func (m Model) key(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	if m.over != ovNone {
 		return m.overlayKey(msg)
 	}
+	if m.follow != nil {
+		return m.followKey(msg)
+	}
 	in := m.keys.Resolve(msg)
 	return m.act(in)
 }

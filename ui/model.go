@@ -64,6 +64,9 @@ type Options struct {
 	// Mouse turns on mouse reporting: the wheel scrolls the pane under
 	// the pointer (it takes over the terminal's own text selection).
 	Mouse bool
+	// Follow, instead of Session, shows a run someone else drives,
+	// read-only (see follow.go).
+	Follow *Follow
 }
 
 type pane uint8
@@ -162,11 +165,17 @@ type Model struct {
 	// panes drawn from them are redrawn only when it moves.
 	gen   uint64
 	cache *frameCache
+
+	// follow: the run is someone else's, shown read-only (follow.go).
+	follow *followState
 }
 
 // New builds the model for a session. It reads only memory: the session's
 // snapshot and what Open recovered.
 func New(opt Options) Model {
+	if opt.Session == nil && opt.Follow != nil {
+		return newFollowModel(opt)
+	}
 	sess := opt.Session
 	if opt.Clock == nil {
 		opt.Clock = sess.Clock()
@@ -231,6 +240,9 @@ func New(opt Options) Model {
 // waited for), starts the clock and the output drain, and describes the
 // selected step.
 func (m Model) Init() tea.Cmd {
+	if m.follow != nil {
+		return m.followInit()
+	}
 	cmds := []tea.Cmd{tea.RequestBackgroundColor, tickCmd(m.sess, m.clock), m.opt.Output.drainCmd()}
 	if s, ok := m.selectedStep(); ok {
 		m.describing[s.ID] = true
@@ -297,6 +309,11 @@ func (m *Model) setStatus(l level, format string, args ...any) {
 
 // Update routes one message.
 func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	if m.follow != nil {
+		if mm, cmd, ok := m.followUpdate(msg); ok {
+			return mm, cmd
+		}
+	}
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
@@ -389,7 +406,7 @@ func (m *Model) needSelected() tea.Cmd {
 	}
 	if _, ok := m.described[s.ID]; !ok && !m.describing[s.ID] {
 		m.describing[s.ID] = true
-		cmds = append(cmds, describeCmd(m.sess, s))
+		cmds = append(cmds, m.describeStep(s))
 	}
 	return tea.Batch(cmds...)
 }
@@ -405,6 +422,9 @@ func (m *Model) layout() {
 	}
 	if m.filtering {
 		dlgH++
+	}
+	if m.follow != nil {
+		dlgH++ // the follow banner
 	}
 	m.bodyH = max(m.height-header.Height-2-dlgH, 4)
 	tw, rw := m.columns()

@@ -158,6 +158,8 @@ func (m *Model) answer(d dialog.Model, res dialog.Result) tea.Cmd {
 		mm, cmd = m.interrupt()
 	case tagCancel:
 		mm, cmd = m.cancelRunning(d.Step)
+	case tagFollowApprove, tagFollowNote:
+		return m.followAnswer(d, res)
 	}
 	if mm != nil {
 		*m = mm.(Model)

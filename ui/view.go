@@ -92,6 +92,10 @@ func (m Model) render() string {
 		})
 	}))
 	b.WriteByte('\n')
+	if m.follow != nil {
+		b.WriteString(m.followBanner())
+		b.WriteByte('\n')
+	}
 	b.WriteString(m.body())
 	if m.dlg != nil {
 		b.WriteByte('\n')
@@ -237,6 +241,9 @@ func (m Model) helpKeys() string {
 	k.Enter.SetHelp("enter", enter)
 	if keys, ok := m.overlayHelp(); ok {
 		return m.help.ShortHelpView(keys)
+	}
+	if m.follow != nil {
+		return m.followHelp()
 	}
 	keys := k.ShortHelp()
 	if m.busy != nil {
