@@ -97,7 +97,7 @@ and where each value comes from, and the day the window is placed on.`,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.asJSON, "json", false, "print the plan as JSON (durations in seconds)")
-	cmd.Flags().StringVar(&opts.fromJournal, "from-journal", "", "propose budgets from the actual times in journal `FILE` (e.g. a rehearsal's)")
+	cmd.Flags().StringVar(&opts.fromJournal, "from-journal", "", "propose budgets from the actual times in journal `FILE` (e.g. a rehearsal's); with a store, a FILE that does not exist or --run reads the run from the store")
 	return cmd
 }
 
@@ -127,7 +127,7 @@ func planRun(opts *planOptions) error {
 		p.Targets = append(p.Targets, tj)
 	}
 	if opts.fromJournal != "" {
-		run, torn, err := steps.ReadRun(opts.fromJournal)
+		run, torn, err := opts.readFromJournal(rb)
 		if err != nil {
 			return err
 		}

@@ -37,7 +37,7 @@ func reportRun(opts *reportOptions) error {
 	if err != nil {
 		return err
 	}
-	run, torn, _, _, err := readRunAsFound(rb, c.stateDir)
+	rb, run, torn, err := c.readRunFor(c.ctx(), rb)
 	if err != nil {
 		return err
 	}

@@ -74,6 +74,8 @@ func newRootCmd(ctx context.Context, io Streams, getenv func(string) string) *co
 		newStatusCmd(c, io),
 		newReportCmd(c, io),
 		newRollbackCmd(ctx, c, io),
+		newFollowCmd(ctx, c, &tuiFlags{}, io, getenv),
+		newRunsCmd(c, io),
 		newValidateCmd(io),
 		newLabCmd(ctx, io, getenv),
 		newTUICmd(ctx, c, t, io, getenv),

@@ -23,6 +23,7 @@ type statusJSON struct {
 	StartedAt *time.Time       `json:"started_at,omitempty"`
 	Finished  bool             `json:"finished"`
 	Lock      *lockJSON        `json:"lock,omitempty"`
+	Lease     *leaseJSON       `json:"lease,omitempty"` // who drives (a run read from the store)
 	Torn      string           `json:"torn_tail,omitempty"`
 	Dirty     []string         `json:"dirty"`
 	Done      int              `json:"done"`
@@ -116,7 +117,7 @@ func statusRun(opts *statusOptions) error {
 	if err != nil {
 		return err
 	}
-	st, err := readStatus(rb, opts.stateDir, opts.day, opts.now())
+	st, err := opts.readStatusFor(opts.ctx(), rb)
 	if err != nil {
 		return err
 	}
@@ -174,7 +175,12 @@ func readStatus(rb *runbooks.Runbook, stateDir string, d day, now time.Time) (st
 	if err != nil {
 		return statusJSON{}, err
 	}
-	st := statusJSON{Runbook: rb.ID, Journal: steps.JournalPath(stateDir, rb.ID), Day: d, Started: !run.StartedAt.IsZero(), Finished: run.Finished, Dirty: []string{}}
+	return buildStatus(rb, run, torn, info, held, steps.JournalPath(stateDir, rb.ID), d, now), nil
+}
+
+// buildStatus is the status of a settled run, read from journal.
+func buildStatus(rb *runbooks.Runbook, run *steps.Run, torn *steps.TornTail, info steps.LockInfo, held bool, journal string, d day, now time.Time) statusJSON {
+	st := statusJSON{Runbook: rb.ID, Journal: journal, Day: d, Started: !run.StartedAt.IsZero(), Finished: run.Finished, Dirty: []string{}}
 	if st.Started {
 		t := run.StartedAt
 		st.StartedAt = &t
@@ -212,7 +218,7 @@ func readStatus(rb *runbooks.Runbook, stateDir string, d day, now time.Time) (st
 			st.Steps = append(st.Steps, row)
 		}
 	}
-	return st, nil
+	return st
 }
 
 // pace names a variance: a minute either way is on plan (as the UI says).
@@ -276,6 +282,9 @@ func printStatus(w io.Writer, st statusJSON) {
 		} else {
 			fmt.Fprintf(w, "stale lock left by %s (take over with --take-over)\n", termsafe.Line(st.Lock.LockInfo.String()))
 		}
+	}
+	if l := leaseLine(st.Lease); l != "" {
+		fmt.Fprintln(w, termsafe.Line(l))
 	}
 	if st.Torn != "" {
 		fmt.Fprintf(w, "journal: %s\n", termsafe.Line(st.Torn))
