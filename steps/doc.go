@@ -6,6 +6,8 @@
 //
 // Files: machine.go (statuses, events, Transition and its effects),
 // journal.go (the checksummed append-only log), run.go (the fold),
+// fold.go (RunFold: records from elsewhere, the shared store, folded one
+// at a time as the journal reader does),
 // session.go (Open, Close, recording), driver.go (the step operations and
 // drive, which performs exactly the effects Transition returns),
 // policy.go (Next: what happens next, and the words the journal uses),

@@ -222,6 +222,20 @@ func TestStatusFromTheStoreNamesTheDriver(t *testing.T) {
 	if strings.Contains(r.out, "DIRTY") {
 		t.Errorf("a step under a live driver is shown dirty:\n%s", r.out)
 	}
+	// A store (say, a profile's) with no real run of the runbook yet and no
+	// local journal: not started, as without a store.
+	r = runbook(t, nil, "status", "-f", e.fixture, "--state", t.TempDir(), "--store", dsn, "--target", "dir="+e.work)
+	if r.code != 0 || !strings.Contains(r.out, "crash-test: not started") {
+		t.Errorf("status with a store holding no real run: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	// Nobody drives any more: the step in flight is dirty, as after a crash.
+	if err := st.Release(context.Background(), l); err != nil {
+		t.Fatal(err)
+	}
+	r = runbook(t, nil, "status", "-f", e.fixture, "--state", t.TempDir(), "--store", dsn, "--run", "r-live", "--target", "dir="+e.work)
+	if !strings.Contains(r.out, "DIRTY mark") || strings.Contains(r.out, "driven by") {
+		t.Errorf("status of a released run with a step in flight:\n%s", r.out)
+	}
 }
 
 // runs lists real and rehearsal runs, newest first, with who drives.

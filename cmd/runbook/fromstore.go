@@ -55,7 +55,9 @@ func (c *common) fromStore(local string) bool {
 }
 
 // readStore reads the run of rb the flags name from the store: its
-// records, its first event and its lease.
+// records, its first event and its lease. Without --run, a store that has
+// no run of rb yet is nil and no error: the (absent) local journal says
+// "not started".
 func (c *common) readStore(ctx context.Context, rb *runbooks.Runbook) (*storeRead, error) {
 	st, err := c.openStore(ctx)
 	if err != nil {
@@ -63,6 +65,10 @@ func (c *common) readStore(ctx context.Context, rb *runbooks.Runbook) (*storeRea
 	}
 	defer st.Close()
 	run, err := c.findRun(ctx, st, rb)
+	var ue *usageError
+	if err != nil && c.runID == "" && errors.As(err, &ue) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -147,6 +153,10 @@ func (c *common) readRunFor(ctx context.Context, rb *runbooks.Runbook) (*runbook
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if r == nil {
+		run, torn, _, _, err := readRunAsFound(rb, c.stateDir)
+		return rb, run, torn, err
+	}
 	if rb, err = c.placeOnRunDay(rb, r.first); err != nil {
 		return nil, nil, nil, err
 	}
@@ -183,6 +193,9 @@ func (opts *statusOptions) readStatusFor(ctx context.Context, rb *runbooks.Runbo
 	if err != nil {
 		return statusJSON{}, err
 	}
+	if r == nil {
+		return readStatus(rb, opts.stateDir, opts.day, opts.now())
+	}
 	if rb, err = opts.placeOnRunDay(rb, r.first); err != nil {
 		return statusJSON{}, err
 	}
@@ -218,6 +231,9 @@ func (opts *planOptions) readFromJournal(rb *runbooks.Runbook) (*steps.Run, *ste
 	r, err := opts.readStore(opts.ctx(), rb)
 	if err != nil {
 		return nil, nil, err
+	}
+	if r == nil {
+		return steps.ReadRun(opts.fromJournal)
 	}
 	return steps.FoldJournal(r.name(), r.data)
 }
