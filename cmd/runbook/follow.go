@@ -70,17 +70,8 @@ func followRun(ctx context.Context, c *common, t *tuiFlags, io Streams) error {
 			return err
 		}
 	}
-	host, _ := os.Hostname()
 	acts := ui.FollowActions{
-		Approve: func(step, reason string) error {
-			actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			added, err := st.Approve(actx, store.Approval{Run: run.ID, Step: step, Approver: c.operator, Host: host, Reason: reason})
-			if err == nil && !added {
-				return errors.New("you approved it already")
-			}
-			return err
-		},
+		Approve: followApprove(ctx, st, run.ID, c.operator),
 		// Note: the store has no follower notes yet.
 	}
 	red := steps.NewRedactor()
@@ -107,6 +98,21 @@ func followRun(ctx context.Context, c *common, t *tuiFlags, io Streams) error {
 		return &exitError{code: exitSignal, err: errors.New("interrupted")}
 	}
 	return err
+}
+
+// followApprove is the follower's approval of a step of run, as operator
+// on this host: the store records it, or says which right is missing.
+func followApprove(ctx context.Context, st *store.Store, run, operator string) func(step, reason string) error {
+	host, _ := os.Hostname()
+	return func(step, reason string) error {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		added, err := st.Approve(actx, store.Approval{Run: run, Step: step, Approver: operator, Host: host, Reason: reason})
+		if err == nil && !added {
+			return errors.New("you approved it already")
+		}
+		return err
+	}
 }
 
 // startFollow reads run's records so far into fold (the first screen) and

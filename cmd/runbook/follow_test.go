@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -336,3 +337,80 @@ func regexpMatch(pattern, s string) bool {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// A login in runbook_reader can list runs, read status from the store and
+// follow, but its approval is refused naming the grant it lacks.
+func TestFollowAsReaderRole(t *testing.T) {
+	b := make([]byte, 4)
+	rand.Read(b)
+	reader := "rb_reader_" + hex.EncodeToString(b)
+	t.Cleanup(func() { // after the database is dropped (cleanups run last first)
+		ctx := context.Background()
+		if c, err := pgx.Connect(ctx, os.Getenv("RUNBOOK_TEST_STOREDSN")); err == nil {
+			c.Exec(ctx, "DROP ROLE IF EXISTS "+reader)
+			c.Close(ctx)
+		}
+	})
+	dsn := followStoreDB(t)
+	e, recs := rehearsed(t)
+	st := openTestStore(t, dsn)
+	l := driverLease(t, st, "r-read", true)
+	appendRecords(t, st, l, 0, recs)
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if err := store.InstallRoles(ctx, admin); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, "CREATE ROLE "+reader+" LOGIN IN ROLE "+store.ReaderRole); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(dsn)
+	u.User = url.User(reader)
+	rdsn := u.String()
+
+	if r := runbook(t, nil, "runs", "--store", rdsn, "--state", t.TempDir()); r.code != 0 || !strings.Contains(r.out, "r-read") {
+		t.Errorf("runs as a reader: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if r := runbook(t, nil, "status", "-f", e.fixture, "--state", t.TempDir(), "--store", rdsn, "--run", "r-read", "--target", "dir="+e.work); r.code != 0 || !strings.Contains(r.out, "finished, 3/3 steps done") {
+		t.Errorf("status as a reader: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	rs := openTestStore(t, rdsn)
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	start, updates, err := startFollow(fctx, rs, "r-read", steps.NewRunFold("store run r-read"), time.Now)
+	if err != nil {
+		t.Fatalf("follow as a reader: %v", err)
+	}
+	if start.Run == nil || !start.Run.Finished || len(start.Events) != len(recs) || start.Driver == nil || start.Driver.Operator != "ana" {
+		t.Fatalf("follow as a reader starts with %d events, driver %+v", len(start.Events), start.Driver)
+	}
+	// A lease changing hands reaches the reader's feed at once.
+	if err := st.Release(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case u := <-updates:
+		if u.Driver == nil || !u.Driver.Released {
+			t.Errorf("after the release the feed says %+v", u)
+		}
+	case <-time.After(followLeaseEvery - time.Second):
+		t.Error("the release did not reach the follower before its periodic read")
+	}
+	err = followApprove(ctx, rs, "r-read", "bo")("after", "fine")
+	var pe *store.PrivilegeError
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "grant runbook_writer to "+reader) {
+		t.Errorf("a reader's approval: %v", err)
+	}
+	// A writer who is not the driver may approve; twice is said so.
+	approve := followApprove(ctx, st, "r-read", "bo")
+	if err := approve("after", "fine"); err != nil {
+		t.Errorf("approval: %v", err)
+	}
+	if err := approve("after", "fine"); err == nil || !strings.Contains(err.Error(), "already") {
+		t.Errorf("a second approval: %v", err)
+	}
+}
