@@ -241,8 +241,7 @@ func (m Model) followUpdate(msg tea.Msg) (tea.Model, tea.Cmd, bool) {
 func (m Model) followApply(u FollowUpdate) (tea.Model, tea.Cmd) {
 	f := m.follow
 	if u.Driver != nil {
-		f.driver = u.Driver
-		m.gen++
+		f.driver = u.Driver // the banner is drawn every frame: no cache to renew
 	}
 	if u.Err != nil {
 		f.err = u.Err
@@ -292,7 +291,6 @@ func (m *Model) followEvents(evs []steps.Event) {
 		m.follow.records = max(m.follow.records, ev.Seq)
 	}
 	m.out.Append(lines, 0)
-	m.gen++
 }
 
 // summary is one event in words: what the journal holds of it.

@@ -204,11 +204,15 @@ func feed(ctx context.Context, st *store.Store, run string, fold *steps.RunFold,
 				}
 			}
 			u.Run = fold.Snapshot()
-			if time.Since(leaseRead) > time.Second {
-				u.Driver = driver()
-			}
 			if !send(u) {
 				return
+			}
+			// Records mean the driver writes: its heartbeat is read after
+			// the records are on their way, at most once a second.
+			if time.Since(leaseRead) > time.Second {
+				if d := driver(); d != nil && !send(ui.FollowUpdate{Driver: d}) {
+					return
+				}
 			}
 		case _, ok := <-leases:
 			if !ok {
