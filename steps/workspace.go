@@ -51,7 +51,7 @@ func (s *Session) workspaceNote(note string) error {
 // warning too.
 func (s *Session) pushOwed() {
 	k, ok := s.opt.Checkpointer.(WorkspaceKeeper)
-	if !ok {
+	if !ok || s.Recovered.New {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), workspaceCheckTimeout)

@@ -53,22 +53,23 @@ func SafeRemote(remote string) string {
 	return termsafe.Line(strings.Replace(u.String(), "%2A%2A%2A", "***", -1))
 }
 
-// RemoteSecrets are the credentials a remote's URL holds, for a redactor.
+// RemoteSecrets are the credentials a remote's URL holds, for a redactor:
+// its password, or the user of an http(s) URL without one (a token).
 func RemoteSecrets(remote string) []string {
 	u, err := url.Parse(remote)
 	if err != nil || u.User == nil || !strings.Contains(remote, "://") {
 		return nil
 	}
-	var out []string
-	if p, ok := u.User.Password(); ok && p != "" {
-		out = append(out, p)
-	}
-	if u.Scheme == "http" || u.Scheme == "https" {
-		if n := u.User.Username(); n != "" {
-			out = append(out, n)
+	if p, ok := u.User.Password(); ok {
+		if p == "" {
+			return nil
 		}
+		return []string{p}
 	}
-	return out
+	if n := u.User.Username(); n != "" && (u.Scheme == "http" || u.Scheme == "https") {
+		return []string{n}
+	}
+	return nil
 }
 
 // scrub takes the remote's credentials out of a text (a go-git error may
@@ -132,7 +133,7 @@ func (r *Repo) PushOwed(ctx context.Context) (note string, failed bool) {
 	tip, pushed, err := r.pushLocked(ctx)
 	switch {
 	case err != nil:
-		return r.pushFailed(tip, err), true
+		return r.pushFailed("", err), true
 	case pushed:
 		return fmt.Sprintf("checkpoints owed to %s pushed (up to %s)", SafeRemote(r.cfg.push), shortHex(tip)), false
 	}
