@@ -282,7 +282,7 @@ func (c *common) openSession(rb *runbooks.Runbook, out func(step, line string), 
 func (c *common) checkpointer(rb *runbooks.Runbook, ws string, red *steps.Redactor) (steps.Checkpointer, error) {
 	opts := []gitcp.Option{gitcp.WithRunbook(rb.ID), gitcp.WithStateDir(c.stateDir), gitcp.WithRedactor(red)}
 	opts = append(opts, crashCheckpoint(c.getenv)...)
-	opts = append(opts, c.workspaceOptions(rb, red)...)
+	opts = append(opts, c.workspaceOptions(rb)...)
 	if c.workspaceSet {
 		repo, err := gitcp.Open(ws, opts...)
 		if err != nil {

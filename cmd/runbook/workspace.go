@@ -4,7 +4,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/runbook-dev/runbook/runbooks"
-	"github.com/runbook-dev/runbook/steps"
 	"github.com/runbook-dev/runbook/steps/gitcp"
 )
 
@@ -28,15 +27,16 @@ func (c *common) registerWorkspace(fs *pflag.FlagSet, getenv func(string) string
 }
 
 // workspaceOptions are the checkpoint repository's options for pushing and
-// checking; the remote's credentials are taught to the redactor.
-func (c *common) workspaceOptions(rb *runbooks.Runbook, red *steps.Redactor) []gitcp.Option {
+// checking. The remote's credentials (in the URL given, or in the URL of
+// the workspace's remote named) reach the session's redactor through
+// gitcp.WithRedactor, which the repository is opened with.
+func (c *common) workspaceOptions(rb *runbooks.Runbook) []gitcp.Option {
 	var opts []gitcp.Option
 	push := c.ws.push
 	if push == "" {
 		push = rb.Checkpoints.Push
 	}
 	if push != "" {
-		red.Add(gitcp.RemoteSecrets(push)...)
 		opts = append(opts, gitcp.WithPush(push))
 	}
 	if c.ws.notice != nil {

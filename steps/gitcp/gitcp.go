@@ -236,6 +236,7 @@ func open(abs string, opts []Option) (*Repo, error) {
 			r.cfg.stateDir = a
 		}
 	}
+	r.cfg.redact.Add(r.PushSecrets()...) // push.go
 	return r, nil
 }
 

@@ -72,12 +72,37 @@ func RemoteSecrets(remote string) []string {
 	return nil
 }
 
+// pushURLs are the push remote as given and, when it names one of the
+// repository's remotes, that remote's URLs (which may hold credentials).
+func (r *Repo) pushURLs() []string {
+	if r.cfg.push == "" {
+		return nil
+	}
+	out := []string{r.cfg.push}
+	if rem, err := r.repo.Remote(r.cfg.push); err == nil {
+		out = append(out, rem.Config().URLs...)
+	}
+	return out
+}
+
+// PushSecrets are the credentials the push remote's URLs hold (given, or
+// in the repository's config): the session's redactor learns them.
+func (r *Repo) PushSecrets() []string {
+	var out []string
+	for _, u := range r.pushURLs() {
+		out = append(out, RemoteSecrets(u)...)
+	}
+	return out
+}
+
 // scrub takes the remote's credentials out of a text (a go-git error may
 // quote the URL), then masks what the redactor knows.
 func (r *Repo) scrub(s string) string {
-	if r.cfg.push != "" {
-		s = strings.ReplaceAll(s, r.cfg.push, SafeRemote(r.cfg.push))
-		for _, v := range RemoteSecrets(r.cfg.push) {
+	for _, u := range r.pushURLs() {
+		if safe := SafeRemote(u); safe != u {
+			s = strings.ReplaceAll(s, u, safe)
+		}
+		for _, v := range RemoteSecrets(u) {
 			s = strings.ReplaceAll(s, v, "***")
 			s = strings.ReplaceAll(s, url.QueryEscape(v), "***")
 			s = strings.ReplaceAll(s, url.PathEscape(v), "***")

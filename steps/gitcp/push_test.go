@@ -2,7 +2,9 @@ package gitcp
 
 import (
 	"context"
+
 	"errors"
+	"github.com/runbook-dev/runbook/steps"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -252,6 +254,21 @@ func TestPushCredentialsNeverShown(t *testing.T) {
 	t.Logf("journal notes: %q", n)
 	if len(n) != 2 || !strings.Contains(n[0], "not pushed to http://***:***@127.0.0.1") || !strings.Contains(n[1], "pushed (up to") {
 		t.Fatalf("notes: %q", n)
+	}
+	// A remote of the workspace whose configured URL holds them.
+	git(t, ws, "remote", "add", "team", remote)
+	refuse = true
+	red := steps.NewRedactor()
+	rt, err := Open(ws, WithRunbook("rb"), WithPush("team"), WithRedactor(red))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkpointWith(t, rt, ws, 0, "v4\n", &n)
+	if len(n) != 3 || !strings.Contains(n[2], "not pushed to team: ") {
+		t.Fatalf("notes: %q", n)
+	}
+	if got := red.String("x " + pass + " y"); strings.Contains(got, pass) {
+		t.Fatalf("the session's redactor does not know the configured remote's password: %s", got)
 	}
 	ws2 := cloneOf(t, bare)
 	git(t, ws2, "reset", "-q", "--hard", "HEAD~2")
