@@ -145,7 +145,11 @@ func (l *Lab) waitStore(ctx context.Context) ([]ServiceState, error) {
 
 // downStore removes the store's container, volume and network.
 func (l *Lab) downStore(ctx context.Context) ([]string, error) {
-	if exists(l.storeCompose()) {
+	cs, err := l.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", labelProject+"="+l.StoreProject())})
+	if err != nil {
+		return nil, l.engineErr(err, "list the containers of project %s", l.StoreProject())
+	}
+	if len(cs.Items) > 0 && exists(l.storeCompose()) {
 		if err := l.composeFile(ctx, l.storeCompose(), l.StoreProject(), "down -v (store)", "down", "-v", "--remove-orphans"); err != nil && ctx.Err() != nil {
 			return nil, err
 		}
