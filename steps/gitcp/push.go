@@ -143,7 +143,11 @@ func (r *Repo) pushFailed(tip string, err error) string {
 	if tip != "" {
 		what = "checkpoint " + shortHex(tip)
 	}
-	return fmt.Sprintf("%s not pushed to %s: %s; kept in the workspace, the push is owed and made with the next checkpoint or when the run resumes", what, SafeRemote(r.cfg.push), strings.Join(strings.Fields(r.scrub(err.Error())), " "))
+	why := strings.Join(strings.Fields(r.scrub(err.Error())), " ")
+	if strings.Contains(why, "non-fast-forward") {
+		why += " (the remote's branch has commits this workspace has not: did another machine go on with the run? fetch and compare before anything is pushed by hand)"
+	}
+	return fmt.Sprintf("%s not pushed to %s: %s; kept in the workspace, the push is owed and made with the next checkpoint or when the run resumes", what, SafeRemote(r.cfg.push), why)
 }
 
 // PushOwed pushes what earlier pushes could not (a session that failed to

@@ -80,6 +80,17 @@ func TestPushEachCheckpoint(t *testing.T) {
 		t.Fatalf("pushes that worked journaled notes: %q", n)
 	}
 	assertConsistent(t, ws)
+
+	// Another machine pushed on: this one's push is refused, and says why.
+	other := cloneOf(t, bare)
+	write(t, other, "elsewhere", "x\n")
+	git(t, other, "add", "elsewhere")
+	git(t, other, "commit", "-q", "-m", "elsewhere")
+	git(t, other, "push", "-q", "origin", "main")
+	checkpointWith(t, r, ws, 0, "v4\n", &n)
+	if len(n) != 1 || !strings.Contains(n[0], "non-fast-forward") || !strings.Contains(n[0], "did another machine go on with the run?") {
+		t.Fatalf("a diverged remote: %q", n)
+	}
 }
 
 func TestSecondMachineIsToldWhatToFetch(t *testing.T) {
