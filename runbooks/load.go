@@ -390,7 +390,7 @@ func (l *loader) id(f field, what string) string {
 	return s
 }
 
-var runbookKeys = []string{"id", "title", "schedule", "guides", "targets", "score", "phases"}
+var runbookKeys = []string{"id", "title", "schedule", "guides", "targets", "score", "phases", "checkpoints"}
 
 func (l *loader) runbook(body ast.Node, rb *Runbook) (guidesDir string) {
 	fields, ok := l.mapping(body, "runbook")
@@ -419,6 +419,8 @@ func (l *loader) runbook(body ast.Node, rb *Runbook) (guidesDir string) {
 			l.score(f.value, rb)
 		case "phases":
 			phasesN = f.value
+		case "checkpoints":
+			l.checkpoints(f.value, rb)
 		default:
 			l.unknown(f, "runbook", runbookKeys...)
 		}

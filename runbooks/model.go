@@ -19,6 +19,8 @@ type Runbook struct {
 	// Score, when the runbook defines one, rates the state of what the
 	// window changes (e.g. a security score); steps raise its areas.
 	Score *ScoreModel
+	// Checkpoints says where the workspace's checkpoints are pushed.
+	Checkpoints Checkpoints
 
 	// Source is the file the runbook was read from (for messages).
 	Source string

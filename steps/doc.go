@@ -12,5 +12,6 @@
 // drive, which performs exactly the effects Transition returns),
 // policy.go (Next: what happens next, and the words the journal uses),
 // output.go (a step's output lines: redacted, logged, handed on),
-// rollback.go (the undo order), lock.go (the state directory's lock).
+// rollback.go (the undo order), lock.go (the state directory's lock),
+// workspace.go (a reopened run's workspace check and owed pushes).
 package steps

@@ -20,6 +20,10 @@ type Run struct {
 	LastSeq    uint64
 	LastAt     time.Time
 	Steps      map[string]*StepState
+	// LastCommit is the run's last checkpoint commit and LastCommitStep
+	// the step it was made for (checkpoints that committed nothing do
+	// not count): where a reopened run's workspace must be.
+	LastCommit, LastCommitStep string
 	// owed: steps whose checkpoint a record asked for and no checkpoint
 	// record has paid yet, in the order asked.
 	owed []string
@@ -165,6 +169,9 @@ func (r *Run) commit(p *prepared) {
 	r.owe(ev.Step, p.eff)
 	if ev.Kind == EvCheckpoint {
 		r.paid(ev.Step)
+		if ev.Commit != "" {
+			r.LastCommit, r.LastCommitStep = ev.Commit, ev.Step
+		}
 	}
 	if ev.Kind != EvNote && ev.Kind != EvChecklistTick && ev.Kind != EvCheckpoint && r.Finished {
 		// Work after the end (an undo, a retry) reopens the run.

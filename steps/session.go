@@ -195,6 +195,12 @@ func Open(opt Options) (*Session, error) {
 		release()
 		return nil, &RehearsalMismatchError{Journal: j.Path(), Rehearsal: run.Rehearsal, Started: run.StartedAt}
 	}
+	wsNote, err := checkWorkspace(opt, run) // steps/workspace.go
+	if err != nil {
+		j.Close()
+		release()
+		return nil, err
+	}
 	s := &Session{opt: opt, lock: lock, journal: j, run: run}
 	s.Recovered.Torn = torn
 	s.Recovered.TookOver = lock.Previous
@@ -225,11 +231,15 @@ func Open(opt Options) (*Session, error) {
 			s.Recovered.Dirty = append(s.Recovered.Dirty, id)
 		}
 	}
+	if err == nil {
+		err = s.workspaceNote(wsNote)
+	}
 	if err != nil {
 		s.Close()
 		return nil, err
 	}
 	s.payOwed(context.Background())
+	s.pushOwed()
 	return s, nil
 }
 

@@ -251,6 +251,9 @@ func (m Model) opDone(msg opDoneMsg) (tea.Model, tea.Cmd) {
 	default:
 		m.setStatus(levelInfo, "%s is %s.", id, state.Status)
 	}
+	if w := pushNotice(state); w != "" && msg.err == nil && !canceled { // pushnotice.go
+		m.setStatus(levelWarn, "%s %s", m.status, w)
+	}
 	cmds := []tea.Cmd{m.ring()}
 	// The selection moves on with the run when it was on the finished step.
 	if wasSelected && msg.err == nil && (state.Status.Done() || state.Status == steps.Undone) && m.timing.Current != "" && m.timing.Current != id {

@@ -77,6 +77,8 @@ type common struct {
 	store string
 	// storeFrom says where store came from, for errors.
 	storeFrom string
+	// ws: pushed checkpoints and the workspace check (workspace.go).
+	ws workspaceFlags
 	// runID names one run in the store (--run); empty: the latest run of
 	// the runbook (real or rehearsal, as --rehearsal says).
 	runID string
@@ -280,6 +282,7 @@ func (c *common) openSession(rb *runbooks.Runbook, out func(step, line string), 
 func (c *common) checkpointer(rb *runbooks.Runbook, ws string, red *steps.Redactor) (steps.Checkpointer, error) {
 	opts := []gitcp.Option{gitcp.WithRunbook(rb.ID), gitcp.WithStateDir(c.stateDir), gitcp.WithRedactor(red)}
 	opts = append(opts, crashCheckpoint(c.getenv)...)
+	opts = append(opts, c.workspaceOptions(rb)...)
 	if c.workspaceSet {
 		repo, err := gitcp.Open(ws, opts...)
 		if err != nil {

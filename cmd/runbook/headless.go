@@ -83,6 +83,7 @@ func headlessRun(ctx context.Context, h *headless) error {
 			return usagef("--step %q: no such step in runbook %s (steps: %s)", termsafe.Line(h.onlyStep), rb.ID, strings.Join(stepIDs(rb), ", "))
 		}
 	}
+	h.c.ws.notice = func(w string) { h.logf("", "warning: %s", w) }
 	sess, err := h.c.openSession(rb, h.line, h.c.rehearsal, func(w string) { h.logf("", "warning: %s", w) })
 	if err != nil {
 		return err

@@ -189,11 +189,18 @@ func writeUp(io Streams, res *lab.UpResult, given map[string]string, profileCopy
 		}
 		fmt.Fprintf(io.Out, "  %-6s %-22s %s\n", s.Service, s.Container, health)
 	}
+	for _, s := range res.Store {
+		fmt.Fprintf(io.Out, "  %-6s %-22s %s (the shared-run store)\n", s.Service, s.Container, s.Health)
+	}
 	fmt.Fprintf(io.Out, "workspace: %s\n", res.Workspace)
 	fmt.Fprintf(io.Out, "profile:   %s (and %s, read by --target lab)\n", res.Profile, profileCopy)
+	if res.StoreDSN != "" {
+		fmt.Fprintf(io.Out, "store:     %s (store= in the profile: runs with --target lab are shared)\n", res.StoreDSN)
+	}
 	state := given["state"]
 	fmt.Fprintln(io.Out, "rehearse:")
 	fmt.Fprintf(io.Out, "  runbook run --headless --target lab --rehearsal%s   # or `runbook --target lab --rehearsal%s`: the terminal UI\n", state, state)
 	fmt.Fprintf(io.Out, "  runbook rollback --target lab --rehearsal --to start%s\n", state)
+	fmt.Fprintf(io.Out, "  runbook follow --target lab --rehearsal%s   # from another terminal: the same run, read-only\n", state)
 	fmt.Fprintf(io.Out, "  runbook lab down%s%s%s\n", given["dir"], given["project"], given["docker"])
 }

@@ -234,3 +234,69 @@ func BenchmarkCheckpoint50k(b *testing.B) { benchCheckpoint(b, 50_000, true) }
 // restart lost them), so the checkpoint scans the worktree.
 func BenchmarkCheckpointScan10k(b *testing.B) { benchCheckpoint(b, 10_000, false) }
 func BenchmarkCheckpointScan50k(b *testing.B) { benchCheckpoint(b, 50_000, false) }
+
+// BenchmarkCheckpointPush10k: a checkpoint pushed to the workspace's
+// remote (go-git's push of the branch and the phase tags) against the git
+// CLI committing the same files and running `git push`, in a 10,000-file
+// repository whose remote is a bare clone on the same disk, in alternating
+// order each round.
+func BenchmarkCheckpointPush10k(b *testing.B) {
+	const files = 10_000
+	template := bigRepo(b, files)
+	remote := func() string {
+		dir := filepath.Join(b.TempDir(), "remote.git")
+		git(b, filepath.Dir(dir), "clone", "-q", "--bare", template, dir)
+		return dir
+	}
+	dir, gdir := clone(b, remote()), clone(b, remote())
+	r, err := Open(dir, WithAuthor("Fixture", "fixture@example.org"), WithRunbook("bench-window"), WithPush("origin"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	journal, grow := benchJournalFile(b)
+	ctx := context.Background()
+	var ours, theirs []time.Duration
+	var notes []string
+	i := 0
+	for b.Loop() {
+		paths := editRound(b, dir, files, i)
+		editRound(b, gdir, files, i)
+		grow(i)
+		for k := range 2 {
+			t0 := time.Now()
+			if (i+k)%2 == 0 {
+				req := request(0, time.Minute, paths...)
+				req.Journal = journal
+				req.Note = func(s string) { notes = append(notes, s) }
+				if _, err := r.Checkpoint(ctx, req); err != nil {
+					b.Fatal(err)
+				}
+				ours = append(ours, time.Since(t0))
+			} else {
+				gitCLICommit(b, gdir, journal, paths)
+				git(b, gdir, "push", "-q", "origin", "HEAD")
+				theirs = append(theirs, time.Since(t0))
+			}
+		}
+		i++
+	}
+	b.StopTimer()
+	if len(notes) > 0 {
+		b.Fatalf("pushes failed: %q", notes)
+	}
+	if h, o := strings.TrimSpace(git(b, dir, "rev-parse", "HEAD")), strings.TrimSpace(git(b, dir, "rev-parse", "origin/main")); h != o {
+		b.Fatalf("the remote is at %s, the workspace at %s", o, h)
+	}
+	slices.Sort(ours)
+	slices.Sort(theirs)
+	o, t := ours[len(ours)/2], theirs[len(theirs)/2]
+	b.ReportMetric(float64(o.Microseconds())/1000, "ms/checkpoint+push")
+	b.ReportMetric(float64(t.Microseconds())/1000, "git-ms/commit+push")
+	b.ReportMetric(float64(o)/float64(t), "ratio")
+	verdict := "meets"
+	if o > t {
+		verdict = "MISSES"
+	}
+	b.Logf("checkpoint and push, %d files: %.2f× `git add <paths> && git commit && git push` (goal ≤ 1.0×, %s): median %.1f ms against %.1f ms over %d interleaved rounds",
+		files, float64(o)/float64(t), verdict, float64(o.Microseconds())/1000, float64(t.Microseconds())/1000, i)
+}

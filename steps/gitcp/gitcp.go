@@ -73,6 +73,9 @@ type Repo struct {
 	// stale: git lock files a dead runbook process left may be cleared
 	// (set for one checkpoint, from its request; guarded by mu).
 	stale *staleLocks
+	// pushOwed: the last push failed; the next checkpoint pushes even when
+	// it commits nothing (guarded by mu).
+	pushOwed bool
 }
 
 var _ steps.Checkpointer = (*Repo)(nil)
@@ -88,6 +91,9 @@ type config struct {
 	noModeRule     bool
 	redact         *steps.Redactor
 	stateDir       string
+	push           string       // remote checkpoints are pushed to (push.go)
+	notice         func(string) // told at once when a push fails
+	acceptBy       string       // who accepted a workspace off the run's checkpoint
 }
 
 // Option configures a Repo.
@@ -230,6 +236,7 @@ func open(abs string, opts []Option) (*Repo, error) {
 			r.cfg.stateDir = a
 		}
 	}
+	r.cfg.redact.Add(r.PushSecrets()...) // push.go
 	return r, nil
 }
 
@@ -363,6 +370,7 @@ func (r *Repo) Commit(ctx context.Context, req steps.CheckpointRequest) (Result,
 			res.Tag = tag
 		}
 	}
+	r.afterCheckpoint(ctx, res.Commit, req.Note)
 	return res, nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/runbook-dev/runbook/steps/docker"
+	"github.com/runbook-dev/runbook/steps/store"
 )
 
 // requireEngine returns a client for the engine the lab would use, or
@@ -198,6 +199,7 @@ func TestLabUpStatusResetDown(t *testing.T) {
 		t.Errorf("profile mode: %v %v", fi.Mode().Perm(), err)
 	}
 	checkDB(ctx, t, prof.DSN())
+	checkStore(ctx, t, l, res, st, prof)
 
 	// The compose file is committed as it is on disk; no nginx in it.
 	repo, err := gogit.PlainOpen(l.Workspace())
@@ -243,6 +245,9 @@ func TestLabUpStatusResetDown(t *testing.T) {
 	if readProfile(t, l.ProfilePath()).DSN() != prof.DSN() {
 		t.Error("second lab up changed the database password")
 	}
+	if readProfile(t, l.ProfilePath()).Store != prof.Store {
+		t.Error("second lab up changed the store's password")
+	}
 
 	// Reset: a fresh lab with new secrets; the database was made anew
 	// with them (its volume went with the old stack).
@@ -257,6 +262,13 @@ func TestLabUpStatusResetDown(t *testing.T) {
 	if conn, err := pgx.Connect(ctx, prof.DSN()); err == nil {
 		conn.Close(ctx)
 		t.Error("the old password still opens the database after reset")
+	}
+	if fresh.Store == "" || fresh.Store == prof.Store {
+		t.Errorf("lab reset: store= %q, want a new password", SafeDSN(fresh.Store))
+	}
+	if conn, err := pgx.Connect(ctx, prof.Store); err == nil {
+		conn.Close(ctx)
+		t.Error("the old password still opens the store after reset")
 	}
 
 	// Down, with a compose file a failed edit left invalid (lab reset
@@ -287,6 +299,26 @@ func TestLabUpStatusResetDown(t *testing.T) {
 	if len(vols.Items) != 0 {
 		t.Errorf("volumes left after down: %d", len(vols.Items))
 	}
+	for _, what := range []string{"container", "volume"} {
+		f := make(client.Filters).Add("label", labelProject+"="+l.StoreProject())
+		n := 0
+		if what == "container" {
+			cs, err := api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n = len(cs.Items)
+		} else {
+			vs, err := api.VolumeList(ctx, client.VolumeListOptions{Filters: f})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n = len(vs.Items)
+		}
+		if n != 0 {
+			t.Errorf("%d %ss of the store's project %s left after down", n, what, l.StoreProject())
+		}
+	}
 	st, err = l.Status(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -303,6 +335,47 @@ func TestLabUpStatusResetDown(t *testing.T) {
 		if !im.Present {
 			t.Errorf("image %s removed by down; images stay", im.Ref)
 		}
+	}
+}
+
+// checkStore: lab up started the shared-run store, waited for it, and
+// wrote its DSN into the profile and its copy; status shows it; the
+// store migrates through that DSN; no output shows its password.
+func checkStore(ctx context.Context, t *testing.T, l *Lab, res *UpResult, st *Status, prof Profile) {
+	t.Helper()
+	pw := prof.storePassword()
+	if prof.Store == "" || pw == "" {
+		t.Fatalf("no store= with a password in the profile %s", l.ProfilePath())
+	}
+	if len(res.Store) != 1 || !res.Store[0].Ready() || len(st.Store.Services) != 1 || !st.Store.Services[0].Ready() || !st.Store.Answering {
+		t.Errorf("store after up: result %+v, status %+v", res.Store, st.Store)
+	}
+	var b strings.Builder
+	st.Write(&b)
+	if out := b.String() + res.StoreDSN + st.Store.DSN; strings.Contains(out, pw) || !strings.Contains(b.String(), "store=") {
+		t.Errorf("status shows the store's password, or not its DSN:\n%s", b.String())
+	}
+	copyProf := readProfile(t, filepath.Join(filepath.Dir(l.ProfilePath()), "state", "profiles", "lab.env"))
+	if copyProf.Store != prof.Store {
+		t.Errorf("the CLI's lab profile has store= %q, the lab's %q", SafeDSN(copyProf.Store), SafeDSN(prof.Store))
+	}
+	if fi, err := os.Stat(filepath.Join(l.Dir(), StoreDir, "password")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the store's password file: %v %v", fi, err)
+	}
+	s, err := store.Open(ctx, prof.Store, store.Options{})
+	if err != nil {
+		t.Fatalf("store.Open with the profile's store=: %v", err)
+	}
+	defer s.Close()
+	ms, err := store.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.SchemaVersion(ctx); err != nil || v != ms[len(ms)-1].Version {
+		t.Errorf("the lab's store is at schema version %d (%v), want %d", v, err, ms[len(ms)-1].Version)
+	}
+	if strings.Contains(prof.Store, "@127.0.0.1:55433/") {
+		t.Error("the store is the database the runbook changes")
 	}
 }
 

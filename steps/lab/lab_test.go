@@ -54,7 +54,7 @@ func TestWiringMatchesTheShippedRunbook(t *testing.T) {
 }
 
 func TestProfileRoundTrip(t *testing.T) {
-	p, err := newProfile("/srv/lab/workspace", "rblab", "", "0123abcd", "/usr/bin/python3")
+	p, err := newProfile("/srv/lab/workspace", "rblab", "", "0123abcd", "4567ef89", "/usr/bin/python3")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,6 +86,12 @@ func TestProfileRoundTrip(t *testing.T) {
 		if g, ok := got.Get(k); !ok || g != v {
 			t.Errorf("target.%s = %q (present %v), want %q", k, g, ok, v)
 		}
+	}
+	if got.Store != "postgres://postgres:4567ef89@127.0.0.1:55435/runbook?sslmode=disable" || got.storePassword() != "4567ef89" {
+		t.Errorf("store = %q (password %q)", got.Store, got.storePassword())
+	}
+	if !strings.Contains(string(data), "\nstore=postgres://") {
+		t.Errorf("no store= line in the profile:\n%s", data)
 	}
 	if pw, err := got.dbPassword(); err != nil || pw != "0123abcd" {
 		t.Errorf("dbPassword = %q, %v", pw, err)
@@ -698,16 +704,20 @@ func TestCheckConflicts(t *testing.T) {
 func TestStatusUp(t *testing.T) {
 	healthy := ServiceState{Service: "db", State: "running", Health: "healthy"}
 	open := []PortState{{Name: "app", Answering: true, Needed: true}, {Name: "http", Needed: false}}
+	store := StoreState{Services: []ServiceState{{Service: "store", State: "running", Health: "healthy"}}, Answering: true}
 	cases := []struct {
 		name string
 		s    Status
 		want bool
 	}{
-		{"healthy", Status{Services: []ServiceState{healthy, {Service: "nginx", State: "running"}}, Ports: open}, true},
-		{"no containers", Status{Ports: open}, false},
-		{"starting", Status{Services: []ServiceState{{State: "running", Health: "starting"}}, Ports: open}, false},
-		{"port closed", Status{Services: []ServiceState{healthy}, Ports: []PortState{{Needed: true}}}, false},
-		{"engine down", Status{EngineError: "no engine", Services: []ServiceState{healthy}, Ports: open}, false},
+		{"healthy", Status{Services: []ServiceState{healthy, {Service: "nginx", State: "running"}}, Ports: open, Store: store}, true},
+		{"no containers", Status{Ports: open, Store: store}, false},
+		{"starting", Status{Services: []ServiceState{{State: "running", Health: "starting"}}, Ports: open, Store: store}, false},
+		{"port closed", Status{Services: []ServiceState{healthy}, Ports: []PortState{{Needed: true}}, Store: store}, false},
+		{"engine down", Status{EngineError: "no engine", Services: []ServiceState{healthy}, Ports: open, Store: store}, false},
+		{"no store", Status{Services: []ServiceState{healthy}, Ports: open}, false},
+		{"store starting", Status{Services: []ServiceState{healthy}, Ports: open, Store: StoreState{Services: []ServiceState{{State: "running", Health: "starting"}}, Answering: true}}, false},
+		{"store closed", Status{Services: []ServiceState{healthy}, Ports: open, Store: StoreState{Services: store.Services}}, false},
 	}
 	for _, tc := range cases {
 		if got := tc.s.Up(); got != tc.want {

@@ -40,6 +40,10 @@ type UpResult struct {
 	Workspace string
 	Profile   string
 	Services  []ServiceState
+	// Store is the shared-run store's container; StoreDSN its DSN (the
+	// profile's store=) without the password.
+	Store    []ServiceState
+	StoreDSN string
 }
 
 // Up makes the lab exist and run: images built where missing, the
@@ -60,11 +64,14 @@ func (l *Lab) up(ctx context.Context) (*UpResult, error) {
 	if err := l.ping(ctx); err != nil {
 		return nil, err
 	}
-	created, _, err := l.ensureWorkspace()
+	created, prof, err := l.ensureWorkspace()
 	if err != nil {
 		return nil, err
 	}
 	if err := l.checkConflicts(ctx); err != nil {
+		return nil, err
+	}
+	if err := l.checkStorePort(ctx); err != nil {
 		return nil, err
 	}
 	built, err := l.ensureImages(ctx)
@@ -74,9 +81,20 @@ func (l *Lab) up(ctx context.Context) (*UpResult, error) {
 	if err := l.compose(ctx, "up -d", "up", "-d", "--remove-orphans"); err != nil {
 		return nil, err
 	}
-	var services []ServiceState
+	// The store starts while the stack does; both are waited for.
+	if err := l.upStore(ctx, prof); err != nil {
+		return nil, err
+	}
+	var services, store []ServiceState
 	err = l.timed("waiting for the stack to be healthy", 5*time.Second, func() error {
 		services, err = l.waitHealthy(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = l.timed("waiting for the shared-run store to accept connections", 5*time.Second, func() error {
+		store, err = l.waitStore(ctx)
 		return err
 	})
 	if err != nil {
@@ -85,6 +103,7 @@ func (l *Lab) up(ctx context.Context) (*UpResult, error) {
 	return &UpResult{
 		Took: l.opt.Now().Sub(start), Built: built, Created: created,
 		Workspace: l.Workspace(), Profile: l.ProfilePath(), Services: services,
+		Store: store, StoreDSN: SafeDSN(prof.Store),
 	}, nil
 }
 
@@ -125,7 +144,12 @@ func (l *Lab) down(ctx context.Context) ([]string, error) {
 	} else {
 		l.say("no compose file at %s: removing the project's containers through the Engine API", l.composePath())
 	}
-	return l.sweep(ctx)
+	removed, err := l.sweep(ctx)
+	if err != nil {
+		return removed, err
+	}
+	more, err := l.downStore(ctx)
+	return append(removed, more...), err
 }
 
 // Reset takes the stack down, deletes the workspace, its origin and the
@@ -139,28 +163,33 @@ func (l *Lab) Reset(ctx context.Context) (*UpResult, error) {
 	if _, err := l.down(ctx); err != nil {
 		return nil, err
 	}
-	for _, p := range append([]string{l.Workspace(), l.origin(), l.ProfilePath()}, l.opt.ProfileCopies...) {
+	for _, p := range append([]string{l.Workspace(), l.origin(), l.ProfilePath(), filepath.Join(l.dir, StoreDir)}, l.opt.ProfileCopies...) {
 		if err := os.RemoveAll(p); err != nil {
 			return nil, fmt.Errorf("reset: remove %s: %w", p, err)
 		}
 	}
-	l.say("removed the workspace, its origin and the profile")
+	l.say("removed the workspace, its origin, the profile and the store's password")
 	return l.up(ctx)
 }
 
 // compose runs the host's compose CLI on the workspace's compose file.
 func (l *Lab) compose(ctx context.Context, what string, args ...string) error {
+	return l.composeFile(ctx, l.composePath(), l.opt.Project, what, args...)
+}
+
+// composeFile runs the host's compose CLI on a compose file and project.
+func (l *Lab) composeFile(ctx context.Context, file, project, what string, args ...string) error {
 	argv, version, err := docker.DetectCompose(ctx, l.opt.Docker)
 	if err != nil {
 		return err
 	}
-	full := append([]string{"--ansi", "never", "-f", l.composePath(), "-p", l.opt.Project}, args...)
+	full := append([]string{"--ansi", "never", "-f", file, "-p", project}, args...)
 	cli := strings.Join(argv, " ")
 	l.say("%s %s (%s)", cli, strings.Join(full, " "), version)
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], append(argv[1:], full...)...)
-	cmd.Dir = l.Workspace()
+	cmd.Dir = filepath.Dir(file)
 	cmd.Env = os.Environ()
 	if l.opt.Docker != "" {
 		cmd.Env = append(cmd.Env, "DOCKER_HOST="+l.opt.Docker)
@@ -179,7 +208,7 @@ func (l *Lab) compose(ctx context.Context, what string, args ...string) error {
 	err = cmd.Run()
 	w.flush()
 	if err != nil {
-		msg := fmt.Sprintf("compose %s (project %s, file %s) with %s", what, l.opt.Project, l.composePath(), cli)
+		msg := fmt.Sprintf("compose %s (project %s, file %s) with %s", what, project, file, cli)
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w", msg, ctx.Err())
 		}
@@ -378,12 +407,16 @@ func (s ServiceState) Ready() bool {
 // services inspects every container of the project (one-off containers
 // left out), sorted by service.
 func (l *Lab) services(ctx context.Context) ([]ServiceState, error) {
+	return l.projectServices(ctx, l.opt.Project)
+}
+
+func (l *Lab) projectServices(ctx context.Context, project string) ([]ServiceState, error) {
 	res, err := l.api.ContainerList(ctx, client.ContainerListOptions{
 		All:     true,
-		Filters: make(client.Filters).Add("label", labelProject+"="+l.opt.Project),
+		Filters: make(client.Filters).Add("label", labelProject+"="+project),
 	})
 	if err != nil {
-		return nil, l.engineErr(err, "list the containers of project %s", l.opt.Project)
+		return nil, l.engineErr(err, "list the containers of project %s", project)
 	}
 	var out []ServiceState
 	for _, c := range res.Items {
@@ -416,13 +449,17 @@ func (l *Lab) services(ctx context.Context) ([]ServiceState, error) {
 // waitHealthy polls the project's containers until each is ready; a
 // container that exits or turns unhealthy ends the wait with its logs.
 func (l *Lab) waitHealthy(ctx context.Context) ([]ServiceState, error) {
+	return l.waitProjectHealthy(ctx, l.opt.Project)
+}
+
+func (l *Lab) waitProjectHealthy(ctx context.Context, project string) ([]ServiceState, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.opt.Timeout)
 	defer cancel()
 	tick := time.NewTicker(l.poll)
 	defer tick.Stop()
 	var last []ServiceState
 	for {
-		ss, err := l.services(ctx)
+		ss, err := l.projectServices(ctx, project)
 		if err != nil && ctx.Err() == nil {
 			return nil, err
 		}
@@ -451,7 +488,7 @@ func (l *Lab) waitHealthy(ctx context.Context) ([]ServiceState, error) {
 					pending = append(pending, fmt.Sprintf("%s (%s %s)", s.Service, s.State, s.Health))
 				}
 			}
-			return last, fmt.Errorf("the stack of project %s was not healthy within %s: waiting for %s; see `docker logs` of those containers", l.opt.Project, l.opt.Timeout, listOr(pending, "its containers to appear"))
+			return last, fmt.Errorf("the stack of project %s was not healthy within %s: waiting for %s; see `docker logs` of those containers", project, l.opt.Timeout, listOr(pending, "its containers to appear"))
 		case <-tick.C:
 		}
 	}
@@ -487,11 +524,15 @@ func (l *Lab) logTail(ctx context.Context, id string, n int) string {
 // sweep removes whatever of the project is left on the engine:
 // containers, then volumes and networks labelled with the project.
 func (l *Lab) sweep(ctx context.Context) ([]string, error) {
+	return l.sweepProject(ctx, l.opt.Project)
+}
+
+func (l *Lab) sweepProject(ctx context.Context, project string) ([]string, error) {
 	var removed []string
-	f := make(client.Filters).Add("label", labelProject+"="+l.opt.Project)
+	f := make(client.Filters).Add("label", labelProject+"="+project)
 	cs, err := l.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	if err != nil {
-		return removed, l.engineErr(err, "list the containers of project %s", l.opt.Project)
+		return removed, l.engineErr(err, "list the containers of project %s", project)
 	}
 	for _, c := range cs.Items {
 		name := containerName(c.Names)
@@ -502,7 +543,7 @@ func (l *Lab) sweep(ctx context.Context) ([]string, error) {
 	}
 	vs, err := l.api.VolumeList(ctx, client.VolumeListOptions{Filters: f})
 	if err != nil {
-		return removed, l.engineErr(err, "list the volumes of project %s", l.opt.Project)
+		return removed, l.engineErr(err, "list the volumes of project %s", project)
 	}
 	for _, v := range vs.Items {
 		if _, err := l.api.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
@@ -512,7 +553,7 @@ func (l *Lab) sweep(ctx context.Context) ([]string, error) {
 	}
 	ns, err := l.api.NetworkList(ctx, client.NetworkListOptions{Filters: f})
 	if err != nil {
-		return removed, l.engineErr(err, "list the networks of project %s", l.opt.Project)
+		return removed, l.engineErr(err, "list the networks of project %s", project)
 	}
 	for _, n := range ns.Items {
 		if _, err := l.api.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -30,6 +31,18 @@ type Status struct {
 	Workspace   WorkspaceState `json:"workspace"`
 	Profile     string         `json:"profile"`
 	HasProfile  bool           `json:"has_profile"`
+	// Store is the shared-run store beside the stack: its container, its
+	// address and whether it answers, its DSN without the password.
+	Store StoreState `json:"store"`
+}
+
+// StoreState is the lab's shared-run store.
+type StoreState struct {
+	Project   string         `json:"project"`
+	Services  []ServiceState `json:"services"`
+	Addr      string         `json:"addr"`
+	Answering bool           `json:"answering"`
+	DSN       string         `json:"dsn,omitempty"` // password masked
 }
 
 // PortState is one host port of the stack.
@@ -69,6 +82,14 @@ func (s *Status) Up() bool {
 			return false
 		}
 	}
+	if len(s.Store.Services) == 0 || !s.Store.Answering {
+		return false
+	}
+	for _, c := range s.Store.Services {
+		if !c.Ready() {
+			return false
+		}
+	}
 	return true
 }
 
@@ -90,6 +111,9 @@ func (l *Lab) Status(ctx context.Context) (*Status, error) {
 			return nil, err
 		}
 		s.Services = ss
+		if s.Store.Services, err = l.projectServices(ctx, l.StoreProject()); err != nil {
+			return nil, err
+		}
 	}
 	w, err := LoadWiring()
 	if err != nil {
@@ -98,6 +122,14 @@ func (l *Lab) Status(ctx context.Context) (*Status, error) {
 	for _, p := range w.Ports {
 		addr := net.JoinHostPort(probeHost(p.Bind), strconv.Itoa(p.Port))
 		s.Ports = append(s.Ports, PortState{Name: p.Name, Addr: addr, Answering: answers(ctx, addr), Needed: p.Before})
+	}
+	s.Store.Project = l.StoreProject()
+	s.Store.Addr = net.JoinHostPort(w.Store.Bind, strconv.Itoa(w.Store.Port))
+	s.Store.Answering = answers(ctx, s.Store.Addr)
+	if data, err := os.ReadFile(l.ProfilePath()); err == nil {
+		if p, err := ParseProfile(data); err == nil && p.Store != "" {
+			s.Store.DSN = SafeDSN(p.Store)
+		}
 	}
 	s.Workspace = workspaceState(l.Workspace())
 	return s, nil
@@ -208,6 +240,28 @@ func (s *Status) Write(w io.Writer) {
 			}
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", p.Name, p.Addr, state)
+	}
+	st := s.Store
+	switch {
+	case s.EngineError != "":
+	case len(st.Services) == 0:
+		fmt.Fprintf(tw, "store:\tnone (lab up starts it: compose project %s)\n", st.Project)
+	default:
+		for _, c := range st.Services {
+			health := c.Health
+			if health == "" {
+				health = c.State
+			}
+			fmt.Fprintf(tw, "store:\t%s\t%s\t%s\n", c.Container, c.State, health)
+		}
+	}
+	state := "answering"
+	if !st.Answering {
+		state = "closed"
+	}
+	fmt.Fprintf(tw, "  store\t%s\t%s\n", st.Addr, state)
+	if st.DSN != "" {
+		fmt.Fprintf(tw, "  store=\t%s\t(in the profile: runs with --target lab are shared)\n", st.DSN)
 	}
 	tw.Flush()
 	ws := s.Workspace

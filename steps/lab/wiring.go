@@ -29,6 +29,16 @@ type Wiring struct {
 	Ports    []PortSpec   `yaml:"ports"`
 	DBTarget string       `yaml:"db_target"`
 	Targets  []TargetSpec `yaml:"targets"`
+	Store    StoreSpec    `yaml:"store"`
+}
+
+// StoreSpec is the lab's shared-run store (store.go).
+type StoreSpec struct {
+	Bind     string `yaml:"bind"`
+	Port     int    `yaml:"port"`
+	Database string `yaml:"database"`
+	// DSN is the profile's store= line, a text/template over storeData.
+	DSN string `yaml:"dsn"`
 }
 
 // PortSpec is one host port of the stack.
@@ -75,6 +85,14 @@ func parseWiring(data []byte) (Wiring, error) {
 		}
 		seen["target "+t.Name] = true
 	}
+	if st := w.Store; st.Bind == "" || st.Port <= 0 || st.Port > 65535 || st.Database == "" || st.DSN == "" {
+		return w, fmt.Errorf("lab wiring %s: store %+v: want a bind address, a port 1-65535, a database and a dsn", WiringFile, st)
+	}
+	for _, p := range w.Ports {
+		if p.Port == w.Store.Port {
+			return w, fmt.Errorf("lab wiring %s: the store's port %d is also port %s of the stack", WiringFile, p.Port, p.Name)
+		}
+	}
 	if !seen["target "+w.DBTarget] {
 		return w, fmt.Errorf("lab wiring %s: db_target %q is not one of the targets", WiringFile, w.DBTarget)
 	}
@@ -110,6 +128,9 @@ type profileData struct {
 	Workspace  string
 	Image      map[string]string
 	Python     string
+	// StorePassword is the store's password (not for targets: it renders
+	// the profile's store= line).
+	StorePassword string
 }
 
 // profile renders the targets for one lab.
@@ -131,6 +152,13 @@ func (w Wiring) profile(d profileData) (Profile, error) {
 			return p, fmt.Errorf("lab wiring %s: target %s: %w", WiringFile, t.Name, err)
 		}
 		p.Targets = append(p.Targets, Target{t.Name, b.String()})
+	}
+	if d.StorePassword != "" {
+		dsn, err := w.storeDSN(d.StorePassword)
+		if err != nil {
+			return p, err
+		}
+		p.Store = dsn
 	}
 	return p, nil
 }

@@ -32,6 +32,9 @@ const BeforeMessage = "Staging stack, before state: HTTP only, no database exten
 type secrets struct {
 	DBPassword string
 	SecretKey  string
+	// StorePassword is the shared-run store's (store.go), never in the
+	// workspace.
+	StorePassword string
 }
 
 // newSecrets draws fresh random secrets (hex: safe in YAML, URLs and SQL
@@ -42,7 +45,10 @@ func newSecrets() (secrets, error) {
 	if s.DBPassword, err = randomHex(16); err != nil {
 		return s, err
 	}
-	s.SecretKey, err = randomHex(32)
+	if s.SecretKey, err = randomHex(32); err != nil {
+		return s, err
+	}
+	s.StorePassword, err = randomHex(16)
 	return s, err
 }
 
@@ -63,6 +69,9 @@ type Profile struct {
 	// DBTarget names the target holding the database DSN (the wiring's
 	// db_target).
 	DBTarget string
+	// Store is the lab's shared-run store (the store= line): runs with
+	// --target lab are shared through it.
+	Store string
 }
 
 // Target is one target value of a profile.
@@ -83,20 +92,23 @@ func (p Profile) DSN() string { v, _ := p.Get(p.DBTarget); return v }
 
 // newProfile is the profile of a lab whose workspace is ws: the wiring's
 // targets, rendered.
-func newProfile(ws, project, docker, dbPassword, python string) (Profile, error) {
+func newProfile(ws, project, docker, dbPassword, storePassword, python string) (Profile, error) {
 	w, err := LoadWiring()
 	if err != nil {
 		return Profile{}, err
 	}
-	return w.profile(profileData{Workspace: ws, Project: project, Docker: docker, DBPassword: dbPassword, Python: python})
+	return w.profile(profileData{Workspace: ws, Project: project, Docker: docker, DBPassword: dbPassword, StorePassword: storePassword, Python: python})
 }
 
 // Encode writes the profile in the format `--target lab` reads.
 func (p Profile) Encode() []byte {
 	var b bytes.Buffer
 	b.WriteString("# runbook lab profile: the rehearsal lab's workspace and targets.\n")
-	b.WriteString("# Mode 0600: it holds the database password.\n")
+	b.WriteString("# Mode 0600: it holds the database's and the store's passwords.\n")
 	fmt.Fprintf(&b, "workspace=%s\n", p.Workspace)
+	if p.Store != "" {
+		fmt.Fprintf(&b, "store=%s\n", p.Store)
+	}
 	for _, t := range p.Targets {
 		fmt.Fprintf(&b, "target.%s=%s\n", t.Name, t.Value)
 	}
@@ -125,6 +137,8 @@ func ParseProfile(data []byte) (Profile, error) {
 			return p, fmt.Errorf("line %d: want KEY=VALUE", n)
 		case k == "workspace":
 			p.Workspace = v
+		case k == "store":
+			p.Store = v
 		case strings.HasPrefix(k, "target."):
 			p.Targets = append(p.Targets, Target{strings.TrimPrefix(k, "target."), v})
 		default:
@@ -145,6 +159,17 @@ func (p Profile) dbPassword() (string, error) {
 		return "", fmt.Errorf("target.%s has no password", p.DBTarget)
 	}
 	return pw, nil
+}
+
+// storePassword is the password in the profile's store= line ("" when
+// the profile has none: a lab made before the store was).
+func (p Profile) storePassword() string {
+	u, err := url.Parse(p.Store)
+	if err != nil || u.User == nil {
+		return ""
+	}
+	pw, _ := u.User.Password()
+	return pw
 }
 
 // writeProfile writes the profile (0600) to the lab directory and to
@@ -192,7 +217,13 @@ func (l *Lab) ensureWorkspace() (created bool, p Profile, err error) {
 		if err != nil {
 			return false, p, fmt.Errorf("lab profile %s: %w: `runbook lab reset` makes a new lab", prof, err)
 		}
-		if p, err = newProfile(ws, l.opt.Project, l.opt.Docker, pw, l.python()); err != nil {
+		spw := old.storePassword()
+		if spw == "" {
+			if spw, err = randomHex(16); err != nil {
+				return false, p, err
+			}
+		}
+		if p, err = newProfile(ws, l.opt.Project, l.opt.Docker, pw, spw, l.python()); err != nil {
 			return false, p, err
 		}
 		l.say("workspace %s: present, reused", ws)
@@ -236,7 +267,7 @@ func (l *Lab) ensureWorkspace() (created bool, p Profile, err error) {
 	if err := commitBefore(ws, l.origin(), l.opt.Now()); err != nil {
 		return false, p, fmt.Errorf("workspace repository %s: %w", ws, err)
 	}
-	if p, err = newProfile(ws, l.opt.Project, l.opt.Docker, sec.DBPassword, l.python()); err != nil {
+	if p, err = newProfile(ws, l.opt.Project, l.opt.Docker, sec.DBPassword, sec.StorePassword, l.python()); err != nil {
 		return false, p, err
 	}
 	if err := l.writeProfile(p); err != nil {
