@@ -390,7 +390,7 @@ func (l *loader) id(f field, what string) string {
 	return s
 }
 
-var runbookKeys = []string{"id", "title", "schedule", "guides", "targets", "score", "phases"}
+var runbookKeys = []string{"id", "title", "schedule", "guides", "targets", "score", "phases", "notify"}
 
 func (l *loader) runbook(body ast.Node, rb *Runbook) (guidesDir string) {
 	fields, ok := l.mapping(body, "runbook")
@@ -419,6 +419,8 @@ func (l *loader) runbook(body ast.Node, rb *Runbook) (guidesDir string) {
 			l.score(f.value, rb)
 		case "phases":
 			phasesN = f.value
+		case "notify":
+			l.notify(f.value, rb)
 		default:
 			l.unknown(f, "runbook", runbookKeys...)
 		}
@@ -684,7 +686,7 @@ func (l *loader) slot(f field, rb *Runbook, p *Phase) {
 	p.SlotStart, p.SlotEnd = start, end
 }
 
-var stepKeys = []string{"id", "title", "budget", "undo_budget", "guide", "checklist", "do", "verify", "undo", "retries", "timeout", "raises"}
+var stepKeys = []string{"id", "title", "budget", "undo_budget", "guide", "checklist", "do", "verify", "undo", "retries", "timeout", "raises", "approval"}
 
 // step decodes one step; idN is the node of its id (for duplicate checks).
 func (l *loader) step(n ast.Node) (s Step, idN ast.Node, ok bool) {
@@ -734,6 +736,8 @@ func (l *loader) step(n ast.Node) (s Step, idN ast.Node, ok bool) {
 			s.Checklist = l.strings(f, "checklist")
 		case "raises":
 			s.Raises = l.raises(f)
+		case "approval":
+			s.Approval = l.approval(f)
 		case "do":
 			s.Do = l.actions(f.value, "do")
 		case "verify":

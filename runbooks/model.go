@@ -19,6 +19,9 @@ type Runbook struct {
 	// Score, when the runbook defines one, rates the state of what the
 	// window changes (e.g. a security score); steps raise its areas.
 	Score *ScoreModel
+	// Notify lists the webhooks that hear of the run's notable moments
+	// (`notify:`; see Webhook).
+	Notify []Webhook
 
 	// Source is the file the runbook was read from (for messages).
 	Source string
@@ -112,7 +115,9 @@ type Step struct {
 	// UndoBudget is the time the undo is expected to take (default: a third
 	// of the budget, at least a minute when the step has undo actions).
 	UndoBudget time.Duration
-	Pos        Pos
+	// Approval, when set, holds the step until others approve it.
+	Approval *Approval
+	Pos      Pos
 }
 
 // Manual reports whether the step needs an operator to confirm it: it has no
