@@ -19,7 +19,9 @@ type Run struct {
 	Resumes    int
 	LastSeq    uint64
 	LastAt     time.Time
-	Steps      map[string]*StepState
+	// NoteRef is the store number of the last follower note journaled.
+	NoteRef uint64
+	Steps   map[string]*StepState
 	// owed: steps whose checkpoint a record asked for and no checkpoint
 	// record has paid yet, in the order asked.
 	owed []string
@@ -162,6 +164,9 @@ func (r *Run) commit(p *prepared) {
 		next.Seq = ev.Seq
 	}
 	*cur = *next
+	if ev.Kind == EvNote && ev.Ref > r.NoteRef {
+		r.NoteRef = ev.Ref
+	}
 	r.owe(ev.Step, p.eff)
 	if ev.Kind == EvCheckpoint {
 		r.paid(ev.Step)
