@@ -15,14 +15,16 @@ import (
 type opKind uint8
 
 const (
-	opStart    opKind = iota + 1 // Session.Start: run (or retry) the step
-	opConfirm                    // Session.Confirm: the manual action is done
-	opVerify                     // Session.Verify
-	opUndo                       // Session.Undo
-	opMarkDone                   // Session.MarkDone (reason)
-	opSkip                       // Session.Skip (reason)
-	opNote                       // Session.Note (text)
-	opTick                       // Session.Tick (item, checked)
+	opStart         opKind = iota + 1 // Session.Start: run (or retry) the step
+	opConfirm                         // Session.Confirm: the manual action is done
+	opVerify                          // Session.Verify
+	opUndo                            // Session.Undo
+	opMarkDone                        // Session.MarkDone (reason)
+	opSkip                            // Session.Skip (reason)
+	opNote                            // Session.Note (text)
+	opTick                            // Session.Tick (item, checked)
+	opAwaitApproval                   // Session.Do(OpApprove): wait for the step's approvals
+	opApprove                         // Session.Approve (who, text): an approval given here
 )
 
 func (k opKind) String() string {
@@ -43,6 +45,10 @@ func (k opKind) String() string {
 		return "note"
 	case opTick:
 		return "tick"
+	case opAwaitApproval:
+		return "wait for approval"
+	case opApprove:
+		return "approve"
 	}
 	return "op"
 }
@@ -51,7 +57,7 @@ func (k opKind) String() string {
 // at a time, cancellable, and it must end before the program may exit (a
 // checkpoint cut off mid-write would leave the workspace's index locked).
 func (k opKind) long() bool {
-	return k == opStart || k == opConfirm || k == opVerify || k == opUndo || k == opSkip || k == opMarkDone
+	return k == opStart || k == opConfirm || k == opVerify || k == opUndo || k == opSkip || k == opMarkDone || k == opAwaitApproval
 }
 
 // op is one session call with its arguments.
@@ -61,6 +67,7 @@ type op struct {
 	text    string // reason, note, remark
 	item    int
 	checked bool
+	who     string // the approver (opApprove)
 	// dec, when set, is the engine's decision (Session.Next) this op
 	// performs with Session.Do: the journal then says what every front
 	// end says for that decision.
@@ -70,7 +77,7 @@ type op struct {
 // decisionOp is the op that performs an engine decision.
 func decisionOp(d steps.Decision) op {
 	kinds := map[steps.Op]opKind{steps.OpStart: opStart, steps.OpConfirm: opConfirm, steps.OpVerify: opVerify,
-		steps.OpUndo: opUndo, steps.OpMarkDone: opMarkDone, steps.OpSkip: opSkip}
+		steps.OpUndo: opUndo, steps.OpMarkDone: opMarkDone, steps.OpSkip: opSkip, steps.OpApprove: opAwaitApproval}
 	return op{kind: kinds[d.Op], step: d.Step, text: d.Reason, dec: &d}
 }
 
@@ -126,6 +133,8 @@ func runOpCmd(ctx context.Context, sess *steps.Session, clock steps.Clock, opera
 			err = sess.Note(o.step, o.text)
 		case o.kind == opTick:
 			err = sess.Tick(o.step, o.item, o.checked)
+		case o.kind == opApprove:
+			err = sess.Approve(o.step, o.who, o.text)
 		}
 		return opDoneMsg{op: o, err: err, snap: sess.Snapshot(), now: clock.Now()}
 	}
