@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/runbook-dev/runbook/runbooks"
+	"github.com/runbook-dev/runbook/steps"
 	"github.com/runbook-dev/runbook/steps/store"
 	"github.com/runbook-dev/runbook/steps/termsafe"
 )
@@ -205,4 +207,27 @@ func (c *common) noteInStore(ctx context.Context, rb *runbooks.Runbook, stepID, 
 		return "", err
 	}
 	return fmt.Sprintf("note added to run %s as %s from %s; the driver journals it", run.ID, termsafe.Line(c.operator), host), nil
+}
+
+// approvalsNeeded is how many approvals step id still waits for.
+func approvalsNeeded(rb *runbooks.Runbook, id string, st steps.StepState) int {
+	_, s, ok := rb.Step(id)
+	if !ok || (st.Status != steps.Pending && st.Status != steps.Undone) {
+		return 0
+	}
+	return steps.ApprovalShort(s, st)
+}
+
+// printApprovals adds a step's approvals to the status table.
+func printApprovals(w io.Writer, s stepStatusJSON) {
+	for _, a := range s.Approvals {
+		line := fmt.Sprintf("approved by %s on %s %s", a.By, a.Host, steps.ViaText(a.Via))
+		if a.Reason != "" {
+			line += ": " + a.Reason
+		}
+		fmt.Fprintf(w, "  └ %s\t\t\t\t\n", termsafe.Line(line))
+	}
+	if s.ApprovalsNeeded > 0 {
+		fmt.Fprintf(w, "  └ waits for %d more approval(s): runbook approve %s --reason ...\t\t\t\t\n", s.ApprovalsNeeded, s.ID)
+	}
 }
