@@ -158,7 +158,13 @@ func (s *Session) recordApproval(step runbooks.Step, a Approval) error {
 	if step.Approval.ReasonRequired && a.Reason == "" {
 		return fmt.Errorf("step %s: an approval of this step must say why (reason required)", step.ID)
 	}
-	return s.record(Event{Kind: EvStepApproved, Step: step.ID, Actor: a.By, Host: a.Host, Reason: a.Reason, Via: a.Via, Given: a.At})
+	ev := Event{Kind: EvStepApproved, Step: step.ID, Actor: a.By, Host: a.Host, Reason: a.Reason, Via: a.Via}
+	if a.Via == ViaStore {
+		// Given elsewhere, earlier: the record keeps when. One given
+		// here is given when it is journaled.
+		ev.Given = a.At
+	}
+	return s.record(ev)
 }
 
 // awaitApprovals waits for step's approvals from Options.Approvals and

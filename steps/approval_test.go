@@ -112,11 +112,11 @@ func TestApprovalGivenAtTheFrontEnd(t *testing.T) {
 		t.Fatalf("journal: %q", got)
 	}
 	ap := evs[before]
-	if ap.Host != "testhost" || strings.Contains(ap.Reason, testSecret) || !strings.Contains(ap.Reason, "CHG-1") || !ap.Given.Equal(t0) {
+	if ap.Host != "testhost" || strings.Contains(ap.Reason, testSecret) || !strings.Contains(ap.Reason, "CHG-1") || !ap.Given.IsZero() || !ap.At.Equal(t0) {
 		t.Errorf("approval record %+v", ap)
 	}
 	st := s.Snapshot().Step("auto")
-	if len(st.Approvals) != 2 || st.Approvals[1].By != "cy" || st.Approvals[1].Via != ViaDriver {
+	if len(st.Approvals) != 2 || st.Approvals[1].By != "cy" || st.Approvals[1].Via != ViaDriver || !st.Approvals[1].At.Equal(t0.Add(time.Minute)) {
 		t.Errorf("fold: %+v", st.Approvals)
 	}
 	if got := CountDecisions(s.Snapshot()); got.Approvals != 2 || got.Total() != 2 {

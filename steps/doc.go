@@ -10,5 +10,7 @@
 // drive, which performs exactly the effects Transition returns),
 // policy.go (Next: what happens next, and the words the journal uses),
 // output.go (a step's output lines: redacted, logged, handed on),
-// rollback.go (the undo order), lock.go (the state directory's lock).
+// rollback.go (the undo order), lock.go (the state directory's lock),
+// approval.go (steps that wait for approval, their sources, followers'
+// notes), notable.go (the run's notable moments, for notifications).
 package steps

@@ -237,6 +237,11 @@ func (m Model) opDone(msg opDoneMsg) (tea.Model, tea.Cmd) {
 		m.setStatus(levelBad, "%s %s: %s", msg.op.kind, id, m.failure(id, msg.err))
 	case msg.op.kind == opNote:
 		m.setStatus(levelOK, "Note added to %s.", id)
+	case msg.op.kind == opAwaitApproval && m.busy == nil && state.Status == steps.Pending:
+		// The operator asked for the step (enter); its approvals are in
+		// the journal now, so it starts, as headless does.
+		m.setStatus(levelOK, "%s", approvedStatus(id, state))
+		return m.decide(id, steps.Policy{Confirm: true})
 	case msg.op.kind == opApprove || msg.op.kind == opAwaitApproval:
 		m.setStatus(levelOK, "%s", approvedStatus(id, state))
 	case msg.op.kind == opTick:
