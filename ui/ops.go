@@ -237,12 +237,14 @@ func (m Model) opDone(msg opDoneMsg) (tea.Model, tea.Cmd) {
 		m.setStatus(levelBad, "%s %s: %s", msg.op.kind, id, m.failure(id, msg.err))
 	case msg.op.kind == opNote:
 		m.setStatus(levelOK, "Note added to %s.", id)
-	case msg.op.kind == opAwaitApproval && m.busy == nil && state.Status == steps.Pending:
+	case msg.op.kind == opAskAppr:
+		// The dialog asking who approves is open; nothing to say.
+	case msg.op.kind == opWaitAppr && m.busy == nil && state.Status == steps.Pending:
 		// The operator asked for the step (enter); its approvals are in
 		// the journal now, so it starts, as headless does.
 		m.setStatus(levelOK, "%s", approvedStatus(id, state))
 		return m.decide(id, steps.Policy{Confirm: true})
-	case msg.op.kind == opApprove || msg.op.kind == opAwaitApproval:
+	case msg.op.kind == opApprove || msg.op.kind == opWaitAppr:
 		m.setStatus(levelOK, "%s", approvedStatus(id, state))
 	case msg.op.kind == opTick:
 		m.setStatus(levelInfo, "Checklist item %d of %s %s.", msg.op.item+1, id, map[bool]string{true: "ticked", false: "unticked"}[msg.op.checked])

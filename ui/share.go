@@ -33,10 +33,6 @@ func (m Model) approval(s runbooks.Step, d steps.Decision) (tea.Model, tea.Cmd) 
 		}
 		return mm, cmd
 	}
-	if err := m.sess.AskApproval(s.ID); err != nil {
-		m.setStatus(levelBad, "%s: %v", s.ID, err)
-		return m, nil
-	}
 	prompt := "This step needs approval by an operator other than " + m.operator() + ". Type the approver's NAME, then ': ' and the reason"
 	if s.Approval != nil && s.Approval.ReasonRequired {
 		prompt += " (required)."
@@ -46,7 +42,9 @@ func (m Model) approval(s runbooks.Step, d steps.Decision) (tea.Model, tea.Cmd) 
 	prompt += " The journal says it was given on this machine."
 	dl, cmd := dialog.NewInput("Approve "+s.Title, prompt, "name: reason", true)
 	mm, c := m.open(dl, tagApprove, s.ID)
-	return mm, tea.Batch(cmd, c)
+	// The journal says the step waits (which notifies "approval needed").
+	_, ask := m.start(op{kind: opAskAppr, step: s.ID})
+	return mm, tea.Batch(cmd, c, ask)
 }
 
 // approveHere journals an approval typed into the dialog, "NAME: REASON".
