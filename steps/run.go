@@ -19,12 +19,13 @@ type Run struct {
 	Resumes    int
 	LastSeq    uint64
 	LastAt     time.Time
-	// NoteRef is the store number of the last follower note journaled.
-	NoteRef uint64
-	Steps   map[string]*StepState
+	Steps      map[string]*StepState
 	// owed: steps whose checkpoint a record asked for and no checkpoint
 	// record has paid yet, in the order asked.
 	owed []string
+
+	// NoteRef is the store number of the last follower note journaled.
+	NoteRef uint64
 }
 
 // Owed lists the steps whose checkpoint is owed, in the order asked for.

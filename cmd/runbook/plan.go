@@ -52,16 +52,15 @@ type phaseJSON struct {
 }
 
 type stepJSON struct {
-	ID                string        `json:"id"`
-	Title             string        `json:"title"`
-	BudgetSeconds     int64         `json:"budget_seconds"`
-	UndoBudgetSeconds int64         `json:"undo_budget_seconds,omitempty"`
-	PlannedStart      time.Time     `json:"planned_start"`
-	PlannedEnd        time.Time     `json:"planned_end"`
-	Guide             string        `json:"guide"`
-	Manual            bool          `json:"manual"`
-	Checklist         []string      `json:"checklist,omitempty"`
-	Approval          *approvalJSON `json:"approval,omitempty"`
+	ID                string    `json:"id"`
+	Title             string    `json:"title"`
+	BudgetSeconds     int64     `json:"budget_seconds"`
+	UndoBudgetSeconds int64     `json:"undo_budget_seconds,omitempty"`
+	PlannedStart      time.Time `json:"planned_start"`
+	PlannedEnd        time.Time `json:"planned_end"`
+	Guide             string    `json:"guide"`
+	Manual            bool      `json:"manual"`
+	Checklist         []string  `json:"checklist,omitempty"`
 	// From a journal (--from-journal): what the step took there and the
 	// budget that proposes.
 	ActualSeconds   *int64       `json:"actual_seconds,omitempty"`
@@ -70,6 +69,9 @@ type stepJSON struct {
 	Do              []actionJSON `json:"do,omitempty"`
 	Verify          []actionJSON `json:"verify,omitempty"`
 	Undo            []actionJSON `json:"undo,omitempty"`
+
+	// Approval: what the step needs before it starts (approval:).
+	Approval *approvalJSON `json:"approval,omitempty"`
 }
 
 type actionJSON struct {
