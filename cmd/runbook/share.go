@@ -116,11 +116,25 @@ func (s *storeSource) WaitApprovals(ctx context.Context, step string, need int) 
 	if err != nil {
 		return nil, err
 	}
-	as, err := s.st.WaitApprovals(ctx, run, step, need)
-	if err != nil {
+	// A lost connection is waited out: approvals are rows, never lost.
+	// A missing grant is not.
+	var as []store.Approval
+	for backoff := 200 * time.Millisecond; ; backoff = min(2*backoff, 10*time.Second) {
+		as, err = s.st.WaitApprovals(ctx, run, step, need)
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		if _, priv := errIsPrivilege(err); err == nil || priv {
+			break
+		}
+		s.c.shareNotice(fmt.Sprintf("waiting for approvals of %s: %v; trying again in %s", step, err, backoff))
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(backoff):
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
 	out := make([]steps.Approval, len(as))

@@ -71,6 +71,33 @@ func TestParseApprovalFlags(t *testing.T) {
 	}
 }
 
+func TestPlanShowsApprovalsAndWebhooks(t *testing.T) {
+	e := newApprovalEnv(t)
+	r := runbook(t, []string{"APPROVAL_TEST_WEBHOOK=https://hooks.example.com/T0/SECRETPATH"}, "plan", "-f", e.fixture, "--target", "dir="+e.dir)
+	if r.code != 0 {
+		t.Fatalf("plan: exit %d\n%s", r.code, r.err)
+	}
+	for _, want := range []string{
+		"switch — Switch traffic\n                approval: 1 approver other than the driver (reason required)\n",
+		"Notifications (webhooks; more with --notify URL):\n  $APPROVAL_TEST_WEBHOOK: step_failed\n",
+	} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("plan lacks %q:\n%s", want, r.out)
+		}
+	}
+	if strings.Contains(r.out, "SECRETPATH") {
+		t.Errorf("plan shows a webhook URL:\n%s", r.out)
+	}
+	r = runbook(t, nil, "plan", "--json", "-f", e.fixture, "--target", "dir="+e.dir)
+	var p planJSON
+	if err := json.Unmarshal([]byte(r.out), &p); err != nil {
+		t.Fatal(err)
+	}
+	if a := p.Phases[0].Steps[1].Approval; a == nil || a.Count != 1 || !a.ReasonRequired || len(p.Notify) != 1 || p.Notify[0].Env != "APPROVAL_TEST_WEBHOOK" {
+		t.Errorf("plan --json: approval %+v, notify %+v", a, p.Notify)
+	}
+}
+
 // ---- integration: processes, a store, webhooks ----
 
 // shareDB creates a database of its own on the store cluster for one test
@@ -437,14 +464,23 @@ func TestWebhooksNeverHoldTheRunUp(t *testing.T) {
 
 	// A step that fails with a secret in its error: the webhook gets it
 	// redacted.
+	// The runbook's own webhook (notify: env, events: [step_failed]) hears
+	// of the failure only.
 	const secret = "no-such-cmd-Xq7Zr2"
-	r = runbook(t, nil, e.args("b", "alice", "run", "--approve", "switch=bob:CHG-8", "--notify", hook.URL, "--target", "cmd="+secret)...)
+	own := newHookServer(t)
+	r = runbook(t, []string{"APPROVAL_TEST_WEBHOOK=" + own.URL}, e.args("b", "alice", "run", "--approve", "switch=bob:CHG-8", "--notify", hook.URL, "--target", "cmd="+secret)...)
 	if r.code != exitFailed {
 		t.Fatalf("failing run: exit %d\n%s%s", r.code, r.out, r.err)
 	}
 	waitFor(t, "step_failed at the webhook", func() bool { return strings.Contains(strings.Join(hook.events(), ","), "step_failed") })
 	if a := hook.all(); strings.Contains(a, secret) || !strings.Contains(a, `"step":"finish"`) {
 		t.Errorf("webhook bodies (secret must be masked):\n%s", a)
+	}
+	if got := strings.Join(own.events(), ","); got != "step_failed" || strings.Contains(own.all(), secret) {
+		t.Errorf("the runbook's webhook (step_failed only): %s\n%s", got, own.all())
+	}
+	if strings.Contains(r.out+r.err, own.URL) {
+		t.Errorf("the webhook's URL (a secret) was printed:\n%s%s", r.out, r.err)
 	}
 	// Headless without a store and without --approve: refused, with the way out.
 	r = runbook(t, nil, e.args("c", "alice", "run")...)
