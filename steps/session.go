@@ -383,7 +383,9 @@ func (s *Session) recordEffectsLocked(ev Event) ([]Effect, error) {
 	logDebug(s.opt.Log, "journal append", "seq", ev.Seq, "kind", ev.Kind.String(), "step", ev.Step)
 	prevOperator := s.run.Operator
 	s.run.commit(&p)
-	s.tell(s.watch.record(s.opt.Runbook, ev, s.run, prevOperator, s.opt.Clock.Now()))
+	if s.opt.Notify != nil {
+		s.tell(s.watch.record(s.opt.Runbook, ev, s.run, prevOperator, s.opt.Clock.Now()))
+	}
 	return p.eff, nil
 }
 
