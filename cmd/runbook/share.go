@@ -42,7 +42,9 @@ type shareFlags struct {
 }
 
 func (s *shareFlags) register(fs *pflag.FlagSet, getenv func(string) string) {
-	fs.StringArrayVar(&s.notify, "notify", strings.Fields(getenv("RUNBOOK_NOTIFY")), "post the run's notable moments to this webhook `URL` (repeatable; $RUNBOOK_NOTIFY, space-separated)")
+	// $RUNBOOK_NOTIFY is read when the run starts, not as the flag's
+	// default: --help would print the URLs, which are secrets.
+	fs.StringArrayVar(&s.notify, "notify", nil, "post the run's notable moments to this webhook `URL` (repeatable; $RUNBOOK_NOTIFY, space-separated)")
 	fs.StringArrayVar(&s.approve, "approve", nil, "without a store: an approval given on this machine, `STEP=NAME[:REASON]` (repeatable; journaled as given on the driver's machine)")
 }
 
@@ -222,7 +224,11 @@ func (c *common) notifyOptions(rb *runbooks.Runbook, opt *steps.Options, red *st
 		}
 		hooks = append(hooks, w)
 	}
-	for _, u := range c.share.notify {
+	urls := c.share.notify
+	if len(urls) == 0 {
+		urls = strings.Fields(c.getenv("RUNBOOK_NOTIFY"))
+	}
+	for _, u := range urls {
 		hooks = append(hooks, runbooks.Webhook{URL: u})
 	}
 	if len(hooks) == 0 {

@@ -88,6 +88,10 @@ func TestPlanShowsApprovalsAndWebhooks(t *testing.T) {
 	if strings.Contains(r.out, "SECRETPATH") {
 		t.Errorf("plan shows a webhook URL:\n%s", r.out)
 	}
+	// $RUNBOOK_NOTIFY is no flag default: help would print the URL.
+	if r := runbook(t, []string{"RUNBOOK_NOTIFY=https://hooks.example.com/SECRETPATH"}, "run", "--help"); strings.Contains(r.out+r.err, "SECRETPATH") || !strings.Contains(r.out, "--notify URL") {
+		t.Errorf("run --help:\n%s%s", r.out, r.err)
+	}
 	r = runbook(t, nil, "plan", "--json", "-f", e.fixture, "--target", "dir="+e.dir)
 	var p planJSON
 	if err := json.Unmarshal([]byte(r.out), &p); err != nil {
