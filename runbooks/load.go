@@ -390,7 +390,7 @@ func (l *loader) id(f field, what string) string {
 	return s
 }
 
-var runbookKeys = []string{"id", "title", "schedule", "guides", "targets", "score", "phases", "checkpoints"}
+var runbookKeys = []string{"id", "title", "schedule", "guides", "targets", "score", "phases", "checkpoints", "notify"}
 
 func (l *loader) runbook(body ast.Node, rb *Runbook) (guidesDir string) {
 	fields, ok := l.mapping(body, "runbook")
@@ -421,6 +421,8 @@ func (l *loader) runbook(body ast.Node, rb *Runbook) (guidesDir string) {
 			phasesN = f.value
 		case "checkpoints":
 			l.checkpoints(f.value, rb)
+		case "notify":
+			l.notify(f.value, rb)
 		default:
 			l.unknown(f, "runbook", runbookKeys...)
 		}
@@ -686,7 +688,7 @@ func (l *loader) slot(f field, rb *Runbook, p *Phase) {
 	p.SlotStart, p.SlotEnd = start, end
 }
 
-var stepKeys = []string{"id", "title", "budget", "undo_budget", "guide", "checklist", "do", "verify", "undo", "retries", "timeout", "raises"}
+var stepKeys = []string{"id", "title", "budget", "undo_budget", "guide", "checklist", "do", "verify", "undo", "retries", "timeout", "raises", "approval"}
 
 // step decodes one step; idN is the node of its id (for duplicate checks).
 func (l *loader) step(n ast.Node) (s Step, idN ast.Node, ok bool) {
@@ -736,6 +738,8 @@ func (l *loader) step(n ast.Node) (s Step, idN ast.Node, ok bool) {
 			s.Checklist = l.strings(f, "checklist")
 		case "raises":
 			s.Raises = l.raises(f)
+		case "approval":
+			s.Approval = l.approval(f)
 		case "do":
 			s.Do = l.actions(f.value, "do")
 		case "verify":

@@ -59,6 +59,9 @@ var faultClasses = []string{
 	"encoded/utf16le-bom", "encoded/utf16be-bom", "encoded/utf32le-bom", "encoded/utf16le-no-bom",
 	"alias-missing-anchor", "alias-expansion", "alias-expansion-shared", "deep-nesting-flow", "deep-nesting-block",
 	"did-you-mean-keys",
+	// Approvals and notifications.
+	"approval-bad-count", "approval-unknown-key", "approval-bad-reason",
+	"notify-bad-url", "notify-unknown-event", "notify-url-and-env",
 }
 
 var wantRE = regexp.MustCompile(`^# want: (\d+):(\d+): (.+)$`)

@@ -21,6 +21,9 @@ type Runbook struct {
 	Score *ScoreModel
 	// Checkpoints says where the workspace's checkpoints are pushed.
 	Checkpoints Checkpoints
+	// Notify lists the webhooks that hear of the run's notable moments
+	// (`notify:`; see Webhook).
+	Notify []Webhook
 
 	// Source is the file the runbook was read from (for messages).
 	Source string
@@ -114,7 +117,9 @@ type Step struct {
 	// UndoBudget is the time the undo is expected to take (default: a third
 	// of the budget, at least a minute when the step has undo actions).
 	UndoBudget time.Duration
-	Pos        Pos
+	// Approval, when set, holds the step until others approve it.
+	Approval *Approval
+	Pos      Pos
 }
 
 // Manual reports whether the step needs an operator to confirm it: it has no

@@ -14,4 +14,6 @@
 // output.go (a step's output lines: redacted, logged, handed on),
 // rollback.go (the undo order), lock.go (the state directory's lock),
 // workspace.go (a reopened run's workspace check and owed pushes).
+// approval.go (steps that wait for approval, their sources, followers'
+// notes), notable.go (the run's notable moments, for notifications).
 package steps

@@ -33,6 +33,8 @@ const (
 	EvChecklistTick  // a checklist item ticked or unticked (Item, Checked)
 	EvCheckpoint     // a git checkpoint was committed (Commit)
 	EvStepCancelled  // the operator cancelled the running work (Actor; Note: when asked)
+	EvApprovalAsked  // a step that needs approval began to wait for it (Note: what it needs)
+	EvStepApproved   // an operator approved a step (Actor, Host, Given, Reason, Via)
 	numEventKinds
 )
 
@@ -57,6 +59,8 @@ var eventNames = [numEventKinds]string{
 	EvChecklistTick:  "checklist.tick",
 	EvCheckpoint:     "checkpoint",
 	EvStepCancelled:  "step.cancelled",
+	EvApprovalAsked:  "approval.asked",
+	EvStepApproved:   "step.approved",
 }
 
 func (k EventKind) String() string {
@@ -113,4 +117,15 @@ type Event struct {
 	// Date is the day (YYYY-MM-DD) the run was planned on (EvRunStarted):
 	// a resumed run keeps its day even when the runbook says another.
 	Date string
+
+	// Via says where an approval or a note came from (EvStepApproved,
+	// EvNote): ViaDriver, ViaStore or ViaRehearsal; empty for the
+	// driver's own notes.
+	Via string
+	// Given is when an approval was given (EvStepApproved), which may be
+	// before the driver journaled it.
+	Given time.Time
+	// Ref is a follower note's number in the store (EvNote, Via
+	// ViaStore): the driver never journals the same note twice.
+	Ref uint64
 }

@@ -371,6 +371,15 @@ func AppendRecord(dst []byte, ev Event) []byte {
 		p = append(p, "\treh=1"...)
 	}
 	p = field(p, "date", ev.Date)
+	p = field(p, "via", ev.Via)
+	if !ev.Given.IsZero() {
+		p = append(p, "\tgiven="...)
+		p = strconv.AppendInt(p, ev.Given.UnixNano(), 10)
+	}
+	if ev.Ref != 0 {
+		p = append(p, "\tref="...)
+		p = strconv.AppendUint(p, ev.Ref, 10)
+	}
 	var crc [8]byte
 	sum := crc32.Checksum(p, castagnoli)
 	const hexd = "0123456789abcdef"
@@ -538,6 +547,19 @@ func decodeRecord(rec []byte, in *journalText) (ev Event, reason string, newer i
 			ev.Rehearsal = string(v) == "1"
 		case "date":
 			ev.Date = in.get(v)
+		case "via":
+			ev.Via = in.get(v)
+		case "given":
+			var ns int64
+			ns, perr = parseInt(v)
+			ev.Given = time.Unix(0, ns).UTC()
+		case "ref":
+			var n int64
+			n, perr = parseInt(v)
+			if n < 0 {
+				perr = strconv.ErrRange
+			}
+			ev.Ref = uint64(n)
 		default:
 			// A field from a later version of the same format: ignored.
 		}

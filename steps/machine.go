@@ -47,6 +47,10 @@ type Note struct {
 	At   time.Time
 	By   string
 	Text string
+	// Host and Via: a follower's note (Via ViaStore) names the machine
+	// it was written on.
+	Host string
+	Via  string
 }
 
 // StepState is everything the journal says about one step.
@@ -87,6 +91,10 @@ type StepState struct {
 	// Seq is the journal sequence number of the step's last start (its
 	// last forward work): rollback undoes steps in the reverse order.
 	Seq uint64
+	// Approvals are the step's approvals, in the order journaled;
+	// ApprovalAsked is when the step last began to wait for them.
+	Approvals     []Approval
+	ApprovalAsked time.Time
 }
 
 // Elapsed is the work time of the step as of now.
@@ -171,7 +179,7 @@ func Transition(s StepState, ev Event) (StepState, []Effect, error) {
 		if strings.TrimSpace(ev.Note) == "" {
 			return s, nil, &IllegalError{From: s.Status, Kind: ev.Kind, Why: "a note needs text"}
 		}
-		s.Notes = append(s.Notes[:len(s.Notes):len(s.Notes)], Note{At: ev.At, By: ev.Actor, Text: ev.Note})
+		s.Notes = append(s.Notes[:len(s.Notes):len(s.Notes)], Note{At: ev.At, By: ev.Actor, Text: ev.Note, Host: ev.Host, Via: ev.Via})
 		return s, nil, nil
 	case EvChecklistTick:
 		m := make(map[int]bool, len(s.Checked)+1)
@@ -180,6 +188,24 @@ func Transition(s StepState, ev Event) (StepState, []Effect, error) {
 		}
 		m[ev.Item] = ev.Checked
 		s.Checked = m
+		return s, nil, nil
+	case EvApprovalAsked:
+		s.ApprovalAsked = ev.At
+		return s, nil, nil
+	case EvStepApproved:
+		if strings.TrimSpace(ev.Actor) == "" {
+			return s, nil, &IllegalError{From: s.Status, Kind: ev.Kind, Why: "an approval names its approver"}
+		}
+		for _, a := range s.Approvals {
+			if a.By == ev.Actor {
+				return s, nil, &IllegalError{From: s.Status, Kind: ev.Kind, Why: ev.Actor + " has already approved it"}
+			}
+		}
+		given := ev.Given
+		if given.IsZero() {
+			given = ev.At
+		}
+		s.Approvals = append(s.Approvals[:len(s.Approvals):len(s.Approvals)], Approval{By: ev.Actor, Host: ev.Host, At: given, Reason: ev.Reason, Via: ev.Via})
 		return s, nil, nil
 	case EvCheckpoint:
 		if ev.Commit != "" {

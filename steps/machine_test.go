@@ -44,7 +44,7 @@ var effectsOf = map[EventKind][]Effect{
 }
 
 // statusOnlyKinds change a step's record but never its status.
-var statusOnlyKinds = map[EventKind]bool{EvNote: true, EvChecklistTick: true, EvCheckpoint: true}
+var statusOnlyKinds = map[EventKind]bool{EvNote: true, EvChecklistTick: true, EvCheckpoint: true, EvApprovalAsked: true, EvStepApproved: true}
 
 // runKinds are not step events at all.
 var runKinds = map[EventKind]bool{EvRunStarted: true, EvRunResumed: true, EvRunFinished: true}

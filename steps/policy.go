@@ -22,11 +22,13 @@ const (
 	OpUndo               // run the step's undo actions
 	OpAsk                // a person must choose: Decision.Choices
 	OpWait               // the step is running: wait, or cancel it
+	OpApprove            // the step waits for approval: Do waits for it (or the rehearsal gives its own)
 )
 
 var opNames = [...]string{
 	OpNone: "none", OpStart: "start", OpConfirm: "confirm", OpVerify: "verify",
 	OpMarkDone: "mark done", OpSkip: "skip", OpUndo: "undo", OpAsk: "ask", OpWait: "wait",
+	OpApprove: "wait for approval",
 }
 
 func (o Op) String() string {
@@ -171,6 +173,9 @@ func (s *Session) Next(id string, p Policy) (Decision, error) {
 		d.Op, d.Why = OpWait, "is "+st.Status.String()
 		return d, nil
 	case Pending, Undone:
+		if short := ApprovalShort(step, st); short > 0 {
+			return s.approvalDecision(d, step, short, rehearsal), nil
+		}
 		d.Op, d.Auto, d.Why = OpStart, !p.Confirm, "start"
 		if st.Status == Undone {
 			d.Why = "start again after its undo"
@@ -246,6 +251,8 @@ func (s *Session) Do(ctx context.Context, d Decision) error {
 		return s.skip(ctx, d.Step, d.Reason, d.Actor)
 	case OpUndo:
 		return s.undo(ctx, d.Step, d.Actor)
+	case OpApprove:
+		return s.awaitApprovals(ctx, d)
 	case OpAsk:
 		return fmt.Errorf("step %s: %s", d.Step, d.Why)
 	}

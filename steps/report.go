@@ -33,12 +33,13 @@ func WriteReport(w io.Writer, rb *runbooks.Runbook, run *Run, now time.Time, red
 	if run.Rehearsal {
 		fmt.Fprintf(b, "- Mode: rehearsal\n")
 	}
-	fmt.Fprintf(b, "- Steps done: %d of %d; resumed %d times\n\n", t.Done, t.Total, run.Resumes)
+	fmt.Fprintf(b, "- Steps done: %d of %d; resumed %d times\n", t.Done, t.Total, run.Resumes)
+	fmt.Fprintf(b, "- Decisions: %s\n\n", decisionsText(CountDecisions(run)))
 
 	fmt.Fprintf(b, "## Planned vs actual\n\n")
 	fmt.Fprintf(b, "Phase and total rows compare the budgets and actual times of the same steps (those worked on); the budget of the steps not yet started is shown apart as *remaining*.\n\n")
 	fmt.Fprintf(b, "| Phase | Step | Planned | Budget | Actual | Δ | Outcome |\n|---|---|---|---:|---:|---:|---|\n")
-	var skips, notes, fails []string
+	var skips, notes, fails, approvals []string
 	var totalBudget, totalActual, totalLeft time.Duration
 	for pi, pp := range rb.Plan() {
 		var pb, pa, left time.Duration
@@ -76,7 +77,14 @@ func WriteReport(w io.Writer, rb *runbooks.Runbook, run *Run, now time.Time, red
 				fails = append(fails, fmt.Sprintf("- **%s** %s: %s", s.ID, st.Status, md(red.String(st.LastErr))))
 			}
 			for _, n := range st.Notes {
-				notes = append(notes, fmt.Sprintf("- **%s** %s, %s: %s", s.ID, n.At.In(loc).Format("15:04"), md(red.String(n.By)), md(red.String(n.Text))))
+				by := n.By
+				if n.Via == ViaStore {
+					by += " (follower, on " + n.Host + ")"
+				}
+				notes = append(notes, fmt.Sprintf("- **%s** %s, %s: %s", s.ID, n.At.In(loc).Format("15:04"), md(red.String(by)), md(red.String(n.Text))))
+			}
+			for _, a := range st.Approvals {
+				approvals = append(approvals, approvalLine(s.ID, a, loc, red))
 			}
 		}
 		fmt.Fprintf(b, "| **%s** | slot %s–%s | | **%s** | **%s** | %s | %d/%d done%s |\n", md(pp.Phase.ID),
@@ -112,6 +120,7 @@ func WriteReport(w io.Writer, rb *runbooks.Runbook, run *Run, now time.Time, red
 	}
 	section("Failed or unfinished", fails)
 	section("Skipped and marked done", skips)
+	section("Approvals", approvals)
 	section("Notes", notes)
 	_, err := io.WriteString(w, b.String())
 	return err

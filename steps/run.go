@@ -27,6 +27,9 @@ type Run struct {
 	// owed: steps whose checkpoint a record asked for and no checkpoint
 	// record has paid yet, in the order asked.
 	owed []string
+
+	// NoteRef is the store number of the last follower note journaled.
+	NoteRef uint64
 }
 
 // Owed lists the steps whose checkpoint is owed, in the order asked for.
@@ -166,6 +169,9 @@ func (r *Run) commit(p *prepared) {
 		next.Seq = ev.Seq
 	}
 	*cur = *next
+	if ev.Kind == EvNote && ev.Ref > r.NoteRef {
+		r.NoteRef = ev.Ref
+	}
 	r.owe(ev.Step, p.eff)
 	if ev.Kind == EvCheckpoint {
 		r.paid(ev.Step)

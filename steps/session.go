@@ -81,6 +81,22 @@ type Options struct {
 	// Log receives debug events (action start and end, journal appends,
 	// lock changes); nil: none.
 	Log *slog.Logger
+	// Approvals is where the approvals of steps that need them come from
+	// (the shared-run store, or --approve); nil: only those given at the
+	// front end (Session.Approve). See approval.go.
+	Approvals Approvals
+	// Notes brings followers' notes (the store); the session journals
+	// each as it arrives. Nil: none.
+	Notes Notes
+	// Notify is told the run's notable moments (see notable.go), each
+	// after the record that shows it is durable, from the goroutine that
+	// recorded it, with the session's state locked: it must not block or
+	// call the session. Nil: none.
+	Notify func(Moment)
+	// NotifyEvery is how often the clock is checked for moments no record
+	// brings (a step over budget, the point of no return near); default
+	// 15s.
+	NotifyEvery time.Duration
 	// fault: the crash tests' hooks, settable only in crashtest builds
 	// (SetJournalFault).
 	fault faultHook
@@ -107,6 +123,12 @@ type Session struct {
 	// Recovered tells what opening found: steps that were in flight and a
 	// torn journal tail.
 	Recovered Recovery
+	// watch: the notable moments told so far (guarded by mu).
+	watch moments
+	// bg stops the session's own goroutines (follower notes, the
+	// notification clock); bgDone ends when they have.
+	bg     context.CancelFunc
+	bgDone sync.WaitGroup
 }
 
 // Recovery is what Open found and repaired.
@@ -240,6 +262,7 @@ func Open(opt Options) (*Session, error) {
 	}
 	s.payOwed(context.Background())
 	s.pushOwed()
+	s.startBackground()
 	return s, nil
 }
 
@@ -260,6 +283,7 @@ func (s *Session) order() []string {
 
 // Close releases the journal and the lock.
 func (s *Session) Close() error {
+	s.stopBackground()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var errs []error
@@ -367,7 +391,11 @@ func (s *Session) recordEffectsLocked(ev Event) ([]Effect, error) {
 		return nil, err
 	}
 	logDebug(s.opt.Log, "journal append", "seq", ev.Seq, "kind", ev.Kind.String(), "step", ev.Step)
+	prevOperator := s.run.Operator
 	s.run.commit(&p)
+	if s.opt.Notify != nil {
+		s.tell(s.watch.record(s.opt.Runbook, ev, s.run, prevOperator, s.opt.Clock.Now()))
+	}
 	return p.eff, nil
 }
 

@@ -31,6 +31,12 @@ func (m Model) cancelRunning(step string) (tea.Model, tea.Cmd) {
 		return m, nil
 	}
 	m.busy.canceled = true
+	if m.busy.op.kind == opWaitAppr {
+		// Nothing runs yet: stop waiting; the step stays pending.
+		m.busy.cancel()
+		m.setStatus(levelWarn, "Stopped waiting for the approval of %s.", step)
+		return m, nil
+	}
 	m.setStatus(levelWarn, "Cancelling %s: waiting for the journal to record it.", step)
 	sess, by := m.sess, m.operator()
 	return m, func() tea.Msg { return cancelAskedMsg{step: step, err: sess.Cancel(step, by)} }

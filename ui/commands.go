@@ -23,6 +23,9 @@ const (
 	opSkip                       // Session.Skip (reason)
 	opNote                       // Session.Note (text)
 	opTick                       // Session.Tick (item, checked)
+	opWaitAppr                   // Session.Do(OpApprove): wait for the step's approvals
+	opApprove                    // Session.Approve (who, text): an approval given here
+	opAskAppr                    // Session.AskApproval: journal that the step waits for approval
 )
 
 func (k opKind) String() string {
@@ -43,6 +46,12 @@ func (k opKind) String() string {
 		return "note"
 	case opTick:
 		return "tick"
+	case opWaitAppr:
+		return "wait for approval"
+	case opApprove:
+		return "approve"
+	case opAskAppr:
+		return "ask for approval"
 	}
 	return "op"
 }
@@ -51,7 +60,7 @@ func (k opKind) String() string {
 // at a time, cancellable, and it must end before the program may exit (a
 // checkpoint cut off mid-write would leave the workspace's index locked).
 func (k opKind) long() bool {
-	return k == opStart || k == opConfirm || k == opVerify || k == opUndo || k == opSkip || k == opMarkDone
+	return k == opStart || k == opConfirm || k == opVerify || k == opUndo || k == opSkip || k == opMarkDone || k == opWaitAppr
 }
 
 // op is one session call with its arguments.
@@ -61,6 +70,7 @@ type op struct {
 	text    string // reason, note, remark
 	item    int
 	checked bool
+	who     string // the approver (opApprove)
 	// dec, when set, is the engine's decision (Session.Next) this op
 	// performs with Session.Do: the journal then says what every front
 	// end says for that decision.
@@ -70,7 +80,7 @@ type op struct {
 // decisionOp is the op that performs an engine decision.
 func decisionOp(d steps.Decision) op {
 	kinds := map[steps.Op]opKind{steps.OpStart: opStart, steps.OpConfirm: opConfirm, steps.OpVerify: opVerify,
-		steps.OpUndo: opUndo, steps.OpMarkDone: opMarkDone, steps.OpSkip: opSkip}
+		steps.OpUndo: opUndo, steps.OpMarkDone: opMarkDone, steps.OpSkip: opSkip, steps.OpApprove: opWaitAppr}
 	return op{kind: kinds[d.Op], step: d.Step, text: d.Reason, dec: &d}
 }
 
@@ -126,6 +136,10 @@ func runOpCmd(ctx context.Context, sess *steps.Session, clock steps.Clock, opera
 			err = sess.Note(o.step, o.text)
 		case o.kind == opTick:
 			err = sess.Tick(o.step, o.item, o.checked)
+		case o.kind == opApprove:
+			err = sess.Approve(o.step, o.who, o.text)
+		case o.kind == opAskAppr:
+			err = sess.AskApproval(o.step)
 		}
 		return opDoneMsg{op: o, err: err, snap: sess.Snapshot(), now: clock.Now()}
 	}

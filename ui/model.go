@@ -117,6 +117,7 @@ const (
 	tagDirty
 	tagQuit
 	tagCancel
+	tagApprove
 )
 
 // Model is the root model.
@@ -362,6 +363,10 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 
 	case interruptMsg:
 		return m.interrupt()
+
+	case NoticeMsg:
+		m.setStatus(levelWarn, "%s", msg.Text)
+		return m, nil
 
 	case finishedMsg:
 		m.setRun(msg.snap, m.clock.Now())

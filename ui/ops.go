@@ -62,6 +62,8 @@ func (m Model) enter(s runbooks.Step, state steps.StepState) (tea.Model, tea.Cmd
 				{Key: "m", Label: "mark done: it did finish (asks a reason)"},
 				{Key: "u", Label: "undo: run its undo actions"},
 			}), tagDirty, s.ID)
+	case d.Op == steps.OpApprove:
+		return m.approval(s, d)
 	case d.Op == steps.OpNone:
 		m.setStatus(levelInfo, "%s is %s: v verifies it again, u undoes it.", s.ID, state.Status)
 		return m, nil
@@ -160,6 +162,8 @@ func (m *Model) answer(d dialog.Model, res dialog.Result) tea.Cmd {
 		mm, cmd = m.cancelRunning(d.Step)
 	case tagFollowApprove, tagFollowNote:
 		return m.followAnswer(d, res)
+	case tagApprove:
+		mm, cmd = m.approveHere(d.Step, res.Value)
 	}
 	if mm != nil {
 		*m = mm.(Model)
@@ -235,6 +239,15 @@ func (m Model) opDone(msg opDoneMsg) (tea.Model, tea.Cmd) {
 		m.setStatus(levelBad, "%s %s: %s", msg.op.kind, id, m.failure(id, msg.err))
 	case msg.op.kind == opNote:
 		m.setStatus(levelOK, "Note added to %s.", id)
+	case msg.op.kind == opAskAppr:
+		// The dialog asking who approves is open; nothing to say.
+	case msg.op.kind == opWaitAppr && m.busy == nil && state.Status == steps.Pending:
+		// The operator asked for the step (enter); its approvals are in
+		// the journal now, so it starts, as headless does.
+		m.setStatus(levelOK, "%s", approvedStatus(id, state))
+		return m.decide(id, steps.Policy{Confirm: true})
+	case msg.op.kind == opApprove || msg.op.kind == opWaitAppr:
+		m.setStatus(levelOK, "%s", approvedStatus(id, state))
 	case msg.op.kind == opTick:
 		m.setStatus(levelInfo, "Checklist item %d of %s %s.", msg.op.item+1, id, map[bool]string{true: "ticked", false: "unticked"}[msg.op.checked])
 	case state.Status == steps.AwaitingOperator && m.busy == nil && m.policyConfirm(id) != nil:

@@ -82,6 +82,8 @@ type common struct {
 	// runID names one run in the store (--run); empty: the latest run of
 	// the runbook (real or rehearsal, as --rehearsal says).
 	runID string
+	// share: approvals, followers' notes and notifications (share.go).
+	share shareFlags
 }
 
 // changed reports whether flag name was given on the command line.
@@ -265,8 +267,12 @@ func (c *common) openSession(rb *runbooks.Runbook, out func(step, line string), 
 		}
 		opt.Log = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	if err := c.shareOptions(rb, &opt, warn); err != nil {
+		return nil, err
+	}
 	sess, err := steps.Open(opt)
 	if err != nil {
+		c.closeShared()
 		return nil, err
 	}
 	for _, w := range sess.Recovered.Warnings {

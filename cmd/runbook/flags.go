@@ -40,6 +40,7 @@ func (c *common) register(root *cobra.Command, getenv func(string) string) {
 	fs.StringVar(&c.store, "store", "", "shared-run store: a PostgreSQL `DSN` of the team's own ($RUNBOOK_STORE, or store= in a profile)")
 	fs.StringVar(&c.runID, "run", "", "run `ID` in the store (default: the runbook's latest run)")
 	c.registerWorkspace(fs, getenv)
+	c.share.register(fs, getenv)
 	fs.Var(c.targets, "target", "set a target: `NAME=VALUE`, or a profile NAME (repeatable; overrides its environment variable)")
 
 	noFiles := cobra.ShellCompDirectiveNoFileComp

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -72,7 +74,7 @@ func followRun(ctx context.Context, c *common, t *tuiFlags, io Streams) error {
 	}
 	acts := ui.FollowActions{
 		Approve: followApprove(ctx, st, run.ID, c.operator),
-		// Note: the store has no follower notes yet.
+		Note:    followNote(ctx, st, run.ID, c.operator),
 	}
 	red := steps.NewRedactor()
 	targets, _, terr := steps.ResolveTargets(rb, c.targetValues(rb), c.getenv, red)
@@ -111,6 +113,25 @@ func followApprove(ctx context.Context, st *store.Store, run, operator string) f
 		if err == nil && !added {
 			return errors.New("you approved it already")
 		}
+		return err
+	}
+}
+
+// followNote adds a follower's note to run, as operator on this host; the
+// driver journals it. A reader role is told which right it lacks.
+func followNote(ctx context.Context, st *store.Store, run, operator string) func(step, text string) error {
+	host, _ := os.Hostname()
+	return func(step, text string) error {
+		text = strings.TrimSpace(text)
+		if text == "" {
+			return errors.New("a note needs text")
+		}
+		if len(text) > store.MaxNoteLen {
+			return fmt.Errorf("a note is at most %d bytes", store.MaxNoteLen)
+		}
+		nctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		_, err := st.AddNote(nctx, store.Note{Run: run, Step: step, By: operator, Host: host, Text: text})
 		return err
 	}
 }

@@ -25,11 +25,12 @@ type headless struct {
 	sess          *steps.Session
 	mu            sync.Mutex
 	out           io.Writer
+	errOut        io.Writer // notices (a webhook that fails); nil: out
 	clock         steps.Clock
 }
 
 func newRunCmd(ctx context.Context, c *common, io Streams) *cobra.Command {
-	h := &headless{out: io.Out, clock: steps.SystemClock{}}
+	h := &headless{out: io.Out, errOut: io.Err, clock: steps.SystemClock{}}
 	var isHeadless bool
 	cmd := &cobra.Command{
 		Use:   "run --headless",
@@ -84,6 +85,8 @@ func headlessRun(ctx context.Context, h *headless) error {
 		}
 	}
 	h.c.ws.notice = func(w string) { h.logf("", "warning: %s", w) }
+	h.c.share.notice = h.notice
+	defer h.c.closeShared()
 	sess, err := h.c.openSession(rb, h.line, h.c.rehearsal, func(w string) { h.logf("", "warning: %s", w) })
 	if err != nil {
 		return err
@@ -179,6 +182,11 @@ func (h *headless) step(ctx, work context.Context, s runbooks.Step) error {
 			return fmt.Errorf("step %s is %s in another session", s.ID, d.Status)
 		case steps.OpAsk:
 			return h.ask(s, before, d)
+		case steps.OpApprove:
+			if err := h.approval(ctx, s, d); err != nil {
+				return err
+			}
+			continue
 		case steps.OpStart:
 			switch {
 			case unknown:

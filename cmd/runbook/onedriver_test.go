@@ -20,7 +20,8 @@ import (
 )
 
 // oneDriverRunbook has what a rehearsal decides on: a step left dirty by a
-// dead process, a manual step and a shell step.
+// dead process, a manual step and a shell step that needs approval (the
+// rehearsal's own, without a store).
 const oneDriverRunbook = `
 id: one-driver
 title: One driver
@@ -49,6 +50,7 @@ phases:
         title: A shell step
         budget: 5m
         guide: g.md#g
+        approval: true
         do:
           - shell: {argv: [sh, -c, "echo hello"]}
 `
@@ -153,7 +155,7 @@ func TestUIAndHeadlessJournalTheSameDecisions(t *testing.T) {
 	waitFor(t, "the UI to take in the verify", func() bool { return finished.Load() >= 1 })
 	tm.Send(enter) // runs the manual step; the rehearsal confirms it
 	waitFor(t, "the UI to take in the start and the confirm", func() bool { return finished.Load() >= 3 })
-	tm.Send(enter)
+	tm.Send(enter) // the rehearsal approves the step, then it runs
 	waitFor(t, "the run to finish", func() bool { return sess.Snapshot().Finished })
 	if err := tm.Quit(); err != nil {
 		t.Fatal(err)

@@ -23,6 +23,9 @@ type planJSON struct {
 	Day     *day         `json:"day,omitempty"`
 	Targets []targetJSON `json:"targets"`
 	Phases  []phaseJSON  `json:"phases"`
+	// Notify: the runbook's webhooks (by host or variable: a webhook's
+	// URL is its secret).
+	Notify []webhookJSON `json:"notify,omitempty"`
 }
 
 type targetJSON struct {
@@ -66,6 +69,9 @@ type stepJSON struct {
 	Do              []actionJSON `json:"do,omitempty"`
 	Verify          []actionJSON `json:"verify,omitempty"`
 	Undo            []actionJSON `json:"undo,omitempty"`
+
+	// Approval: what the step needs before it starts (approval:).
+	Approval *approvalJSON `json:"approval,omitempty"`
 }
 
 type actionJSON struct {
@@ -162,10 +168,12 @@ func buildPlan(rb *runbooks.Runbook, env *steps.Env) planJSON {
 			ph.Steps = append(ph.Steps, stepJSON{ID: s.ID, Title: s.Title, BudgetSeconds: secs(s.Budget),
 				UndoBudgetSeconds: secs(s.UndoBudget), PlannedStart: ps.Start, PlannedEnd: ps.End,
 				Guide: s.Guide.String(), Manual: s.Manual(), Checklist: s.Checklist,
-				Do: describe(s.Do, env), Verify: describe(s.Verify, env), Undo: describe(s.Undo, env)})
+				Do: describe(s.Do, env), Verify: describe(s.Verify, env), Undo: describe(s.Undo, env),
+				Approval: planApproval(s.Approval)})
 		}
 		p.Phases = append(p.Phases, ph)
 	}
+	p.Notify = planWebhooks(rb.Notify)
 	return p
 }
 
@@ -228,6 +236,7 @@ func printPlan(w io.Writer, p planJSON) {
 			fmt.Fprintf(w, "  %-12s %-8s %s  [from %s%s]\n", t.Name, t.Kind, v, t.From, map[bool]string{true: "; can be set by" + env, false: ""}[env != "" && t.From != "$"+t.Env])
 		}
 	}
+	printWebhooks(w, p.Notify)
 	for _, ph := range p.Phases {
 		slot := time.Duration(ph.SlotSeconds) * time.Second
 		budget := time.Duration(ph.BudgetSeconds) * time.Second
@@ -244,6 +253,9 @@ func printPlan(w io.Writer, p planJSON) {
 			}
 			fmt.Fprintf(w, "  %s–%s  %-6s %s — %s%s\n", s.PlannedStart.Format("15:04"), s.PlannedEnd.Format("15:04"),
 				hm(time.Duration(s.BudgetSeconds)*time.Second), s.ID, termsafe.Line(s.Title), kind)
+			if s.Approval != nil {
+				fmt.Fprintf(w, "                %s\n", s.Approval)
+			}
 			if s.ProposedSeconds != nil {
 				actual := "—"
 				if s.ActualSeconds != nil {

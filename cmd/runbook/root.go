@@ -79,6 +79,8 @@ func newRootCmd(ctx context.Context, io Streams, getenv func(string) string) *co
 		newValidateCmd(io),
 		newLabCmd(ctx, io, getenv),
 		newTUICmd(ctx, c, t, io, getenv),
+		newApproveCmd(ctx, c, io),
+		newNoteCmd(ctx, c, io),
 	)
 	return root
 }

@@ -82,6 +82,9 @@ type stepStatusJSON struct {
 	Notes          []steps.Note  `json:"notes,omitempty"`
 	Commit         string        `json:"commit,omitempty"`
 	InFlightStatus *steps.Status `json:"in_flight,omitempty"`
+	// Approvals given, and how many more the step waits for.
+	Approvals       []steps.Approval `json:"approvals,omitempty"`
+	ApprovalsNeeded int              `json:"approvals_needed,omitempty"`
 }
 
 // statusOptions are the flags of `runbook status`.
@@ -210,6 +213,7 @@ func buildStatus(rb *runbooks.Runbook, run *steps.Run, torn *steps.TornTail, inf
 			row := stepStatusJSON{ID: s.ID, Phase: rb.Phases[pi].ID, Status: s.Status, BudgetSeconds: secs(s.Budget),
 				ActualSeconds: secs(s.Elapsed), Attempts: ss.Attempts, Over: s.Over, Reason: ss.Reason, Error: ss.LastErr,
 				Notes: ss.Notes, Commit: ss.Commit}
+			row.Approvals, row.ApprovalsNeeded = ss.Approvals, approvalsNeeded(rb, s.ID, ss)
 			if ss.Status == steps.Dirty {
 				in := ss.InFlight
 				row.InFlightStatus = &in
@@ -308,6 +312,7 @@ func printStatus(w io.Writer, st statusJSON) {
 		if s.Error != "" && (s.Status == steps.Failed || s.Status == steps.Dirty) {
 			fmt.Fprintf(tw, "  └ %s\t\t\t\t\n", termsafe.Line(firstLine(s.Error)))
 		}
+		printApprovals(tw, s)
 	}
 	tw.Flush()
 }

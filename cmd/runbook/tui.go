@@ -68,6 +68,10 @@ func runTUI(ctx context.Context, c *common, t *tuiFlags, io Streams) error {
 	}
 	out := ui.NewOutput(0)
 	var notices []string
+	// Notices from the team's side (a webhook that fails) reach the
+	// status line once the program runs (see shareNotices).
+	live := shareNotices(c)
+	defer c.closeShared()
 	sess, err := c.openSession(rb, out.Send, c.rehearsal, func(w string) { notices = append(notices, w) })
 	if err != nil {
 		return err
@@ -105,7 +109,9 @@ func runTUI(ctx context.Context, c *common, t *tuiFlags, io Streams) error {
 	// running step and lets the session journal its end before the
 	// program exits.
 	p := tea.NewProgram(m, tea.WithFilter(ui.Filter), tea.WithInput(io.In), tea.WithOutput(io.Out))
+	live.attach(p)
 	final, err := p.Run()
+	live.detach(io.Err)
 	out.Close()
 	// Quitting while a step ran, or a signal (SIGINT/SIGTERM, seen by
 	// main's context too), ends the program after the running step's end

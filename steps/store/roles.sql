@@ -4,8 +4,9 @@
 -- runbook command that opens the store does). It is safe to run again.
 --
 --   runbook_reader  follow runs: read every table (LISTEN needs no grant)
---   runbook_writer  drive runs and approve steps: runbook_reader, plus
---                   writing records, the lease, run states and approvals
+--   runbook_writer  drive runs, approve steps and add notes: runbook_reader,
+--                   plus writing records, the lease, run states, approvals
+--                   and notes
 --
 -- Then, for example:
 --   CREATE ROLE alice LOGIN PASSWORD '...' IN ROLE runbook_reader;
@@ -25,3 +26,5 @@ GRANT USAGE ON SCHEMA runbook TO runbook_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA runbook TO runbook_reader;
 GRANT runbook_reader TO runbook_writer;
 GRANT INSERT, UPDATE ON runbook.runs, runbook.records, runbook.leases, runbook.approvals TO runbook_writer;
+GRANT INSERT ON runbook.notes TO runbook_writer;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA runbook TO runbook_writer;

@@ -30,6 +30,7 @@ const (
 	RecordsChannel   = "runbook_records"
 	ApprovalsChannel = "runbook_approvals"
 	LeasesChannel    = "runbook_leases"
+	NotesChannel     = "runbook_notes"
 )
 
 // Sink is what the engine's driver writes through after the local journal
