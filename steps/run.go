@@ -20,6 +20,9 @@ type Run struct {
 	LastSeq    uint64
 	LastAt     time.Time
 	Steps      map[string]*StepState
+	// Share is how the run stands with the shared store, set by
+	// Session.Snapshot (zero: local only, or not a snapshot).
+	Share ShareStatus
 	// owed: steps whose checkpoint a record asked for and no checkpoint
 	// record has paid yet, in the order asked.
 	owed []string

@@ -80,6 +80,8 @@ type common struct {
 	// runID names one run in the store (--run); empty: the latest run of
 	// the runbook (real or rehearsal, as --rehearsal says).
 	runID string
+	// share: the driver's settings for a shared run (share.go).
+	share shareFlags
 }
 
 // changed reports whether flag name was given on the command line.
@@ -135,6 +137,16 @@ func report(err error, w io.Writer) int {
 		se  *steps.StepError
 	)
 	switch {
+	case steps.IsShareFatal(err):
+		// The store refused this driver (taken over, a conflict, a
+		// missing grant): its own words, not the step's.
+		err = shareError(err, 0)
+		if errors.As(err, &ee) {
+			fmt.Fprintln(w, "runbook:", ee.err)
+			return ee.code
+		}
+		fmt.Fprintln(w, "runbook:", shareFatal(err))
+		return exitEnv
 	case errors.As(err, &ee):
 		if ee.err != nil && ee.err.Error() != "" {
 			fmt.Fprintln(w, "runbook:", ee.err)
@@ -263,9 +275,12 @@ func (c *common) openSession(rb *runbooks.Runbook, out func(step, line string), 
 		}
 		opt.Log = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	if opt.Share, err = c.shareOptions(context.Background(), rb); err != nil {
+		return nil, err
+	}
 	sess, err := steps.Open(opt)
 	if err != nil {
-		return nil, err
+		return nil, shareError(err, c.share.leaseTimeout)
 	}
 	for _, w := range sess.Recovered.Warnings {
 		if warn != nil {

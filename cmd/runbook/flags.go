@@ -39,6 +39,7 @@ func (c *common) register(root *cobra.Command, getenv func(string) string) {
 	fs.BoolVar(&c.noDBLock, "no-db-lock", false, "go on when the run lock on the database target cannot be taken (unreachable or refused credentials)")
 	fs.StringVar(&c.store, "store", "", "shared-run store: a PostgreSQL `DSN` of the team's own ($RUNBOOK_STORE, or store= in a profile)")
 	fs.StringVar(&c.runID, "run", "", "run `ID` in the store (default: the runbook's latest run)")
+	c.registerShare(fs, getenv)
 	fs.Var(c.targets, "target", "set a target: `NAME=VALUE`, or a profile NAME (repeatable; overrides its environment variable)")
 
 	noFiles := cobra.ShellCompDirectiveNoFileComp

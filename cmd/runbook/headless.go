@@ -83,12 +83,16 @@ func headlessRun(ctx context.Context, h *headless) error {
 			return usagef("--step %q: no such step in runbook %s (steps: %s)", termsafe.Line(h.onlyStep), rb.ID, strings.Join(stepIDs(rb), ", "))
 		}
 	}
+	h.c.share.notice = func(s string) { h.logf("", "notice: %s", s) }
 	sess, err := h.c.openSession(rb, h.line, h.c.rehearsal, func(w string) { h.logf("", "warning: %s", w) })
 	if err != nil {
 		return err
 	}
-	defer sess.Close()
+	defer h.closeShared(sess)
 	h.sess = sess
+	if sh := sess.ShareStatus(); sh.Run != "" {
+		h.logf("", "shared as run %s: %s drives", sh.Run, sh.Holder)
+	}
 	if t := sess.Recovered.Torn; t != nil {
 		h.logf("", "journal: %s", t)
 	}

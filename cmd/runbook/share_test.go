@@ -1,0 +1,487 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/runbook-dev/runbook/steps/store"
+)
+
+// The shared-run tests drive the real binary as two "machines": two
+// processes with state directories and workspaces of their own (clones of
+// one bare remote), sharing only the store (a fresh database per test on
+// the cluster RUNBOOK_TEST_STOREDSN names) and the world the steps change
+// (the dir target), where the tests count what ran.
+
+// shareStoreDSN creates a database of the test's own on the store cluster
+// and returns its DSN; it is dropped at the end.
+func shareStoreDSN(t *testing.T) string {
+	t.Helper()
+	admin := os.Getenv("RUNBOOK_TEST_STOREDSN")
+	if admin == "" {
+		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
+			t.Fatal("RUNBOOK_REQUIRE_SERVICES is set but RUNBOOK_TEST_STOREDSN is not: eval \"$(bash .ci/services.sh)\"")
+		}
+		t.Skip("RUNBOOK_TEST_STOREDSN is not set: no store PostgreSQL (RUNBOOK_REQUIRE_SERVICES=1 makes this a failure)")
+	}
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
+			t.Fatalf("connect to RUNBOOK_TEST_STOREDSN: %v", err)
+		}
+		t.Skipf("no store PostgreSQL at RUNBOOK_TEST_STOREDSN (RUNBOOK_REQUIRE_SERVICES unset, so not a failure): %v", err)
+	}
+	defer c.Close(ctx)
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "rb_share_" + hex.EncodeToString(b)
+	if _, err := c.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatalf("create test database: %v", err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			t.Errorf("drop test database %s: %v", name, err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop test database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatalf("RUNBOOK_TEST_STOREDSN must be a postgres:// URL: %v", err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// team is two machines and the world they change.
+type team struct {
+	t       *testing.T
+	fixture string
+	world   string
+	dsn     string
+	timeout string // --lease-timeout both use
+}
+
+type machine struct {
+	team     *team
+	operator string
+	state    string
+	work     string
+}
+
+func newTeam(t *testing.T, dsn string) *team {
+	t.Helper()
+	fixture, err := filepath.Abs("../../testdata/cli/share.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	tm := &team{t: t, fixture: fixture, world: filepath.Join(dir, "world"), dsn: dsn, timeout: "3s"}
+	if err := os.MkdirAll(tm.world, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// One bare remote the workspaces are cloned from.
+	seed := filepath.Join(dir, "seed")
+	os.MkdirAll(seed, 0o755)
+	git(t, seed, "init", "-q", "-b", "main")
+	git(t, seed, "commit", "-q", "--allow-empty", "-m", "before")
+	git(t, dir, "clone", "-q", "--bare", seed, filepath.Join(dir, "remote.git"))
+	// Whatever happens, let orphaned step processes finish.
+	t.Cleanup(func() {
+		os.WriteFile(filepath.Join(tm.world, "release"), nil, 0o644)
+		os.WriteFile(filepath.Join(tm.world, "release2"), nil, 0o644)
+	})
+	return tm
+}
+
+func (tm *team) machine(name string) *machine {
+	tm.t.Helper()
+	dir := filepath.Join(filepath.Dir(tm.world), name)
+	m := &machine{team: tm, operator: name, state: filepath.Join(dir, "state"), work: filepath.Join(dir, "work")}
+	git(tm.t, filepath.Dir(tm.world), "clone", "-q", filepath.Join(filepath.Dir(tm.world), "remote.git"), m.work)
+	tm.t.Cleanup(func() { killProcessesIn(tm.t, m.work) })
+	return m
+}
+
+func (m *machine) args(extra ...string) []string {
+	a := []string{"run", "--headless", "-f", m.team.fixture, "--state", m.state, "--workspace", m.work,
+		"--operator", m.operator, "--target", "dir=" + m.team.world, "--date", "today",
+		"--store", m.team.dsn, "--lease-timeout", m.team.timeout}
+	return append(a, extra...)
+}
+
+// start runs the machine's driver in the background.
+func (m *machine) start(extra ...string) (*exec.Cmd, *syncBuffer) {
+	m.team.t.Helper()
+	cmd := exec.Command(bin, m.args(extra...)...)
+	cmd.Env = os.Environ()
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		m.team.t.Fatal(err)
+	}
+	m.team.t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGCONT)
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd, out
+}
+
+func (m *machine) journal() []byte {
+	m.team.t.Helper()
+	data, err := os.ReadFile(filepath.Join(m.state, "share-test", "journal"))
+	if err != nil {
+		m.team.t.Fatal(err)
+	}
+	return data
+}
+
+func (tm *team) count(file string) int {
+	return lines(tm.t, filepath.Join(tm.world, file))
+}
+
+func (tm *team) release(file string) {
+	if err := os.WriteFile(filepath.Join(tm.world, file), nil, 0o644); err != nil {
+		tm.t.Fatal(err)
+	}
+}
+
+// storeJournal is the store's only run as journal bytes (its records in
+// order) and its id.
+func (tm *team) storeJournal() (string, []byte) {
+	tm.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st, err := store.Open(ctx, tm.dsn, store.Options{})
+	if err != nil {
+		tm.t.Fatal(err)
+	}
+	defer st.Close()
+	runs, err := st.Runs(ctx)
+	if err != nil || len(runs) != 1 {
+		tm.t.Fatalf("store runs: %v, %+v; want one run", err, runs)
+	}
+	recs, err := st.Records(ctx, runs[0].ID, 0, 0)
+	if err != nil {
+		tm.t.Fatal(err)
+	}
+	var b bytes.Buffer
+	for _, r := range recs {
+		b.Write(r.Data)
+	}
+	return runs[0].ID, b.Bytes()
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// checkpointsPerStep counts the checkpoint records of each step.
+func checkpointsPerStep(journal []byte) map[string]int {
+	out := map[string]int{}
+	for _, l := range strings.Split(string(journal), "\n") {
+		if strings.Contains(l, "\tk=checkpoint\t") {
+			for _, f := range strings.Split(l, "\t") {
+				if id, ok := strings.CutPrefix(f, "s="); ok {
+					out[id]++
+				}
+			}
+		}
+	}
+	return out
+}
+
+// TestTakeOverAfterTheDriverIsKilled: the driver dies mid-step; another
+// machine may take over only once the lease has expired, finds the step
+// dirty, verifies it and completes the run; nothing ran twice.
+func TestTakeOverAfterTheDriverIsKilled(t *testing.T) {
+	tm := newTeam(t, shareStoreDSN(t))
+	ana, bob := tm.machine("ana"), tm.machine("bob")
+	a, aout := ana.start()
+	waitFor(t, "ana's step to write its marker", func() bool { return tm.count("marker") == 1 })
+	if err := a.Process.Kill(); err != nil { // SIGKILL: no chance to journal or release
+		t.Fatal(err)
+	}
+	a.Wait()
+	killProcessesIn(t, ana.work)
+
+	// At once: the lease is fresh, the take-over is refused, naming the
+	// holder and the limit.
+	r := runbook(t, nil, bob.args("--take-over", "--on-dirty=verify")...)
+	if r.code != exitLocked || !strings.Contains(r.err, "driven by ana on ") || !strings.Contains(r.err, "3s") || !strings.Contains(r.err, "--force-take-over ana") {
+		t.Fatalf("take-over of a fresh lease: exit %d, stderr %q; want exit 3 naming ana and the 3s limit\nana: %s", r.code, r.err, aout)
+	}
+	if _, err := os.Stat(filepath.Join(bob.state, "share-test", "journal")); err == nil && len(bob.journal()) > 0 {
+		t.Fatalf("the refused machine wrote a journal:\n%s", bob.journal())
+	}
+	// Once the heartbeat is older than the limit, bob takes over.
+	tm.release("release2")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r = runbook(t, nil, bob.args("--take-over", "--on-dirty=verify")...)
+		if r.code != exitLocked || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if r.code != 0 {
+		t.Fatalf("take-over after expiry: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if !strings.Contains(r.out, "mark DIRTY") {
+		t.Fatalf("bob did not see the dirty step:\n%s", r.out)
+	}
+	for file, want := range map[string]int{"marker": 1, "second": 1, "after": 1} {
+		if n := tm.count(file); n != want {
+			t.Errorf("%s ran %d times, want %d", file, n, want)
+		}
+	}
+	id, shared := tm.storeJournal()
+	if !bytes.Equal(shared, bob.journal()) {
+		t.Fatalf("store and bob's journal differ:\nstore:\n%s\nbob:\n%s", shared, bob.journal())
+	}
+	j := string(shared)
+	for _, want := range []string{"k=step.dirty\ts=mark", "took the run over from ana on ", "limit 3s", "k=run.finished"} {
+		if !strings.Contains(j, want) {
+			t.Errorf("shared journal lacks %q:\n%s", want, j)
+		}
+	}
+	// ana's local journal is a prefix of the shared one: every record she
+	// wrote before she died was in the store.
+	if !bytes.HasPrefix(shared, ana.journal()) {
+		t.Errorf("ana's journal is not a prefix of the shared run's")
+	}
+	cps := checkpointsPerStep(shared)
+	for _, s := range []string{"mark", "second", "after"} {
+		if cps[s] != 1 {
+			t.Errorf("step %s has %d checkpoint records, want 1 (%v)", s, cps[s], cps)
+		}
+	}
+	if !strings.HasPrefix(id, "share-test-") {
+		t.Errorf("run id %q", id)
+	}
+}
+
+// TestForcedTakeOverFencesThePausedDriver: the driver is paused
+// (SIGSTOP), another operator forces the take-over naming her, and when
+// the first comes back its next write is refused and it stops, saying who
+// took over.
+func TestForcedTakeOverFencesThePausedDriver(t *testing.T) {
+	tm := newTeam(t, shareStoreDSN(t))
+	tm.timeout = "30s" // only a forced take-over can be quick
+	ana, bob := tm.machine("ana"), tm.machine("bob")
+	a, aout := ana.start()
+	waitFor(t, "ana's step to write its marker", func() bool { return tm.count("marker") == 1 })
+	if err := a.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	// Naming someone else is refused.
+	r := runbook(t, nil, bob.args("--force-take-over", "carol", "--on-dirty=verify")...)
+	if r.code != exitLocked || !strings.Contains(r.err, `held by "ana"`) {
+		t.Fatalf("force naming carol: exit %d, stderr %q", r.code, r.err)
+	}
+	// bob forces it at once; ana's step waits for release, bob verifies it.
+	tm.release("release")
+	tm.release("release2")
+	r = runbook(t, nil, bob.args("--force-take-over", "ana", "--on-dirty=verify")...)
+	if r.code != 0 {
+		t.Fatalf("forced take-over: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	_, shared := tm.storeJournal()
+	if !strings.Contains(string(shared), "forced, naming ana") {
+		t.Fatalf("the forced take-over is not journaled:\n%s", shared)
+	}
+	if err := a.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("ana did not stop after she was taken over:\n%s", aout)
+	}
+	if code := a.ProcessState.ExitCode(); code != exitLocked || !strings.Contains(aout.String(), "taken over by bob on ") {
+		t.Fatalf("ana after SIGCONT: exit %d, want 3 saying bob took over:\n%s", code, aout)
+	}
+	for file, want := range map[string]int{"marker": 1, "second": 1, "after": 1} {
+		if n := tm.count(file); n != want {
+			t.Errorf("%s ran %d times, want %d", file, n, want)
+		}
+	}
+	_, after := tm.storeJournal()
+	if !bytes.Equal(after, shared) {
+		t.Fatalf("the fenced driver changed the shared run:\nbefore:\n%s\nafter:\n%s", shared, after)
+	}
+	if !bytes.Equal(after, bob.journal()) {
+		t.Fatal("store and bob's journal differ")
+	}
+}
+
+// cutProxy forwards TCP to the store and can cut every connection and
+// refuse new ones, then listen again on the same port. To the driver this
+// is the store stopped and started again (connections reset, connects
+// refused). A proxy rather than a second PostgreSQL cluster: the tests
+// run as root in CI, where initdb needs another OS user and a directory
+// that user owns, and the store's cluster is shared by every test.
+type cutProxy struct {
+	t      *testing.T
+	target string
+	addr   string
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  []net.Conn
+}
+
+func newCutProxy(t *testing.T, target string) *cutProxy {
+	p := &cutProxy{t: t, target: target}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.addr = ln.Addr().String()
+	p.serve(ln)
+	t.Cleanup(p.cut)
+	return p
+}
+
+func (p *cutProxy) serve(ln net.Listener) {
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", p.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			go func() { defer up.Close(); copyConn(up, c) }()
+			go func() { defer c.Close(); copyConn(c, up) }()
+		}
+	}()
+}
+
+func copyConn(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (p *cutProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func (p *cutProxy) restore() {
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		p.t.Fatalf("listen again on %s: %v", p.addr, err)
+	}
+	p.serve(ln)
+}
+
+// TestStoreAwayMidRun: the store goes away while a step runs; the run
+// goes on locally and says it is not shared; when the store is back the
+// backlog is pushed, and store and local journal end byte-identical.
+func TestStoreAwayMidRun(t *testing.T) {
+	dsn := shareStoreDSN(t)
+	u, _ := url.Parse(dsn)
+	proxy := newCutProxy(t, u.Host)
+	u.Host = proxy.addr
+	tm := newTeam(t, u.String())
+	ana := tm.machine("ana")
+	a, aout := ana.start()
+	waitFor(t, "the first step to write its marker", func() bool { return tm.count("marker") == 1 })
+	proxy.cut()
+	// The first step ends and the second begins with the store away.
+	tm.release("release")
+	waitFor(t, "the second step to run without the store", func() bool { return tm.count("second") == 1 })
+	waitFor(t, "the notice that the run is not shared", func() bool { return strings.Contains(aout.String(), "not shared since") })
+	local := len(ana.journal())
+	proxy.restore()
+	// The heartbeat pushes the backlog while the step still waits.
+	var shared []byte
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, shared = tm.storeJournal(); len(shared) >= local || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(shared) < local {
+		t.Fatalf("the backlog was not pushed while the run went on: store has %d bytes, the local journal %d\n%s", len(shared), local, aout)
+	}
+	if !strings.Contains(aout.String(), "the store is back") {
+		t.Errorf("no notice that the store is back:\n%s", aout)
+	}
+	tm.release("release2")
+	if err := a.Wait(); err != nil {
+		t.Fatalf("driver: %v\n%s", err, aout)
+	}
+	_, shared = tm.storeJournal()
+	if !bytes.Equal(shared, ana.journal()) {
+		t.Fatalf("store and local journal differ after the store came back:\nstore:\n%s\nlocal:\n%s", shared, ana.journal())
+	}
+	for file, want := range map[string]int{"marker": 1, "second": 1, "after": 1} {
+		if n := tm.count(file); n != want {
+			t.Errorf("%s ran %d times, want %d", file, n, want)
+		}
+	}
+}
