@@ -29,7 +29,7 @@ import (
 
 // shareStoreDSN creates a database of the test's own on the store cluster
 // and returns its DSN; it is dropped at the end.
-func shareStoreDSN(t *testing.T) string {
+func shareStoreDSN(t testing.TB) string {
 	t.Helper()
 	admin := os.Getenv("RUNBOOK_TEST_STOREDSN")
 	if admin == "" {
