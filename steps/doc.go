@@ -10,5 +10,6 @@
 // drive, which performs exactly the effects Transition returns),
 // policy.go (Next: what happens next, and the words the journal uses),
 // output.go (a step's output lines: redacted, logged, handed on),
-// rollback.go (the undo order), lock.go (the state directory's lock).
+// rollback.go (the undo order), lock.go (the state directory's lock),
+// share.go (the shared store: RecordSink, the lease, the write path).
 package steps
