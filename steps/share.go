@@ -342,20 +342,23 @@ func (sh *shared) say(s string) {
 
 // await waits, at most Share.Wait, until the store holds record seq (a
 // step's start, before its side effect). It returns nil when it does or
-// when the store is away (the run goes on locally), and the store's
-// refusal when there is one.
+// when the store is away (the run goes on locally): once a push attempt
+// made while it waits has failed, it waits no longer, so an outage costs
+// a step one attempt, not the whole bound. A refusal is returned.
 func (sh *shared) await(ctx context.Context, seq uint64) error {
 	timer := time.NewTimer(sh.opt.Wait)
 	defer timer.Stop()
 	sh.poke()
-	for {
+	for tried := false; ; tried = true {
 		sh.mu.Lock()
-		fatal, stored, ch := sh.fatal, sh.stored, sh.changed
+		fatal, stored, behind, ch := sh.fatal, sh.stored, sh.behind, sh.changed
 		sh.mu.Unlock()
 		switch {
 		case fatal != nil:
 			return fatal
 		case stored >= seq:
+			return nil
+		case tried && behind:
 			return nil
 		}
 		select {

@@ -485,3 +485,20 @@ func TestStoreAwayMidRun(t *testing.T) {
 		}
 	}
 }
+
+// TestShareFlagsNeedAStore: forcing a take-over means nothing without a
+// store, and a lease timeout must be positive.
+func TestShareFlagsNeedAStore(t *testing.T) {
+	e := newCrashEnv(t)
+	r := runbook(t, []string{"RUNBOOK_STORE="}, e.args("run", "--force-take-over", "ana")...)
+	if r.code != exitUsage || !strings.Contains(r.err, "--force-take-over needs a shared-run store") {
+		t.Fatalf("--force-take-over without a store: exit %d, stderr %q", r.code, r.err)
+	}
+	r = runbook(t, nil, e.args("run", "--store", "postgres://127.0.0.1:1/x", "--lease-timeout", "0s")...)
+	if r.code != exitUsage || !strings.Contains(r.err, "--lease-timeout must be more than 0") {
+		t.Fatalf("--lease-timeout 0: exit %d, stderr %q", r.code, r.err)
+	}
+	if lines(t, filepath.Join(e.work, "marker")) != 0 {
+		t.Fatal("a refused command ran a step")
+	}
+}
