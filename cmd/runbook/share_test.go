@@ -502,3 +502,30 @@ func TestShareFlagsNeedAStore(t *testing.T) {
 		t.Fatal("a refused command ran a step")
 	}
 }
+
+// TestUIShowsWhoTookOver: a driver's terminal UI, idle, learns from its
+// heartbeat that another operator forced the take-over; the header says
+// who, and the session writes nothing more.
+func TestUIShowsWhoTookOver(t *testing.T) {
+	tm := newTeam(t, shareStoreDSN(t))
+	tm.timeout = "1s"
+	ana, bob := tm.machine("ana"), tm.machine("bob")
+	uiArgs := append([]string{"tui"}, ana.args()[2:]...)
+	s := newTmux(t, 140, 40, []string{"TERM=xterm-256color", "NO_COLOR=1"}, uiArgs...)
+	s.waitScreen("ana's first frame", "Shared run test", "ana")
+	before := ana.journal()
+	r := runbook(t, nil, bob.args("--force-take-over", "ana", "--step", "after")...)
+	if r.code != 0 {
+		t.Fatalf("bob's forced take-over: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	s.waitScreen("ana's header to say who took over", "taken over by bob on")
+	// A key that would run the step does nothing to the run.
+	s.keys("Enter")
+	time.Sleep(300 * time.Millisecond)
+	if tm.count("marker") != 0 {
+		t.Fatal("the UI taken over ran a step")
+	}
+	if !bytes.Equal(ana.journal(), before) {
+		t.Fatalf("the UI taken over wrote its journal:\n%s", ana.journal())
+	}
+}
