@@ -292,6 +292,27 @@ func TestTakeOverAfterTheDriverIsKilled(t *testing.T) {
 	if !strings.HasPrefix(id, "share-test-") {
 		t.Errorf("run id %q", id)
 	}
+	// bob finished the run: its state says so and the lease is released.
+	if run := tm.storeRun(); run.State != "finished" || run.Lease == nil || !run.Lease.Released || run.Lease.Holder != "bob" || run.Lease.Epoch != 2 {
+		t.Errorf("the store's run at the end: state %q, lease %+v; want finished, released by bob at epoch 2", run.State, run.Lease)
+	}
+}
+
+// storeRun is the store's only run.
+func (tm *team) storeRun() store.Run {
+	tm.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st, err := store.Open(ctx, tm.dsn, store.Options{})
+	if err != nil {
+		tm.t.Fatal(err)
+	}
+	defer st.Close()
+	runs, err := st.Runs(ctx)
+	if err != nil || len(runs) != 1 {
+		tm.t.Fatalf("store runs: %v, %+v; want one run", err, runs)
+	}
+	return runs[0]
 }
 
 // TestForcedTakeOverFencesThePausedDriver: the driver is paused
@@ -527,5 +548,32 @@ func TestUIShowsWhoTookOver(t *testing.T) {
 	}
 	if !bytes.Equal(ana.journal(), before) {
 		t.Fatalf("the UI taken over wrote its journal:\n%s", ana.journal())
+	}
+}
+
+// TestRestartOnTheSameMachine: a driver killed and restarted on its own
+// machine with --take-over takes its own lease back at once (its dead
+// process held it), without waiting for the lease to expire.
+func TestRestartOnTheSameMachine(t *testing.T) {
+	tm := newTeam(t, shareStoreDSN(t))
+	tm.timeout = "30s"
+	ana := tm.machine("ana")
+	a, _ := ana.start()
+	waitFor(t, "ana's step to write its marker", func() bool { return tm.count("marker") == 1 })
+	a.Process.Kill()
+	a.Wait()
+	killProcessesIn(t, ana.work)
+	tm.release("release")
+	tm.release("release2")
+	r := runbook(t, nil, ana.args("--take-over", "--on-dirty=verify")...)
+	if r.code != 0 {
+		t.Fatalf("restart on the same machine: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	_, shared := tm.storeJournal()
+	if !bytes.Equal(shared, ana.journal()) {
+		t.Fatal("store and ana's journal differ")
+	}
+	if !strings.Contains(string(shared), "took the run over from ana on ") || tm.count("marker") != 1 {
+		t.Fatalf("the restart did not take the dead process's lease, or ran the step again (marker %d):\n%s", tm.count("marker"), shared)
 	}
 }
