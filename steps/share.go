@@ -584,9 +584,7 @@ func (s *Session) openShared(now time.Time) (string, error) {
 		return "", err
 	}
 	sh.mirror = store.NewMirror(st, id, lease.Epoch, last, s.opt.Clock.Now)
-	for _, r := range backlog {
-		sh.queue = append(sh.queue, r)
-	}
+	sh.queue = append(sh.queue, backlog...)
 	sh.stored, sh.pushed = last, last
 	if len(backlog) > 0 {
 		sh.send(opt.Wait)
