@@ -523,8 +523,13 @@ func (sh *shared) setState(state string) {
 // over), copies the store's records the local journal lacks into it,
 // pushes the ones the store lacks, and starts the sender and the
 // heartbeat. It returns the journal note of a take-over ("" when none).
-func (s *Session) openShared(now time.Time) (string, error) {
+func (s *Session) openShared(now time.Time) (note string, err error) {
 	opt := *s.opt.Share
+	defer func() {
+		if c, ok := opt.Store.(interface{ Close() }); ok && err != nil {
+			c.Close() // the session will not: it never had the store
+		}
+	}()
 	if opt.LeaseTimeout <= 0 {
 		opt.LeaseTimeout = DefaultLeaseTimeout
 	}

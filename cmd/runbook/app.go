@@ -275,7 +275,7 @@ func (c *common) openSession(rb *runbooks.Runbook, out func(step, line string), 
 		}
 		opt.Log = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	if opt.Share, err = c.shareOptions(context.Background(), rb); err != nil {
+	if opt.Share, err = c.shareOptions(context.Background()); err != nil {
 		return nil, err
 	}
 	sess, err := steps.Open(opt)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/runbook-dev/runbook/runbooks"
 	"github.com/runbook-dev/runbook/steps"
 	"github.com/runbook-dev/runbook/steps/store"
 )
@@ -33,7 +32,7 @@ func (c *common) registerShare(fs *pflag.FlagSet, getenv func(string) string) {
 
 // shareOptions is the shared store for a driving session, or nil when no
 // store is named (the run stays local).
-func (c *common) shareOptions(ctx context.Context, rb *runbooks.Runbook) (*steps.Share, error) {
+func (c *common) shareOptions(ctx context.Context) (*steps.Share, error) {
 	dsn, _ := c.storeDSN()
 	if dsn == "" {
 		if c.share.force != "" {
