@@ -296,6 +296,20 @@ func TestTakeOverAfterTheDriverIsKilled(t *testing.T) {
 	if run := tm.storeRun(); run.State != "finished" || run.Lease == nil || !run.Lease.Released || run.Lease.Holder != "bob" || run.Lease.Epoch != 2 {
 		t.Errorf("the store's run at the end: state %q, lease %+v; want finished, released by bob at epoch 2", run.State, run.Lease)
 	}
+	// ana's machine comes back with its journal behind the store's: it
+	// catches up from the store (nothing runs again) and stays in step.
+	r = runbook(t, nil, ana.args("--take-over", "--on-dirty=verify")...)
+	if r.code != 0 || !strings.Contains(r.out, "run finished") {
+		t.Fatalf("ana back on the finished run: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if _, shared = tm.storeJournal(); !bytes.Equal(shared, ana.journal()) {
+		t.Fatal("store and ana's caught-up journal differ")
+	}
+	for file, want := range map[string]int{"marker": 1, "second": 1, "after": 1} {
+		if n := tm.count(file); n != want {
+			t.Errorf("after ana came back, %s ran %d times, want %d", file, n, want)
+		}
+	}
 }
 
 // storeRun is the store's only run.
