@@ -16,4 +16,5 @@
 // workspace.go (a reopened run's workspace check and owed pushes).
 // approval.go (steps that wait for approval, their sources, followers'
 // notes), notable.go (the run's notable moments, for notifications).
+// share.go (the shared store: RecordSink, the lease, the write path).
 package steps

@@ -34,6 +34,13 @@ func (s *Session) drive(ctx context.Context, ev Event) error {
 	for len(effs) > 0 {
 		e := effs[0]
 		effs = effs[1:]
+		if e.Kind != EffCheckpoint {
+			// A side effect begins only once the store holds its start
+			// (bounded: a store away lets the run go on locally).
+			if err := s.awaitShared(ctx); err != nil {
+				return err
+			}
+		}
 		next, err := s.perform(ctx, actx, e)
 		if err != nil {
 			return err

@@ -24,6 +24,9 @@ type Run struct {
 	// the step it was made for (checkpoints that committed nothing do
 	// not count): where a reopened run's workspace must be.
 	LastCommit, LastCommitStep string
+	// Share is how the run stands with the shared store, set by
+	// Session.Snapshot (zero: local only, or not a snapshot).
+	Share ShareStatus
 	// owed: steps whose checkpoint a record asked for and no checkpoint
 	// record has paid yet, in the order asked.
 	owed []string

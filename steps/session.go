@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -78,6 +79,9 @@ type Options struct {
 	// it (Recovered.Warnings says so) instead of failing with *DBLockError.
 	// A lock held by another session always stops the opening.
 	AllowNoDBLock bool
+	// Share, when set, writes the run to a shared store as well: after
+	// the local journal, every record (see share.go). Nil: local only.
+	Share *Share
 	// Log receives debug events (action start and end, journal appends,
 	// lock changes); nil: none.
 	Log *slog.Logger
@@ -129,6 +133,8 @@ type Session struct {
 	// notification clock); bgDone ends when they have.
 	bg     context.CancelFunc
 	bgDone sync.WaitGroup
+	// shared is the session's hold on the shared store (nil: local only).
+	shared *shared
 }
 
 // Recovery is what Open found and repaired.
@@ -234,6 +240,19 @@ func Open(opt Options) (*Session, error) {
 	s.Recovered.RunbookChanged = run.Digest != "" && run.Digest != opt.Runbook.Digest
 	s.learnSecrets()
 	now := opt.Clock.Now()
+	tookOver := ""
+	if opt.Share != nil {
+		// The store's records first: a machine whose journal is empty or
+		// behind opens exactly as after a local crash.
+		if tookOver, err = s.openShared(now); err != nil {
+			s.Close()
+			return nil, err
+		}
+		if err = s.checkShared(); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	if run.LastSeq == 0 {
 		s.Recovered.New = true
 		err = s.record(Event{Kind: EvRunStarted, At: now, Runbook: opt.Runbook.ID, Digest: opt.Runbook.Digest, Actor: opt.Operator, Host: opt.Host, PID: opt.PID, Rehearsal: opt.Rehearsal, Date: opt.Runbook.Schedule.Date})
@@ -241,6 +260,10 @@ func Open(opt Options) (*Session, error) {
 		note := ""
 		if torn != nil {
 			note = torn.String()
+		}
+		if tookOver != "" {
+			// Who was displaced, and how stale they were.
+			note = strings.TrimPrefix(note+"; "+tookOver, "; ")
 		}
 		err = s.record(Event{Kind: EvRunResumed, At: now, Digest: opt.Runbook.Digest, Actor: opt.Operator, Host: opt.Host, PID: opt.PID, Note: note})
 	}
@@ -281,12 +304,14 @@ func (s *Session) order() []string {
 	return ids
 }
 
-// Close releases the journal and the lock.
+// Close releases the journal and the lock (and the shared store's lease,
+// once the store holds every record).
 func (s *Session) Close() error {
 	s.stopBackground()
+	var errs []error
+	errs = append(errs, s.closeShared())
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var errs []error
 	if s.journal != nil {
 		errs = append(errs, s.journal.Close())
 		s.journal = nil
@@ -331,8 +356,10 @@ func (s *Session) stepState(id string) (StepState, bool) {
 // Snapshot returns a copy of the run state, safe to read while steps run.
 func (s *Session) Snapshot() *Run {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.run.Clone()
+	c := s.run.Clone()
+	s.mu.Unlock()
+	c.Share = s.ShareStatus()
+	return c
 }
 
 // Clone deep-copies a run.
@@ -382,16 +409,25 @@ func (s *Session) recordEffectsLocked(ev Event) ([]Effect, error) {
 	// checked before writing, so an illegal event never reaches disk, and
 	// committed to the state only once it is durable.
 	ev.Seq = s.journal.Seq() + 1
+	if ev.Actor != "" && ev.Actor != "runbook" && ev.Host == "" {
+		// A decision names its machine too: a shared run has several.
+		ev.Host = s.opt.Host
+	}
 	ev = safeEvent(s.opt.Redactor.Event(ev))
 	var p prepared
 	if err := s.run.prepare(ev, &p); err != nil {
 		return nil, err
 	}
-	if _, err := s.journal.Append(ev); err != nil {
+	if err := s.shareRefuses(); err != nil {
+		return nil, err // taken over: this session writes nothing more
+	}
+	written, err := s.journal.Append(ev)
+	if err != nil {
 		return nil, err
 	}
 	logDebug(s.opt.Log, "journal append", "seq", ev.Seq, "kind", ev.Kind.String(), "step", ev.Step)
 	prevOperator := s.run.Operator
+	s.shareRecord(written)
 	s.run.commit(&p)
 	if s.opt.Notify != nil {
 		s.tell(s.watch.record(s.opt.Runbook, ev, s.run, prevOperator, s.opt.Clock.Now()))
@@ -438,7 +474,13 @@ func (s *Session) Finish() error {
 			return fmt.Errorf("step %s is %s", st.ID, r.Step(st.ID).Status)
 		}
 	}
-	return s.record(Event{Kind: EvRunFinished})
+	if err := s.record(Event{Kind: EvRunFinished}); err != nil {
+		return err
+	}
+	if s.shared != nil {
+		s.shared.setState("finished")
+	}
+	return nil
 }
 
 func (s *Session) checkpoint(ctx context.Context, phase runbooks.Phase, step runbooks.Step) error {

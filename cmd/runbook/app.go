@@ -82,8 +82,10 @@ type common struct {
 	// runID names one run in the store (--run); empty: the latest run of
 	// the runbook (real or rehearsal, as --rehearsal says).
 	runID string
-	// share: approvals, followers' notes and notifications (share.go).
+	// share: the driver's settings for a shared run (share.go).
 	share shareFlags
+	// team: approvals, followers' notes and notifications (team.go).
+	team teamFlags
 }
 
 // changed reports whether flag name was given on the command line.
@@ -139,6 +141,16 @@ func report(err error, w io.Writer) int {
 		se  *steps.StepError
 	)
 	switch {
+	case steps.IsShareFatal(err):
+		// The store refused this driver (taken over, a conflict, a
+		// missing grant): its own words, not the step's.
+		err = shareError(err, 0)
+		if errors.As(err, &ee) {
+			fmt.Fprintln(w, "runbook:", ee.err)
+			return ee.code
+		}
+		fmt.Fprintln(w, "runbook:", shareFatal(err))
+		return exitEnv
 	case errors.As(err, &ee):
 		if ee.err != nil && ee.err.Error() != "" {
 			fmt.Fprintln(w, "runbook:", ee.err)
@@ -267,13 +279,22 @@ func (c *common) openSession(rb *runbooks.Runbook, out func(step, line string), 
 		}
 		opt.Log = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	if err := c.shareOptions(rb, &opt, warn); err != nil {
+	if opt.Share, err = c.shareOptions(context.Background()); err != nil {
+		return nil, err
+	}
+	if err := c.teamOptions(rb, &opt, warn); err != nil {
+		closeShareStore(opt.Share)
 		return nil, err
 	}
 	sess, err := steps.Open(opt)
 	if err != nil {
-		c.closeShared()
-		return nil, err
+		c.closeTeam()
+		closeShareStore(opt.Share)
+		return nil, shareError(err, c.share.leaseTimeout)
+	}
+	if src, ok := opt.Approvals.(*storeSource); ok {
+		// Approvals and notes are the driver's own run's.
+		src.setRun(sess.ShareStatus().Run)
 	}
 	for _, w := range sess.Recovered.Warnings {
 		if warn != nil {

@@ -33,14 +33,15 @@ func (c *common) register(root *cobra.Command, getenv func(string) string) {
 	fs.StringVar(&c.stateDir, "state", envOr(getenv, "RUNBOOK_STATE", ".runbook"), "state `DIR`: journal, lock, logs ($RUNBOOK_STATE)")
 	fs.StringVar(&c.workspace, "workspace", envOr(getenv, "RUNBOOK_WORKSPACE", "."), "workspace `DIR`: the repository steps edit and checkpoint ($RUNBOOK_WORKSPACE)")
 	fs.StringVar(&c.operator, "operator", envOr(getenv, "RUNBOOK_OPERATOR", currentUser()), "operator `NAME` recorded in the journal ($RUNBOOK_OPERATOR)")
-	fs.BoolVar(&c.takeOver, "take-over", false, "take over a stale lock left by a session that died")
+	fs.BoolVar(&c.takeOver, "take-over", false, "take over a stale lock left by a session that died; with --store, the run's lease once its heartbeat is older than --lease-timeout")
 	fs.BoolVar(&c.rehearsal, "rehearsal", false, "a rehearsal: the engine confirms manual steps itself and journals that it did; state in STATE/rehearsal unless --state is given")
 	fs.BoolVar(&c.debug, "debug", false, "write a debug log to the state directory")
 	fs.BoolVar(&c.noDBLock, "no-db-lock", false, "go on when the run lock on the database target cannot be taken (unreachable or refused credentials)")
 	fs.StringVar(&c.store, "store", "", "shared-run store: a PostgreSQL `DSN` of the team's own ($RUNBOOK_STORE, or store= in a profile)")
 	fs.StringVar(&c.runID, "run", "", "run `ID` in the store (default: the runbook's latest run)")
 	c.registerWorkspace(fs, getenv)
-	c.share.register(fs, getenv)
+	c.team.register(fs, getenv)
+	c.registerShare(fs, getenv)
 	fs.Var(c.targets, "target", "set a target: `NAME=VALUE`, or a profile NAME (repeatable; overrides its environment variable)")
 
 	noFiles := cobra.ShellCompDirectiveNoFileComp

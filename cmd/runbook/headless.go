@@ -85,14 +85,18 @@ func headlessRun(ctx context.Context, h *headless) error {
 		}
 	}
 	h.c.ws.notice = func(w string) { h.logf("", "warning: %s", w) }
-	h.c.share.notice = h.notice
-	defer h.c.closeShared()
+	h.c.team.notice = h.notice
+	defer h.c.closeTeam()
+	h.c.share.notice = func(s string) { h.logf("", "notice: %s", s) }
 	sess, err := h.c.openSession(rb, h.line, h.c.rehearsal, func(w string) { h.logf("", "warning: %s", w) })
 	if err != nil {
 		return err
 	}
-	defer sess.Close()
+	defer h.closeShared(sess)
 	h.sess = sess
+	if sh := sess.ShareStatus(); sh.Run != "" {
+		h.logf("", "shared as run %s: %s drives", sh.Run, sh.Holder)
+	}
 	if t := sess.Recovered.Torn; t != nil {
 		h.logf("", "journal: %s", t)
 	}

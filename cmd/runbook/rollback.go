@@ -102,8 +102,8 @@ func rollbackRun(ctx context.Context, opts *rollbackOptions) error {
 		return nil
 	}
 	h.c.confirmManualUndo = *confirm
-	h.c.share.notice = h.notice
-	defer h.c.closeShared()
+	h.c.team.notice = h.notice
+	defer h.c.closeTeam()
 	sess, err := h.c.openSession(rb, h.line, prior.Rehearsal, func(w string) { h.logf("", "warning: %s", w) })
 	if err != nil {
 		return err

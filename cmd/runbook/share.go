@@ -4,348 +4,124 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"strings"
-	"sync"
 	"time"
 
-	tea "charm.land/bubbletea/v2"
 	"github.com/spf13/pflag"
 
-	"github.com/runbook-dev/runbook/runbooks"
 	"github.com/runbook-dev/runbook/steps"
-	"github.com/runbook-dev/runbook/steps/notify"
 	"github.com/runbook-dev/runbook/steps/store"
-	"github.com/runbook-dev/runbook/steps/termsafe"
-	"github.com/runbook-dev/runbook/ui"
 )
 
-// What a driven run shares with the team, wired here into the engine's
-// options: approvals (the store, or --approve), followers' notes (the
-// store) and notifications (the runbook's notify: list, --notify,
-// $RUNBOOK_NOTIFY).
-
-// shareFlags are the flags of approvals and notifications.
+// shareFlags are the driver's settings for a shared run (with --store).
 type shareFlags struct {
-	// notify: webhook URLs (--notify, repeatable; $RUNBOOK_NOTIFY).
-	notify []string
-	// approve: approvals given on the driver's machine, STEP=NAME[:REASON]
-	// (a run without a store).
-	approve []string
-	// closers end what openSession started for sharing (the notifier,
-	// the store connection), after the session is closed.
-	closers []func()
-	// notice receives what the team's side has to say while the run goes
-	// on (a webhook that fails); set by the front end.
+	leaseTimeout time.Duration
+	force        string
+	// notice receives what the store's goroutines have to say (the
+	// store away, back); nil: the UI's header shows it instead.
 	notice func(string)
 }
 
-func (s *shareFlags) register(fs *pflag.FlagSet, getenv func(string) string) {
-	// $RUNBOOK_NOTIFY is read when the run starts, not as the flag's
-	// default: --help would print the URLs, which are secrets.
-	fs.StringArrayVar(&s.notify, "notify", nil, "post the run's notable moments to this webhook `URL` (repeatable; $RUNBOOK_NOTIFY, space-separated)")
-	fs.StringArrayVar(&s.approve, "approve", nil, "without a store: an approval given on this machine, `STEP=NAME[:REASON]` (repeatable; journaled as given on the driver's machine)")
+func (c *common) registerShare(fs *pflag.FlagSet, getenv func(string) string) {
+	def := steps.DefaultLeaseTimeout
+	if v, err := time.ParseDuration(getenv("RUNBOOK_LEASE_TIMEOUT")); err == nil && v > 0 {
+		def = v
+	}
+	fs.DurationVar(&c.share.leaseTimeout, "lease-timeout", def, "with --store: how old the driver's heartbeat must be before --take-over may take the run over; the driver renews it every fifth of this, so a team uses one value ($RUNBOOK_LEASE_TIMEOUT)")
+	fs.StringVar(&c.share.force, "force-take-over", "", "with --store: take the run over at once from the `HOLDER` it names (the driving operator), however fresh its heartbeat; journaled")
 }
 
-// closeShared ends the notifier (delivering what is queued, for a few
-// seconds at most) and the store connection the run used.
-func (c *common) closeShared() {
-	for i := len(c.share.closers) - 1; i >= 0; i-- {
-		c.share.closers[i]()
-	}
-	c.share.closers = nil
-}
-
-func (c *common) shareNotice(msg string) {
-	if c.share.notice != nil {
-		c.share.notice(msg)
-	}
-}
-
-// share sets the options of a driven session that involve the team.
-func (c *common) shareOptions(rb *runbooks.Runbook, opt *steps.Options, warn func(string)) error {
-	host, _ := os.Hostname()
-	flagged, err := parseApprovals(rb, c.share.approve, c.operator, host)
-	if err != nil {
-		return err
-	}
-	if dsn, _ := c.storeDSN(); dsn != "" {
-		if len(flagged) > 0 {
-			return usagef("--approve is for runs without a store; with a store, approvers run `runbook approve STEP --reason ...` from their own machine")
+// shareOptions is the shared store for a driving session, or nil when no
+// store is named (the run stays local).
+func (c *common) shareOptions(ctx context.Context) (*steps.Share, error) {
+	dsn, _ := c.storeDSN()
+	if dsn == "" {
+		if c.share.force != "" {
+			return nil, usagef("--force-take-over needs a shared-run store (--store, $RUNBOOK_STORE or store= in a profile)")
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		st, err := c.openStore(ctx)
-		cancel()
-		if err != nil {
-			return err
-		}
-		c.share.closers = append(c.share.closers, st.Close)
-		src := &storeSource{st: st, c: c, rb: rb}
-		opt.Approvals, opt.Notes = src, src
-	} else if len(flagged) > 0 {
-		opt.Approvals = flagged
-	}
-	return c.notifyOptions(rb, opt, opt.Redactor, warn)
-}
-
-// storeSource is the store as the engine's source of approvals and
-// followers' notes for the run c names (--run, else the runbook's latest).
-type storeSource struct {
-	st *store.Store
-	c  *common
-	rb *runbooks.Runbook
-	mu sync.Mutex
-	id string
-}
-
-func (s *storeSource) run(ctx context.Context) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.id != "" {
-		return s.id, nil
-	}
-	r, err := s.c.findRun(ctx, s.st, s.rb)
-	if err != nil {
-		return "", err
-	}
-	s.id = r.ID
-	return s.id, nil
-}
-
-func (s *storeSource) WaitApprovals(ctx context.Context, step string, need int) ([]steps.Approval, error) {
-	run, err := s.run(ctx)
-	if err != nil {
-		return nil, err
-	}
-	// A lost connection is waited out: approvals are rows, never lost.
-	// A missing grant is not.
-	var as []store.Approval
-	for backoff := 200 * time.Millisecond; ; backoff = min(2*backoff, 10*time.Second) {
-		as, err = s.st.WaitApprovals(ctx, run, step, need)
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		if _, priv := errIsPrivilege(err); err == nil || priv {
-			break
-		}
-		s.c.shareNotice(fmt.Sprintf("waiting for approvals of %s: %v; trying again in %s", step, err, backoff))
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(backoff):
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	out := make([]steps.Approval, len(as))
-	for i, a := range as {
-		out[i] = steps.Approval{By: a.Approver, Host: a.Host, At: a.At, Reason: a.Reason, Via: steps.ViaStore}
-	}
-	return out, nil
-}
-
-func (s *storeSource) WaitNotes(ctx context.Context, after uint64) ([]steps.FollowerNote, error) {
-	run, err := s.run(ctx)
-	if err != nil {
-		return nil, err
-	}
-	ns, err := s.st.WaitNotes(ctx, run, after)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]steps.FollowerNote, len(ns))
-	for i, n := range ns {
-		out[i] = steps.FollowerNote{Ref: n.ID, Step: n.Step, By: n.By, Host: n.Host, At: n.At, Text: n.Text}
-	}
-	return out, nil
-}
-
-// flagApprovals are approvals given with --approve: fixed, so a wait for
-// more than they hold ends at once, saying so.
-type flagApprovals map[string][]steps.Approval
-
-func (f flagApprovals) WaitApprovals(_ context.Context, step string, need int) ([]steps.Approval, error) {
-	as := f[step]
-	if len(as) >= need {
-		return as, nil
-	}
-	return nil, fmt.Errorf("step %s needs %d approvals and --approve gives %d: add --approve %s=NAME:REASON for each approver (not the driver), or share the run with --store so others approve with `runbook approve`", step, need, len(as), step)
-}
-
-// parseApprovals reads --approve STEP=NAME[:REASON] values.
-func parseApprovals(rb *runbooks.Runbook, vals []string, operator, host string) (flagApprovals, error) {
-	out := flagApprovals{}
-	now := time.Now()
-	for _, v := range vals {
-		step, rest, ok := strings.Cut(v, "=")
-		name, reason, _ := strings.Cut(rest, ":")
-		name, reason = strings.TrimSpace(name), strings.TrimSpace(reason)
-		if !ok || step == "" || name == "" {
-			return nil, usagef("--approve %q: want STEP=NAME or STEP=NAME:REASON", termsafe.Line(v))
-		}
-		_, s, found := rb.Step(step)
-		switch {
-		case !found:
-			return nil, usagef("--approve: no step %q in runbook %s", termsafe.Line(step), rb.ID)
-		case s.Approval == nil:
-			return nil, usagef("--approve: step %s needs no approval", step)
-		case strings.EqualFold(name, strings.TrimSpace(operator)):
-			return nil, usagef("--approve %s=%s: %s drives this run and cannot approve its own step; name the approver (another operator)", step, termsafe.Line(name), termsafe.Line(operator))
-		case s.Approval.ReasonRequired && reason == "":
-			return nil, usagef("--approve %s=%s: step %s requires a reason: --approve %s=%s:REASON", step, termsafe.Line(name), step, step, termsafe.Line(name))
-		}
-		out[step] = append(out[step], steps.Approval{By: name, Host: host, At: now, Reason: reason, Via: steps.ViaDriver})
-	}
-	if len(out) == 0 {
 		return nil, nil
 	}
-	return out, nil
-}
-
-// notifyOptions starts a notifier per webhook (the runbook's notify:
-// list, then --notify and $RUNBOOK_NOTIFY) and sets Options.Notify to
-// hand each moment to those that want it. Delivery is the notifier's, in
-// its own goroutines: a failing or hanging webhook never holds the run
-// up, and what it could not deliver is a notice.
-func (c *common) notifyOptions(rb *runbooks.Runbook, opt *steps.Options, red *steps.Redactor, warn func(string)) error {
-	var hooks []runbooks.Webhook
-	for _, w := range rb.Notify {
-		if w.Env != "" {
-			w.URL = c.getenv(w.Env)
-			if w.URL == "" {
-				if warn != nil {
-					warn(fmt.Sprintf("notify: $%s is not set; that webhook is left out", w.Env))
-				}
-				continue
+	if c.share.leaseTimeout <= 0 {
+		return nil, usagef("--lease-timeout must be more than 0")
+	}
+	st, err := c.openStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	notice := c.share.notice
+	return &steps.Share{
+		Store: st, Run: c.runID, LeaseTimeout: c.share.leaseTimeout, Force: c.share.force,
+		Notice: func(s string) {
+			if notice != nil {
+				notice(s)
 			}
-			red.Add(w.URL)
-		}
-		hooks = append(hooks, w)
-	}
-	urls := c.share.notify
-	if len(urls) == 0 {
-		urls = strings.Fields(c.getenv("RUNBOOK_NOTIFY"))
-	}
-	for _, u := range urls {
-		hooks = append(hooks, runbooks.Webhook{URL: u})
-	}
-	if len(hooks) == 0 {
-		return nil
-	}
-	type sink struct {
-		n    *notify.Notifier
-		hook runbooks.Webhook
-	}
-	var sinks []sink
-	for _, h := range hooks {
-		// A webhook's URL is its secret: never in the journal or a log.
-		red.Add(h.URL)
-		n, err := notify.New(notify.Options{URLs: []string{h.URL}, Redact: red.String, Notice: c.shareNotice})
-		if err != nil {
-			for _, s := range sinks {
-				s.n.Close(context.Background())
-			}
-			return usagef("notify: %s", red.String(err.Error()))
-		}
-		sinks = append(sinks, sink{n: n, hook: h})
-	}
-	c.share.closers = append(c.share.closers, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		for _, s := range sinks {
-			if err := s.n.Close(ctx); err != nil {
-				c.shareNotice(err.Error())
-			}
-		}
-	})
-	kinds := notifyKinds()
-	title, run := rb.Title, c.runID
-	if run == "" {
-		run = rb.ID
-		if opt.Rehearsal {
-			run += " (rehearsal)"
-		}
-	}
-	host := opt.Host
-	if host == "" {
-		host, _ = os.Hostname()
-	}
-	opt.Notify = func(m steps.Moment) {
-		ev := notify.Event{Kind: kinds[m.Kind], Runbook: title, Run: run, Step: m.Step, Operator: m.Actor, Host: m.Host, Detail: m.Detail, At: m.At}
-		if ev.Operator == "" {
-			ev.Operator = c.operator
-		}
-		if ev.Host == "" {
-			ev.Host = host
-		}
-		for _, s := range sinks {
-			if s.hook.Wants(m.Kind) {
-				s.n.Enqueue(ev)
-			}
-		}
-	}
-	return nil
+		},
+	}, nil
 }
 
-// notifyKinds maps the engine's moment names (runbooks.NotifyEvents) to
-// the notifier's kinds.
-func notifyKinds() map[string]notify.Kind {
-	out := map[string]notify.Kind{}
-	for k := notify.RunStarted; k <= notify.RunFinished; k++ {
-		out[k.String()] = k
+// sharedStore is the PostgreSQL store of a driving session's share.
+func sharedStore(sh *steps.Share) (*store.Store, bool) {
+	if sh == nil {
+		return nil, false
 	}
-	return out
+	st, ok := sh.Store.(*store.Store)
+	return st, ok
 }
 
-// errIsPrivilege names the grant a refused store operation lacks.
-func errIsPrivilege(err error) (*store.PrivilegeError, bool) {
-	var pe *store.PrivilegeError
-	return pe, errors.As(err, &pe)
+// closeShareStore closes the store of a share no session took.
+func closeShareStore(sh *steps.Share) {
+	if st, ok := sharedStore(sh); ok {
+		st.Close()
+	}
 }
 
-// liveNotices hands notices to the running UI (its status line); those
-// that come before it runs wait for it, those after it ends (the notifier
-// delivering its queue at exit) go to stderr.
-type liveNotices struct {
-	mu      sync.Mutex
-	p       *tea.Program
-	after   io.Writer
-	pending []string
-}
-
-func shareNotices(c *common) *liveNotices {
-	l := &liveNotices{}
-	c.share.notice = l.notice
-	return l
-}
-
-func (l *liveNotices) notice(msg string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// shareError says what to do about a run another operator drives: exit 3.
+func shareError(err error, leaseTimeout time.Duration) error {
+	var (
+		held  *store.HeldError
+		force *store.ForceMismatchError
+		fence *store.FencedError
+	)
 	switch {
-	case l.p != nil:
-		go l.p.Send(ui.Notice(msg)) // Send waits for the program: never from here
-	case l.after != nil:
-		fmt.Fprintln(l.after, "runbook: notice:", termsafe.Line(msg))
-	default:
-		l.pending = append(l.pending, msg)
+	case errors.As(err, &held):
+		return &exitError{code: exitLocked, err: fmt.Errorf("%v\n  take it over with --take-over once its heartbeat is %s old (--lease-timeout), or at once with --force-take-over %s",
+			held, leaseTimeout, held.Lease.Holder)}
+	case errors.As(err, &force):
+		return &exitError{code: exitLocked, err: force}
+	case errors.As(err, &fence):
+		if words := steps.TakenOver(fence); words != "" {
+			return &exitError{code: exitLocked, err: errors.New(words)}
+		}
+		return &exitError{code: exitLocked, err: fence}
 	}
+	return err
 }
 
-func (l *liveNotices) attach(p *tea.Program) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.p = p
-	for _, msg := range l.pending {
-		go p.Send(ui.Notice(msg))
+// shareFatal is the store's refusal inside err (which may join it with
+// the step's own failure).
+func shareFatal(err error) error {
+	var (
+		c *store.ConflictError
+		g *store.GapError
+		p *store.PrivilegeError
+		d *steps.DivergedError
+	)
+	switch {
+	case errors.As(err, &c):
+		return c
+	case errors.As(err, &g):
+		return g
+	case errors.As(err, &p):
+		return p
+	case errors.As(err, &d):
+		return d
 	}
-	l.pending = nil
+	return err
 }
 
-func (l *liveNotices) detach(w io.Writer) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.p, l.after = nil, w
+// closeShared closes the session and says what the store could not take
+// (the events stay in the local journal and are pushed on the next open).
+func (h *headless) closeShared(sess *steps.Session) {
+	if err := sess.Close(); err != nil {
+		h.logf("", "warning: %v", err)
+	}
 }

@@ -5,155 +5,193 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/runbook-dev/runbook/runbooks"
-	"github.com/runbook-dev/runbook/steps"
-	"github.com/runbook-dev/runbook/steps/notify"
 	"github.com/runbook-dev/runbook/steps/store"
 )
 
-// Every event name a runbook's notify: may list is one the notifier sends.
-func TestNotifyEventNamesAreTheNotifiersKinds(t *testing.T) {
-	kinds := notifyKinds()
-	if len(kinds) != len(runbooks.NotifyEvents) {
-		t.Fatalf("notifier kinds %v, runbook events %v", kinds, runbooks.NotifyEvents)
-	}
-	for _, e := range runbooks.NotifyEvents {
-		if _, ok := kinds[e]; !ok {
-			t.Errorf("runbook event %q is no notifier kind", e)
-		}
-	}
-	for _, m := range []string{steps.MomentRunStarted, steps.MomentRunResumed, steps.MomentRunTakenOver, steps.MomentApprovalNeeded,
-		steps.MomentStepFailed, steps.MomentOverBudget, steps.MomentNoReturnNear, steps.MomentRunFinished} {
-		if _, ok := kinds[m]; !ok {
-			t.Errorf("engine moment %q is no notifier kind", m)
-		}
-	}
-}
+// The shared-run tests drive the real binary as two "machines": two
+// processes with state directories and workspaces of their own (clones of
+// one bare remote), sharing only the store (a fresh database per test on
+// the cluster RUNBOOK_TEST_STOREDSN names) and the world the steps change
+// (the dir target), where the tests count what ran.
 
-func TestParseApprovalFlags(t *testing.T) {
-	rb, err := (&common{file: "../../testdata/cli/approval.yaml"}).readRunbook()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := parseApprovals(rb, []string{"switch=bob:CHG-1 signed"}, "alice", "h")
-	if err != nil || len(got["switch"]) != 1 || got["switch"][0].By != "bob" || got["switch"][0].Reason != "CHG-1 signed" || got["switch"][0].Via != steps.ViaDriver {
-		t.Fatalf("%+v %v", got, err)
-	}
-	for val, want := range map[string]string{
-		"switch=alice:mine":  "alice drives this run and cannot approve its own step",
-		"switch=bob":         "requires a reason",
-		"prepare=bob:x":      "step prepare needs no approval",
-		"nope=bob:x":         `no step "nope"`,
-		"switch":             "want STEP=NAME",
-		"switch=ALICE:again": "cannot approve its own step",
-	} {
-		if _, err := parseApprovals(rb, []string{val}, "alice", "h"); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("--approve %s: %v; want %q", val, err, want)
-		}
-	}
-	if _, err := got.WaitApprovals(context.Background(), "switch", 2); err == nil || !strings.Contains(err.Error(), "--approve gives 1") {
-		t.Errorf("a fixed list short of the count: %v", err)
-	}
-}
-
-func TestPlanShowsApprovalsAndWebhooks(t *testing.T) {
-	e := newApprovalEnv(t)
-	r := runbook(t, []string{"APPROVAL_TEST_WEBHOOK=https://hooks.example.com/T0/SECRETPATH"}, "plan", "-f", e.fixture, "--target", "dir="+e.dir)
-	if r.code != 0 {
-		t.Fatalf("plan: exit %d\n%s", r.code, r.err)
-	}
-	for _, want := range []string{
-		"switch — Switch traffic\n                approval: 1 approver other than the driver (reason required)\n",
-		"Notifications (webhooks; more with --notify URL):\n  $APPROVAL_TEST_WEBHOOK: step_failed\n",
-	} {
-		if !strings.Contains(r.out, want) {
-			t.Errorf("plan lacks %q:\n%s", want, r.out)
-		}
-	}
-	if strings.Contains(r.out, "SECRETPATH") {
-		t.Errorf("plan shows a webhook URL:\n%s", r.out)
-	}
-	// $RUNBOOK_NOTIFY is no flag default: help would print the URL.
-	if r := runbook(t, []string{"RUNBOOK_NOTIFY=https://hooks.example.com/SECRETPATH"}, "run", "--help"); strings.Contains(r.out+r.err, "SECRETPATH") || !strings.Contains(r.out, "--notify URL") {
-		t.Errorf("run --help:\n%s%s", r.out, r.err)
-	}
-	r = runbook(t, nil, "plan", "--json", "-f", e.fixture, "--target", "dir="+e.dir)
-	var p planJSON
-	if err := json.Unmarshal([]byte(r.out), &p); err != nil {
-		t.Fatal(err)
-	}
-	if a := p.Phases[0].Steps[1].Approval; a == nil || a.Count != 1 || !a.ReasonRequired || len(p.Notify) != 1 || p.Notify[0].Env != "APPROVAL_TEST_WEBHOOK" {
-		t.Errorf("plan --json: approval %+v, notify %+v", a, p.Notify)
-	}
-}
-
-// ---- integration: processes, a store, webhooks ----
-
-// shareDB creates a database of its own on the store cluster for one test
-// and returns its owner DSN and name.
-func shareDB(t *testing.T) (dsn, name string) {
+// shareStoreDSN creates a database of the test's own on the store cluster
+// and returns its DSN; it is dropped at the end.
+func shareStoreDSN(t testing.TB) string {
 	t.Helper()
 	admin := os.Getenv("RUNBOOK_TEST_STOREDSN")
 	if admin == "" {
 		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
-			t.Fatal("RUNBOOK_REQUIRE_SERVICES is set but RUNBOOK_TEST_STOREDSN is not (eval \"$(bash .ci/services.sh)\")")
+			t.Fatal("RUNBOOK_REQUIRE_SERVICES is set but RUNBOOK_TEST_STOREDSN is not: eval \"$(bash .ci/services.sh)\"")
 		}
-		t.Skip("RUNBOOK_TEST_STOREDSN is not set: no store PostgreSQL to test against (eval \"$(bash .ci/services.sh)\")")
+		t.Skip("RUNBOOK_TEST_STOREDSN is not set: no store PostgreSQL (RUNBOOK_REQUIRE_SERVICES=1 makes this a failure)")
 	}
 	ctx := context.Background()
 	c, err := pgx.Connect(ctx, admin)
 	if err != nil {
 		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
-			t.Fatalf("connect to the store cluster: %v", err)
+			t.Fatalf("connect to RUNBOOK_TEST_STOREDSN: %v", err)
 		}
-		t.Skipf("no store PostgreSQL at RUNBOOK_TEST_STOREDSN: %v", err)
+		t.Skipf("no store PostgreSQL at RUNBOOK_TEST_STOREDSN (RUNBOOK_REQUIRE_SERVICES unset, so not a failure): %v", err)
 	}
 	defer c.Close(ctx)
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	name = "rb_share_" + hex.EncodeToString(b)
-	if _, err := c.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
+	name := "rb_share_" + hex.EncodeToString(b)
+	if _, err := c.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatalf("create test database: %v", err)
 	}
 	t.Cleanup(func() {
 		c, err := pgx.Connect(ctx, admin)
 		if err != nil {
+			t.Errorf("drop test database %s: %v", name, err)
 			return
 		}
 		defer c.Close(ctx)
-		_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop test database %s: %v", name, err)
+		}
 	})
-	return withDB(t, admin, name, ""), name
-}
-
-func withDB(t *testing.T, dsn, db, user string) string {
-	u, err := url.Parse(dsn)
+	u, err := url.Parse(admin)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("RUNBOOK_TEST_STOREDSN must be a postgres:// URL: %v", err)
 	}
-	u.Path = "/" + db
-	if user != "" {
-		u.User = url.User(user)
-	}
+	u.Path = "/" + name
 	return u.String()
 }
 
-// syncBuffer is a process's output, read while it runs.
+// team is two machines and the world they change.
+type team struct {
+	t       *testing.T
+	fixture string
+	world   string
+	dsn     string
+	timeout string // --lease-timeout both use
+}
+
+type machine struct {
+	team     *team
+	operator string
+	state    string
+	work     string
+}
+
+func newTeam(t *testing.T, dsn string) *team {
+	t.Helper()
+	fixture, err := filepath.Abs("../../testdata/cli/share.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	tm := &team{t: t, fixture: fixture, world: filepath.Join(dir, "world"), dsn: dsn, timeout: "3s"}
+	if err := os.MkdirAll(tm.world, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// One bare remote the workspaces are cloned from.
+	seed := filepath.Join(dir, "seed")
+	os.MkdirAll(seed, 0o755)
+	git(t, seed, "init", "-q", "-b", "main")
+	git(t, seed, "commit", "-q", "--allow-empty", "-m", "before")
+	git(t, dir, "clone", "-q", "--bare", seed, filepath.Join(dir, "remote.git"))
+	// Whatever happens, let orphaned step processes finish.
+	t.Cleanup(func() {
+		os.WriteFile(filepath.Join(tm.world, "release"), nil, 0o644)
+		os.WriteFile(filepath.Join(tm.world, "release2"), nil, 0o644)
+	})
+	return tm
+}
+
+func (tm *team) machine(name string) *machine {
+	tm.t.Helper()
+	dir := filepath.Join(filepath.Dir(tm.world), name)
+	m := &machine{team: tm, operator: name, state: filepath.Join(dir, "state"), work: filepath.Join(dir, "work")}
+	git(tm.t, filepath.Dir(tm.world), "clone", "-q", filepath.Join(filepath.Dir(tm.world), "remote.git"), m.work)
+	tm.t.Cleanup(func() { killProcessesIn(tm.t, m.work) })
+	return m
+}
+
+func (m *machine) args(extra ...string) []string {
+	a := []string{"run", "--headless", "-f", m.team.fixture, "--state", m.state, "--workspace", m.work,
+		"--operator", m.operator, "--target", "dir=" + m.team.world, "--date", "today",
+		"--store", m.team.dsn, "--lease-timeout", m.team.timeout}
+	return append(a, extra...)
+}
+
+// start runs the machine's driver in the background.
+func (m *machine) start(extra ...string) (*exec.Cmd, *syncBuffer) {
+	m.team.t.Helper()
+	cmd := exec.Command(bin, m.args(extra...)...)
+	cmd.Env = os.Environ()
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		m.team.t.Fatal(err)
+	}
+	m.team.t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGCONT)
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd, out
+}
+
+func (m *machine) journal() []byte {
+	m.team.t.Helper()
+	data, err := os.ReadFile(filepath.Join(m.state, "share-test", "journal"))
+	if err != nil {
+		m.team.t.Fatal(err)
+	}
+	return data
+}
+
+func (tm *team) count(file string) int {
+	return lines(tm.t, filepath.Join(tm.world, file))
+}
+
+func (tm *team) release(file string) {
+	if err := os.WriteFile(filepath.Join(tm.world, file), nil, 0o644); err != nil {
+		tm.t.Fatal(err)
+	}
+}
+
+// storeJournal is the store's only run as journal bytes (its records in
+// order) and its id.
+func (tm *team) storeJournal() (string, []byte) {
+	tm.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st, err := store.Open(ctx, tm.dsn, store.Options{})
+	if err != nil {
+		tm.t.Fatal(err)
+	}
+	defer st.Close()
+	runs, err := st.Runs(ctx)
+	if err != nil || len(runs) != 1 {
+		tm.t.Fatalf("store runs: %v, %+v; want one run", err, runs)
+	}
+	recs, err := st.Records(ctx, runs[0].ID, 0, 0)
+	if err != nil {
+		tm.t.Fatal(err)
+	}
+	var b bytes.Buffer
+	for _, r := range recs {
+		b.Write(r.Data)
+	}
+	return runs[0].ID, b.Bytes()
+}
+
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -171,324 +209,385 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// hookServer records the JSON bodies a webhook receives.
-type hookServer struct {
-	*httptest.Server
-	mu     sync.Mutex
-	bodies []notify.Body
-	raw    []string
-}
-
-func newHookServer(t *testing.T) *hookServer {
-	h := &hookServer{}
-	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		data, _ := io.ReadAll(r.Body)
-		var b notify.Body
-		_ = json.Unmarshal(data, &b)
-		h.mu.Lock()
-		h.bodies = append(h.bodies, b)
-		h.raw = append(h.raw, string(data))
-		h.mu.Unlock()
-	}))
-	t.Cleanup(h.Close)
-	return h
-}
-
-func (h *hookServer) events() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []string
-	for _, b := range h.bodies {
-		out = append(out, b.Event)
+// checkpointsPerStep counts the checkpoint records of each step.
+func checkpointsPerStep(journal []byte) map[string]int {
+	out := map[string]int{}
+	for _, l := range strings.Split(string(journal), "\n") {
+		if strings.Contains(l, "\tk=checkpoint\t") {
+			for _, f := range strings.Split(l, "\t") {
+				if id, ok := strings.CutPrefix(f, "s="); ok {
+					out[id]++
+				}
+			}
+		}
 	}
 	return out
 }
 
-func (h *hookServer) all() string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return strings.Join(h.raw, "\n")
-}
+// TestTakeOverAfterTheDriverIsKilled: the driver dies mid-step; another
+// machine may take over only once the lease has expired, finds the step
+// dirty, verifies it and completes the run; nothing ran twice.
+func TestTakeOverAfterTheDriverIsKilled(t *testing.T) {
+	tm := newTeam(t, shareStoreDSN(t))
+	ana, bob := tm.machine("ana"), tm.machine("bob")
+	a, aout := ana.start()
+	waitFor(t, "ana's step to write its marker", func() bool { return tm.count("marker") == 1 })
+	if err := a.Process.Kill(); err != nil { // SIGKILL: no chance to journal or release
+		t.Fatal(err)
+	}
+	a.Wait()
+	killProcessesIn(t, ana.work)
 
-type approvalEnv struct {
-	fixture, dir string
-}
-
-func newApprovalEnv(t *testing.T) approvalEnv {
-	fixture, err := filepath.Abs("../../testdata/cli/approval.yaml")
-	if err != nil {
-		t.Fatal(err)
+	// At once: the lease is fresh, the take-over is refused, naming the
+	// holder and the limit.
+	r := runbook(t, nil, bob.args("--take-over", "--on-dirty=verify")...)
+	if r.code != exitLocked || !strings.Contains(r.err, "driven by ana on ") || !strings.Contains(r.err, "3s") || !strings.Contains(r.err, "--force-take-over ana") {
+		t.Fatalf("take-over of a fresh lease: exit %d, stderr %q; want exit 3 naming ana and the 3s limit\nana: %s", r.code, r.err, aout)
 	}
-	return approvalEnv{fixture: fixture, dir: t.TempDir()}
-}
-
-// args are a command's arguments on machine m (its own state directory).
-func (e approvalEnv) args(m, operator, cmd string, extra ...string) []string {
-	a := []string{cmd}
-	if cmd == "run" {
-		a = append(a, "--headless", "--date", "today", "--target", "dir="+filepath.Join(e.dir, m))
+	if _, err := os.Stat(filepath.Join(bob.state, "share-test", "journal")); err == nil && len(bob.journal()) > 0 {
+		t.Fatalf("the refused machine wrote a journal:\n%s", bob.journal())
 	}
-	a = append(a, "-f", e.fixture, "--state", filepath.Join(e.dir, m, "state"), "--operator", operator)
-	return append(a, extra...)
-}
-
-func (e approvalEnv) journal(t *testing.T, m string) string {
-	data, _ := os.ReadFile(filepath.Join(e.dir, m, "state", "approval-test", "journal"))
-	return string(data)
-}
-
-// TestApprovalFromAnotherProcess: a headless driver waits on a step that
-// needs approval; a second process (its own state directory, another
-// operator) approves it through the store. The driver cannot approve its
-// own step, a read-only role can follow but not approve nor add notes, a
-// follower's note is journaled, and a webhook hears the run's moments.
-func TestApprovalFromAnotherProcess(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test: not under -short")
-	}
-	dsn, db := shareDB(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	// The store and a run with its lease held by the driver, alice. (A
-	// driver that registers its run itself makes a newer one, which the
-	// commands below find the same way: the runbook's latest run.)
-	owner, err := store.Open(ctx, dsn, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer owner.Close()
-	runID := "approval-" + time.Now().UTC().Format("150405.000")
-	if _, err := owner.CreateRun(ctx, runID, "approval-test", false); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := owner.Acquire(ctx, runID, store.Holder{Operator: "alice", Host: "driver-host", PID: 1}); err != nil {
-		t.Fatal(err)
-	}
-	// A read-only login role (roles.sql's runbook_reader).
-	adm, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer adm.Close(context.Background())
-	if err := store.InstallRoles(ctx, adm); err != nil {
-		t.Fatal(err)
-	}
-	reader := "reader_" + db[len(db)-8:]
-	if _, err := adm.Exec(ctx, "CREATE ROLE "+reader+" LOGIN IN ROLE "+store.ReaderRole); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), os.Getenv("RUNBOOK_TEST_STOREDSN"))
-		if err == nil {
-			_, _ = c.Exec(context.Background(), "DROP ROLE IF EXISTS "+reader)
-			c.Close(context.Background())
+	// Once the heartbeat is older than the limit, bob takes over.
+	tm.release("release2")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r = runbook(t, nil, bob.args("--take-over", "--on-dirty=verify")...)
+		if r.code != exitLocked || time.Now().After(deadline) {
+			break
 		}
-	})
-	readerDSN := withDB(t, os.Getenv("RUNBOOK_TEST_STOREDSN"), db, reader)
+		time.Sleep(200 * time.Millisecond)
+	}
+	if r.code != 0 {
+		t.Fatalf("take-over after expiry: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if !strings.Contains(r.out, "mark DIRTY") {
+		t.Fatalf("bob did not see the dirty step:\n%s", r.out)
+	}
+	for file, want := range map[string]int{"marker": 1, "second": 1, "after": 1} {
+		if n := tm.count(file); n != want {
+			t.Errorf("%s ran %d times, want %d", file, n, want)
+		}
+	}
+	id, shared := tm.storeJournal()
+	if !bytes.Equal(shared, bob.journal()) {
+		t.Fatalf("store and bob's journal differ:\nstore:\n%s\nbob:\n%s", shared, bob.journal())
+	}
+	j := string(shared)
+	for _, want := range []string{"k=step.dirty\ts=mark", "took the run over from ana on ", "limit 3s", "k=run.finished"} {
+		if !strings.Contains(j, want) {
+			t.Errorf("shared journal lacks %q:\n%s", want, j)
+		}
+	}
+	// ana's local journal is a prefix of the shared one: every record she
+	// wrote before she died was in the store.
+	if !bytes.HasPrefix(shared, ana.journal()) {
+		t.Errorf("ana's journal is not a prefix of the shared run's")
+	}
+	cps := checkpointsPerStep(shared)
+	for _, s := range []string{"mark", "second", "after"} {
+		if cps[s] != 1 {
+			t.Errorf("step %s has %d checkpoint records, want 1 (%v)", s, cps[s], cps)
+		}
+	}
+	if !strings.HasPrefix(id, "share-test-") {
+		t.Errorf("run id %q", id)
+	}
+	// bob finished the run: its state says so and the lease is released.
+	if run := tm.storeRun(); run.State != "finished" || run.Lease == nil || !run.Lease.Released || run.Lease.Holder != "bob" || run.Lease.Epoch != 2 {
+		t.Errorf("the store's run at the end: state %q, lease %+v; want finished, released by bob at epoch 2", run.State, run.Lease)
+	}
+	// ana's machine comes back with its journal behind the store's: it
+	// catches up from the store (nothing runs again) and stays in step.
+	r = runbook(t, nil, ana.args("--take-over", "--on-dirty=verify")...)
+	if r.code != 0 || !strings.Contains(r.out, "run finished") {
+		t.Fatalf("ana back on the finished run: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if _, shared = tm.storeJournal(); !bytes.Equal(shared, ana.journal()) {
+		t.Fatal("store and ana's caught-up journal differ")
+	}
+	for file, want := range map[string]int{"marker": 1, "second": 1, "after": 1} {
+		if n := tm.count(file); n != want {
+			t.Errorf("after ana came back, %s ran %d times, want %d", file, n, want)
+		}
+	}
+}
 
-	hook := newHookServer(t)
-	e := newApprovalEnv(t)
-	os.MkdirAll(filepath.Join(e.dir, "a"), 0o755)
-	var out, errOut syncBuffer
-	driver := exec.Command(bin, e.args("a", "alice", "run", "--store", dsn, "--notify", hook.URL)...)
-	driver.Stdout, driver.Stderr = &out, &errOut
-	if err := driver.Start(); err != nil {
+// storeRun is the store's only run.
+func (tm *team) storeRun() store.Run {
+	tm.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st, err := store.Open(ctx, tm.dsn, store.Options{})
+	if err != nil {
+		tm.t.Fatal(err)
+	}
+	defer st.Close()
+	runs, err := st.Runs(ctx)
+	if err != nil || len(runs) != 1 {
+		tm.t.Fatalf("store runs: %v, %+v; want one run", err, runs)
+	}
+	return runs[0]
+}
+
+// TestForcedTakeOverFencesThePausedDriver: the driver is paused
+// (SIGSTOP), another operator forces the take-over naming her, and when
+// the first comes back its next write is refused and it stops, saying who
+// took over.
+func TestForcedTakeOverFencesThePausedDriver(t *testing.T) {
+	tm := newTeam(t, shareStoreDSN(t))
+	tm.timeout = "30s" // only a forced take-over can be quick
+	ana, bob := tm.machine("ana"), tm.machine("bob")
+	a, aout := ana.start()
+	waitFor(t, "ana's step to write its marker", func() bool { return tm.count("marker") == 1 })
+	if err := a.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	// Naming someone else is refused.
+	r := runbook(t, nil, bob.args("--force-take-over", "carol", "--on-dirty=verify")...)
+	if r.code != exitLocked || !strings.Contains(r.err, `held by "ana"`) {
+		t.Fatalf("force naming carol: exit %d, stderr %q", r.code, r.err)
+	}
+	// bob forces it at once; ana's step waits for release, bob verifies it.
+	tm.release("release")
+	tm.release("release2")
+	r = runbook(t, nil, bob.args("--force-take-over", "ana", "--on-dirty=verify")...)
+	if r.code != 0 {
+		t.Fatalf("forced take-over: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	_, shared := tm.storeJournal()
+	if !strings.Contains(string(shared), "forced, naming ana") {
+		t.Fatalf("the forced take-over is not journaled:\n%s", shared)
+	}
+	if err := a.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- driver.Wait() }()
-	t.Cleanup(func() {
-		if driver.ProcessState == nil {
-			driver.Process.Kill()
-			<-done
-		}
-	})
-	waitFor(t, "the driver to wait for approval", func() bool {
-		return strings.Contains(out.String(), "switch waits for 1 approval (reason required) from operators other than alice; waiting")
-	})
-	if j := e.journal(t, "a"); !strings.Contains(j, "k=approval.asked\ts=switch") || strings.Contains(j, "k=step.started\ts=switch") {
-		t.Fatalf("driver journal while waiting:\n%s", j)
-	}
-
-	// The driver cannot approve its own step (the store refuses it).
-	r := runbook(t, nil, e.args("b", "alice", "approve", "switch", "--reason", "mine", "--store", dsn)...)
-	if r.code != exitFailed || !strings.Contains(r.err, "alice drives run") || !strings.Contains(r.err, "cannot approve its own step switch") {
-		t.Fatalf("self-approval: exit %d\n%s%s", r.code, r.out, r.err)
-	}
-	// A reader follows but does not approve or add notes.
-	r = runbook(t, nil, e.args("c", "carol", "approve", "switch", "--reason", "ok", "--store", readerDSN)...)
-	if r.code != exitFailed || !strings.Contains(r.err, "grant runbook_writer to "+reader) {
-		t.Fatalf("reader approves: exit %d\n%s%s", r.code, r.out, r.err)
-	}
-	r = runbook(t, nil, e.args("c", "carol", "note", "let me in", "--store", readerDSN)...)
-	if r.code != exitFailed || !strings.Contains(r.err, "grant runbook_writer to "+reader) {
-		t.Fatalf("reader adds a note: exit %d\n%s%s", r.code, r.out, r.err)
-	}
-	// ... while it may read the run (follow).
-	rd, err := store.Open(ctx, readerDSN, store.Options{})
-	if err != nil {
-		t.Fatalf("the reader opens the store: %v", err)
-	}
-	_, rerr := rd.Records(ctx, runID, 0, 0)
-	_, aerr := rd.Approvals(ctx, runID, "")
-	_, nerr := rd.Notes(ctx, runID, 0)
-	rd.Close()
-	if rerr != nil || aerr != nil || nerr != nil {
-		t.Fatalf("the reader reads: %v %v %v", rerr, aerr, nerr)
-	}
-	// Clear refusals before the store is asked.
-	for _, c := range []struct {
-		args []string
-		want string
-	}{
-		{e.args("b", "bob", "approve", "switch", "--store", dsn), "step switch requires a reason: runbook approve switch --reason TEXT"},
-		{e.args("b", "bob", "approve", "nope", "--reason", "x", "--store", dsn), `no step "nope" in runbook approval-test (steps that need approval: switch)`},
-		{e.args("b", "bob", "approve", "prepare", "--reason", "x", "--store", dsn), "step prepare needs no approval"},
-		{e.args("b", "bob", "approve", "switch", "--reason", "x"), "no shared-run store"},
-	} {
-		if r := runbook(t, []string{"RUNBOOK_STORE="}, c.args...); r.code != exitUsage || !strings.Contains(r.err, c.want) {
-			t.Errorf("%v: exit %d: %s; want %q", c.args[:3], r.code, r.err, c.want)
-		}
-	}
-
-	// A follower's note reaches the driver's journal (LISTEN/NOTIFY).
-	r = runbook(t, nil, e.args("c", "carol", "note", "backup checked", "--step", "switch", "--store", dsn)...)
-	if r.code != 0 {
-		t.Fatalf("note: exit %d\n%s%s", r.code, r.out, r.err)
-	}
-	waitFor(t, "the note in the driver's journal", func() bool {
-		return strings.Contains(e.journal(t, "a"), "k=note\ts=switch\tby=carol\tnote=backup checked")
-	})
-
-	// Another operator approves from another machine.
-	r = runbook(t, nil, e.args("b", "bob", "approve", "switch", "--reason", "CHG-42 signed off", "--store", dsn)...)
-	if r.code != 0 || !strings.Contains(r.out, "approved step switch of run") || !strings.Contains(r.out, "as bob") {
-		t.Fatalf("approve: exit %d\n%s%s", r.code, r.out, r.err)
-	}
+	go func() { done <- a.Wait() }()
 	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("driver: %v\n%s%s", err, out.String(), errOut.String())
-		}
-	case <-ctx.Done():
-		t.Fatalf("the driver did not finish:\n%s", out.String())
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("ana did not stop after she was taken over:\n%s", aout)
 	}
-	if !strings.Contains(out.String(), "switch approved by bob on") || !strings.Contains(out.String(), "through the store: CHG-42 signed off") {
-		t.Errorf("driver log:\n%s", out.String())
+	if code := a.ProcessState.ExitCode(); code != exitLocked || !strings.Contains(aout.String(), "taken over by bob on ") {
+		t.Fatalf("ana after SIGCONT: exit %d, want 3 saying bob took over:\n%s", code, aout)
 	}
-	// The approval is journaled before the step's start: who, host, why, how.
-	evs, _, err := steps.ReadJournal(filepath.Join(e.dir, "a", "state", "approval-test", "journal"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	approved, started := -1, -1
-	for i, ev := range evs {
-		switch {
-		case ev.Kind == steps.EvStepApproved && ev.Step == "switch":
-			approved = i
-			host, _ := os.Hostname()
-			if ev.Actor != "bob" || ev.Host != host || ev.Reason != "CHG-42 signed off" || ev.Via != steps.ViaStore || ev.Given.IsZero() {
-				t.Errorf("approval record %+v", ev)
-			}
-		case ev.Kind == steps.EvStepStarted && ev.Step == "switch":
-			started = i
+	for file, want := range map[string]int{"marker": 1, "second": 1, "after": 1} {
+		if n := tm.count(file); n != want {
+			t.Errorf("%s ran %d times, want %d", file, n, want)
 		}
 	}
-	if approved < 0 || started < approved {
-		t.Fatalf("approval at record %d, start at %d", approved+1, started+1)
+	_, after := tm.storeJournal()
+	if !bytes.Equal(after, shared) {
+		t.Fatalf("the fenced driver changed the shared run:\nbefore:\n%s\nafter:\n%s", shared, after)
 	}
-	// status and report show it.
-	st := runbook(t, nil, e.args("a", "alice", "status", "--date", "today")...)
-	if !strings.Contains(st.out, "approved by bob") {
-		t.Errorf("status:\n%s", st.out)
-	}
-	rep := runbook(t, nil, e.args("a", "alice", "report", "--date", "today")...)
-	if !strings.Contains(rep.out, "- Decisions: 1 (1 approval)") || !strings.Contains(rep.out, "approved by bob on") {
-		t.Errorf("report:\n%s", rep.out)
-	}
-	// The webhook heard the run start, the approval needed, its end.
-	waitFor(t, "the webhook", func() bool { return len(hook.events()) >= 3 })
-	if got := strings.Join(hook.events(), ","); got != "run_started,approval_needed,run_finished" {
-		t.Errorf("webhook events %s", got)
-	}
-	if a := hook.all(); !strings.Contains(a, `"step":"switch"`) || !strings.Contains(a, "needs 1 approval (reason required)") {
-		t.Errorf("webhook bodies:\n%s", a)
+	if !bytes.Equal(after, bob.journal()) {
+		t.Fatal("store and bob's journal differ")
 	}
 }
 
-// TestWebhooksNeverHoldTheRunUp: one webhook hangs, another records. The
-// run ends (its last record journaled) while the hanging handler still
-// holds its first request; a failing step's secret reaches no webhook.
-func TestWebhooksNeverHoldTheRunUp(t *testing.T) {
-	if testing.Short() {
-		t.Skip("process test: not under -short")
-	}
-	release := make(chan struct{})
-	var mu sync.Mutex
-	entered, finished := 0, 0
-	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		entered++
-		mu.Unlock()
-		<-release
-		mu.Lock()
-		finished++
-		mu.Unlock()
-	}))
-	defer hang.Close()
-	defer close(release)
-	hook := newHookServer(t)
-	e := newApprovalEnv(t)
-	os.MkdirAll(filepath.Join(e.dir, "a"), 0o755)
+// cutProxy forwards TCP to the store and can cut every connection and
+// refuse new ones, then listen again on the same port. To the driver this
+// is the store stopped and started again (connections reset, connects
+// refused). A proxy rather than a second PostgreSQL cluster: the tests
+// run as root in CI, where initdb needs another OS user and a directory
+// that user owns, and the store's cluster is shared by every test.
+type cutProxy struct {
+	t      *testing.T
+	target string
+	addr   string
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  []net.Conn
+}
 
-	// Without a store, the approval is given on the driver's machine.
-	r := runbook(t, []string{"RUNBOOK_NOTIFY=" + hang.URL + " " + hook.URL}, e.args("a", "alice", "run", "--approve", "switch=bob:CHG-7")...)
-	mu.Lock()
-	inHandler, done := entered, finished
-	mu.Unlock()
+func newCutProxy(t *testing.T, target string) *cutProxy {
+	p := &cutProxy{t: t, target: target}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.addr = ln.Addr().String()
+	p.serve(ln)
+	t.Cleanup(p.cut)
+	return p
+}
+
+func (p *cutProxy) serve(ln net.Listener) {
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", p.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			go func() { defer up.Close(); copyConn(up, c) }()
+			go func() { defer c.Close(); copyConn(c, up) }()
+		}
+	}()
+}
+
+func copyConn(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (p *cutProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func (p *cutProxy) restore() {
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		p.t.Fatalf("listen again on %s: %v", p.addr, err)
+	}
+	p.serve(ln)
+}
+
+// TestStoreAwayMidRun: the store goes away while a step runs; the run
+// goes on locally and says it is not shared; when the store is back the
+// backlog is pushed, and store and local journal end byte-identical.
+func TestStoreAwayMidRun(t *testing.T) {
+	dsn := shareStoreDSN(t)
+	u, _ := url.Parse(dsn)
+	proxy := newCutProxy(t, u.Host)
+	u.Host = proxy.addr
+	tm := newTeam(t, u.String())
+	ana := tm.machine("ana")
+	a, aout := ana.start()
+	waitFor(t, "the first step to write its marker", func() bool { return tm.count("marker") == 1 })
+	proxy.cut()
+	// The first step ends and the second begins with the store away.
+	tm.release("release")
+	waitFor(t, "the second step to run without the store", func() bool { return tm.count("second") == 1 })
+	waitFor(t, "the notice that the run is not shared", func() bool { return strings.Contains(aout.String(), "not shared since") })
+	local := len(ana.journal())
+	proxy.restore()
+	// The heartbeat pushes the backlog while the step still waits.
+	var shared []byte
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, shared = tm.storeJournal(); len(shared) >= local || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(shared) < local {
+		t.Fatalf("the backlog was not pushed while the run went on: store has %d bytes, the local journal %d\n%s", len(shared), local, aout)
+	}
+	if !strings.Contains(aout.String(), "the store is back") {
+		t.Errorf("no notice that the store is back:\n%s", aout)
+	}
+	tm.release("release2")
+	if err := a.Wait(); err != nil {
+		t.Fatalf("driver: %v\n%s", err, aout)
+	}
+	_, shared = tm.storeJournal()
+	if !bytes.Equal(shared, ana.journal()) {
+		t.Fatalf("store and local journal differ after the store came back:\nstore:\n%s\nlocal:\n%s", shared, ana.journal())
+	}
+	for file, want := range map[string]int{"marker": 1, "second": 1, "after": 1} {
+		if n := tm.count(file); n != want {
+			t.Errorf("%s ran %d times, want %d", file, n, want)
+		}
+	}
+}
+
+// TestShareFlagsNeedAStore: forcing a take-over means nothing without a
+// store, and a lease timeout must be positive.
+func TestShareFlagsNeedAStore(t *testing.T) {
+	e := newCrashEnv(t)
+	r := runbook(t, []string{"RUNBOOK_STORE="}, e.args("run", "--force-take-over", "ana")...)
+	if r.code != exitUsage || !strings.Contains(r.err, "--force-take-over needs a shared-run store") {
+		t.Fatalf("--force-take-over without a store: exit %d, stderr %q", r.code, r.err)
+	}
+	r = runbook(t, nil, e.args("run", "--store", "postgres://127.0.0.1:1/x", "--lease-timeout", "0s")...)
+	if r.code != exitUsage || !strings.Contains(r.err, "--lease-timeout must be more than 0") {
+		t.Fatalf("--lease-timeout 0: exit %d, stderr %q", r.code, r.err)
+	}
+	if lines(t, filepath.Join(e.work, "marker")) != 0 {
+		t.Fatal("a refused command ran a step")
+	}
+}
+
+// TestUIShowsWhoTookOver: a driver's terminal UI, idle, learns from its
+// heartbeat that another operator forced the take-over; the header says
+// who, and the session writes nothing more.
+func TestUIShowsWhoTookOver(t *testing.T) {
+	tm := newTeam(t, shareStoreDSN(t))
+	tm.timeout = "1s"
+	ana, bob := tm.machine("ana"), tm.machine("bob")
+	uiArgs := append([]string{"tui"}, ana.args()[2:]...)
+	s := newTmux(t, 140, 40, []string{"TERM=xterm-256color", "NO_COLOR=1"}, uiArgs...)
+	s.waitScreen("ana's first frame", "Shared run test", "ana")
+	before := ana.journal()
+	r := runbook(t, nil, bob.args("--force-take-over", "ana", "--step", "after")...)
 	if r.code != 0 {
-		t.Fatalf("run: exit %d\n%s%s", r.code, r.out, r.err)
+		t.Fatalf("bob's forced take-over: exit %d\n%s%s", r.code, r.out, r.err)
 	}
-	if !strings.Contains(e.journal(t, "a"), "k=run.finished") {
-		t.Fatalf("no run.finished:\n%s", e.journal(t, "a"))
+	s.waitScreen("ana's header to say who took over", "taken over by bob on")
+	// A key that would run the step does nothing to the run.
+	s.keys("Enter")
+	time.Sleep(300 * time.Millisecond)
+	if tm.count("marker") != 0 {
+		t.Fatal("the UI taken over ran a step")
 	}
-	if inHandler < 1 || done != 0 {
-		t.Fatalf("the hanging webhook: %d requests entered, %d finished; want the run over while the first still hangs", inHandler, done)
+	if !bytes.Equal(ana.journal(), before) {
+		t.Fatalf("the UI taken over wrote its journal:\n%s", ana.journal())
 	}
-	if !strings.Contains(r.err, "notice:") {
-		t.Errorf("no notice of the undelivered events on stderr:\n%s", r.err)
-	}
-	j := e.journal(t, "a")
-	if !strings.Contains(j, "k=step.approved\ts=switch\tby=bob\twhy=CHG-7") || !strings.Contains(j, "via=driver") {
-		t.Errorf("local approval not journaled as given on the driver's machine:\n%s", j)
-	}
-	if got := strings.Join(hook.events(), ","); got != "run_started,approval_needed,run_finished" {
-		t.Errorf("recording webhook: %s", got)
-	}
+}
 
-	// A step that fails with a secret in its error: the webhook gets it
-	// redacted.
-	// The runbook's own webhook (notify: env, events: [step_failed]) hears
-	// of the failure only.
-	const secret = "no-such-cmd-Xq7Zr2"
-	own := newHookServer(t)
-	r = runbook(t, []string{"APPROVAL_TEST_WEBHOOK=" + own.URL}, e.args("b", "alice", "run", "--approve", "switch=bob:CHG-8", "--notify", hook.URL, "--target", "cmd="+secret)...)
-	if r.code != exitFailed {
-		t.Fatalf("failing run: exit %d\n%s%s", r.code, r.out, r.err)
+// TestRestartOnTheSameMachine: a driver killed and restarted on its own
+// machine with --take-over takes its own lease back at once (its dead
+// process held it), without waiting for the lease to expire.
+func TestRestartOnTheSameMachine(t *testing.T) {
+	tm := newTeam(t, shareStoreDSN(t))
+	tm.timeout = "30s"
+	ana := tm.machine("ana")
+	a, _ := ana.start()
+	waitFor(t, "ana's step to write its marker", func() bool { return tm.count("marker") == 1 })
+	a.Process.Kill()
+	a.Wait()
+	killProcessesIn(t, ana.work)
+	tm.release("release")
+	tm.release("release2")
+	r := runbook(t, nil, ana.args("--take-over", "--on-dirty=verify")...)
+	if r.code != 0 {
+		t.Fatalf("restart on the same machine: exit %d\n%s%s", r.code, r.out, r.err)
 	}
-	waitFor(t, "step_failed at the webhook", func() bool { return strings.Contains(strings.Join(hook.events(), ","), "step_failed") })
-	if a := hook.all(); strings.Contains(a, secret) || !strings.Contains(a, `"step":"finish"`) {
-		t.Errorf("webhook bodies (secret must be masked):\n%s", a)
+	_, shared := tm.storeJournal()
+	if !bytes.Equal(shared, ana.journal()) {
+		t.Fatal("store and ana's journal differ")
 	}
-	if got := strings.Join(own.events(), ","); got != "step_failed" || strings.Contains(own.all(), secret) {
-		t.Errorf("the runbook's webhook (step_failed only): %s\n%s", got, own.all())
-	}
-	if strings.Contains(r.out+r.err, own.URL) {
-		t.Errorf("the webhook's URL (a secret) was printed:\n%s%s", r.out, r.err)
-	}
-	// Headless without a store and without --approve: refused, with the way out.
-	r = runbook(t, nil, e.args("c", "alice", "run")...)
-	if r.code != exitNeedsOp || !strings.Contains(r.err, "step switch needs 1 approval from operators other than alice") || !strings.Contains(r.err, "--approve switch=NAME:REASON") {
-		t.Errorf("no approval source: exit %d\n%s", r.code, r.err)
+	if !strings.Contains(string(shared), "took the run over from ana on ") || tm.count("marker") != 1 {
+		t.Fatalf("the restart did not take the dead process's lease, or ran the step again (marker %d):\n%s", tm.count("marker"), shared)
 	}
 }

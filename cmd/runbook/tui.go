@@ -69,9 +69,9 @@ func runTUI(ctx context.Context, c *common, t *tuiFlags, io Streams) error {
 	out := ui.NewOutput(0)
 	var notices []string
 	// Notices from the team's side (a webhook that fails) reach the
-	// status line once the program runs (see shareNotices).
-	live := shareNotices(c)
-	defer c.closeShared()
+	// status line once the program runs (see teamNotices).
+	live := teamNotices(c)
+	defer c.closeTeam()
 	sess, err := c.openSession(rb, out.Send, c.rehearsal, func(w string) { notices = append(notices, w) })
 	if err != nil {
 		return err

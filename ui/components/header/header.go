@@ -59,8 +59,22 @@ func View(p Props) string {
 	if p.Rehearsal {
 		right = "REHEARSAL  " + right
 	}
-	title := ansi.Truncate(termsafe.Line(p.Runbook.Title), max(w-ansi.StringWidth(right)-2, 1), "…")
-	l1 := st.Title.Render(title) + pad(w, title, right) + st.Accent.Render(right)
+	// A shared run the store lags behind, or that another driver took
+	// over: said before who drives, in warning colours.
+	share, shareText := "", ""
+	if p.Run != nil {
+		if share = termsafe.Line(p.Run.Share.String()); share != "" {
+			share = ansi.Truncate(share, max(w-ansi.StringWidth(right)-6, 1), "…")
+			style := st.Warn
+			if p.Run.Share.Stopped != "" {
+				style = st.Bad
+			}
+			shareText = style.Render(share) + "  "
+			share += "  "
+		}
+	}
+	title := ansi.Truncate(termsafe.Line(p.Runbook.Title), max(w-ansi.StringWidth(share+right)-2, 1), "…")
+	l1 := st.Title.Render(title) + pad(w, title, share+right) + shareText + st.Accent.Render(right)
 
 	// Line 2: the clocks. Long labels when they fit, short ones when not;
 	// on a very narrow screen the least important go first.

@@ -171,3 +171,30 @@ func TestWindowOnAnotherDayCountsNoDays(t *testing.T) {
 		t.Errorf("on its day:\n%s", s)
 	}
 }
+
+// TestSharedRunStatus: a store that lags behind, and a session taken
+// over, are said on the first line, beside who drives.
+func TestSharedRunStatus(t *testing.T) {
+	now := day.Add(8*time.Hour + 5*time.Minute)
+	for _, tc := range []struct {
+		share steps.ShareStatus
+		want  string
+	}{
+		{steps.ShareStatus{Run: "r"}, "Window"},
+		{steps.ShareStatus{Run: "r", Behind: 4, Since: day.Add(8 * time.Hour).Local()}, "not shared since " + day.Add(8*time.Hour).Local().Format("15:04") + " (4 events)  ana"},
+		{steps.ShareStatus{Run: "r", Stopped: "taken over by bo on laptop-b at 08:04:00: this session is stopped"}, "taken over by bo on laptop-b"},
+	} {
+		run := started(day.Add(8 * time.Hour))
+		run.Share = tc.share
+		for _, w := range []int{120, 60} {
+			_, s := view(t, run, now, w)
+			line := strings.Split(s, "\n")[0]
+			if w == 120 && !strings.Contains(line, tc.want) {
+				t.Errorf("width %d: first line lacks %q: %q", w, tc.want, line)
+			}
+			if !strings.Contains(line, "ana") {
+				t.Errorf("width %d: who drives is gone: %q", w, line)
+			}
+		}
+	}
+}
