@@ -230,21 +230,12 @@ func TestApprovalFromAnotherProcess(t *testing.T) {
 	dsn, db := shareDB(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	// The store and a run with its lease held by the driver, alice. (A
-	// driver that registers its run itself makes a newer one, which the
-	// commands below find the same way: the runbook's latest run.)
+	// The store; the driver, alice, registers its run and holds its lease.
 	owner, err := store.Open(ctx, dsn, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer owner.Close()
-	runID := "approval-" + time.Now().UTC().Format("150405.000")
-	if _, err := owner.CreateRun(ctx, runID, "approval-test", false); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := owner.Acquire(ctx, runID, store.Holder{Operator: "alice", Host: "driver-host", PID: 1}); err != nil {
-		t.Fatal(err)
-	}
 	// A read-only login role (roles.sql's runbook_reader).
 	adm, err := pgx.Connect(ctx, dsn)
 	if err != nil {
@@ -287,6 +278,11 @@ func TestApprovalFromAnotherProcess(t *testing.T) {
 	waitFor(t, "the driver to wait for approval", func() bool {
 		return strings.Contains(out.String(), "switch waits for 1 approval (reason required) from operators other than alice; waiting")
 	})
+	runs, err := owner.Runs(ctx)
+	if err != nil || len(runs) != 1 || runs[0].Runbook != "approval-test" || runs[0].Lease == nil || runs[0].Lease.Holder != "alice" {
+		t.Fatalf("the driver's run in the store: %+v %v", runs, err)
+	}
+	runID := runs[0].ID
 	if j := e.journal(t, "a"); !strings.Contains(j, "k=approval.asked\ts=switch") || strings.Contains(j, "k=step.started\ts=switch") {
 		t.Fatalf("driver journal while waiting:\n%s", j)
 	}
