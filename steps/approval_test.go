@@ -182,7 +182,7 @@ func TestApprovalsFromASourceAreJournaledBeforeTheStart(t *testing.T) {
 			got = append(got, ev.Kind.String()+" "+ev.Actor+"@"+ev.Host+" "+ev.Via)
 		}
 	}
-	want := "approval.asked ana@ |step.approved ben@ben-laptop store|step.approved cy@cy-desk store"
+	want := "approval.asked ana@testhost |step.approved ben@ben-laptop store|step.approved cy@cy-desk store"
 	if strings.Join(got, "|") != want {
 		t.Fatalf("journal:\n got %q\nwant %q", strings.Join(got, "|"), want)
 	}
