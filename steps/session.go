@@ -223,12 +223,6 @@ func Open(opt Options) (*Session, error) {
 		release()
 		return nil, &RehearsalMismatchError{Journal: j.Path(), Rehearsal: run.Rehearsal, Started: run.StartedAt}
 	}
-	wsNote, err := checkWorkspace(opt, run) // steps/workspace.go
-	if err != nil {
-		j.Close()
-		release()
-		return nil, err
-	}
 	s := &Session{opt: opt, lock: lock, journal: j, run: run}
 	s.Recovered.Torn = torn
 	s.Recovered.TookOver = lock.Previous
@@ -252,6 +246,14 @@ func Open(opt Options) (*Session, error) {
 			s.Close()
 			return nil, err
 		}
+	}
+	// The workspace must be at the run's last checkpoint, also when the
+	// run's records came from the store just now (a take-over on another
+	// machine): checked before this session records anything.
+	wsNote, err := checkWorkspace(opt, run) // steps/workspace.go
+	if err != nil {
+		s.Close()
+		return nil, err
 	}
 	if run.LastSeq == 0 {
 		s.Recovered.New = true
