@@ -125,7 +125,7 @@ func (tm *team) machine(name string) *machine {
 func (m *machine) args(extra ...string) []string {
 	a := []string{"run", "--headless", "-f", m.team.fixture, "--state", m.state, "--workspace", m.work,
 		"--operator", m.operator, "--target", "dir=" + m.team.world, "--date", "today",
-		"--store", m.team.dsn, "--lease-timeout", m.team.timeout}
+		"--store", m.team.dsn, "--lease-timeout", m.team.timeout, "--push-checkpoints", "origin"}
 	return append(a, extra...)
 }
 
@@ -296,8 +296,15 @@ func TestTakeOverAfterTheDriverIsKilled(t *testing.T) {
 	if run := tm.storeRun(); run.State != "finished" || run.Lease == nil || !run.Lease.Released || run.Lease.Holder != "bob" || run.Lease.Epoch != 2 {
 		t.Errorf("the store's run at the end: state %q, lease %+v; want finished, released by bob at epoch 2", run.State, run.Lease)
 	}
-	// ana's machine comes back with its journal behind the store's: it
-	// catches up from the store (nothing runs again) and stays in step.
+	// ana's machine comes back with its journal and workspace behind: it
+	// catches up from the store, but its workspace lacks bob's
+	// checkpoints (pushed to the remote), and it is told what to fetch.
+	r = runbook(t, nil, ana.args("--take-over", "--on-dirty=verify")...)
+	if r.code != exitEnv || !strings.Contains(r.err, "is not at the run's last checkpoint") || !strings.Contains(r.err, "fetch origin && git -C "+ana.work+" merge --ff-only") {
+		t.Fatalf("ana back with a workspace behind: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	git(t, ana.work, "fetch", "-q", "origin")
+	git(t, ana.work, "merge", "-q", "--ff-only", "origin/main")
 	r = runbook(t, nil, ana.args("--take-over", "--on-dirty=verify")...)
 	if r.code != 0 || !strings.Contains(r.out, "run finished") {
 		t.Fatalf("ana back on the finished run: exit %d\n%s%s", r.code, r.out, r.err)
