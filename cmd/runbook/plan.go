@@ -195,11 +195,7 @@ func propose(p *planJSON, props []steps.Proposal) {
 func describe(as []runbooks.Action, env *steps.Env) []actionJSON {
 	var out []actionJSON
 	for _, a := range as {
-		d := a.Type
-		if act, ok := a.Params.(steps.Action); ok {
-			d = act.Describe(env)
-		}
-		out = append(out, actionJSON{Type: a.Type, Name: a.Name, Describe: env.Redact.String(d)})
+		out = append(out, actionJSON{Type: a.Type, Name: a.Name, Describe: steps.DescribeAction(a, env)})
 	}
 	return out
 }
