@@ -64,25 +64,17 @@ type cachedRunbook struct {
 	GuidesDir string
 }
 
+// cachedPhase and cachedStep are the model's own types with the actions
+// replaced (their parameters are typed values behind an interface); the
+// outer fields hide the embedded ones of the same name.
 type cachedPhase struct {
-	ID, Title                  string
-	SlotStart, SlotEnd         time.Time
-	Checkpoint, OverrunAllowed bool
-	Steps                      []cachedStep
-	Pos                        Pos
+	Phase
+	Steps []cachedStep
 }
 
 type cachedStep struct {
-	ID, Title        string
-	Budget           time.Duration
-	Guide            GuideRef
-	Checklist        []string
+	Step
 	Do, Verify, Undo []cachedAction
-	Retries          int
-	Timeout          time.Duration
-	Raises           map[string]int
-	UndoBudget       time.Duration
-	Pos              Pos
 }
 
 type cachedAction struct {
@@ -181,14 +173,14 @@ func encodeCache(rb *Runbook, key string, fsys fs.FS, name string, opt LoadOptio
 	// cached as valid).
 	anchors := map[string]map[string]bool{}
 	for _, p := range rb.Phases {
-		cp := cachedPhase{ID: p.ID, Title: p.Title, SlotStart: p.SlotStart, SlotEnd: p.SlotEnd,
-			Checkpoint: p.Checkpoint, OverrunAllowed: p.OverrunAllowed, Pos: p.Pos}
+		cp := cachedPhase{Phase: p}
+		cp.Phase.Steps = nil
 		if p.Steps != nil {
 			cp.Steps = make([]cachedStep, 0, len(p.Steps))
 		}
 		for _, s := range p.Steps {
-			cs := cachedStep{ID: s.ID, Title: s.Title, Budget: s.Budget, Guide: s.Guide, Checklist: s.Checklist,
-				Retries: s.Retries, Timeout: s.Timeout, Raises: s.Raises, UndoBudget: s.UndoBudget, Pos: s.Pos}
+			cs := cachedStep{Step: s}
+			cs.Step.Do, cs.Step.Verify, cs.Step.Undo = nil, nil, nil
 			var ok1, ok2, ok3 bool
 			cs.Do, ok1 = actions(s.Do)
 			cs.Verify, ok2 = actions(s.Verify)
@@ -307,14 +299,13 @@ func decodeCache(data []byte, key string, fsys fs.FS, name string, opt LoadOptio
 		return out, true
 	}
 	for _, cp := range c.Phases {
-		p := Phase{ID: cp.ID, Title: cp.Title, SlotStart: in(cp.SlotStart), SlotEnd: in(cp.SlotEnd),
-			Checkpoint: cp.Checkpoint, OverrunAllowed: cp.OverrunAllowed, Pos: cp.Pos}
+		p := cp.Phase
+		p.SlotStart, p.SlotEnd, p.Steps = in(p.SlotStart), in(p.SlotEnd), nil
 		if cp.Steps != nil {
 			p.Steps = make([]Step, 0, len(cp.Steps))
 		}
 		for _, cs := range cp.Steps {
-			s := Step{ID: cs.ID, Title: cs.Title, Budget: cs.Budget, Guide: cs.Guide, Checklist: cs.Checklist,
-				Retries: cs.Retries, Timeout: cs.Timeout, Raises: cs.Raises, UndoBudget: cs.UndoBudget, Pos: cs.Pos}
+			s := cs.Step
 			var ok1, ok2, ok3 bool
 			s.Do, ok1 = actions(cs.Do)
 			s.Verify, ok2 = actions(cs.Verify)

@@ -7,20 +7,10 @@ import (
 	"testing"
 )
 
-const cacheRunbook = `id: cache-check
-title: Cache check
-schedule: {date: "2025-10-24", timezone: UTC}
-phases:
-  - id: p1
-    title: One
-    slot: "09:00-10:00"
-    steps:
-      - id: s1
-        title: Step one
-        budget: 1m
-        guide: guide.md#step-one
-        do:
-          - manual: {prompt: Do it}
+// cacheRunbook is written in flow style: one phase, one manual step.
+const cacheRunbook = `{id: cache-check, title: Cache check, schedule: {date: "2025-10-24", timezone: UTC},
+  phases: [{id: p1, title: One, slot: "09:00-10:00", steps: [
+    {id: s1, title: Step one, budget: 1m, guide: "guide.md#step-one", do: [{manual: {prompt: Do it}}]}]}]}
 `
 
 // cacheEntries lists the load cache's files in state.
