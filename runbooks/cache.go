@@ -264,11 +264,20 @@ func decodeCache(data []byte, key string, fsys fs.FS, name string, opt LoadOptio
 		}
 		loc = l
 	}
+	// Times are stored with the offset they had when the runbook was
+	// loaded; time zone rules that changed since (a tzdata update) give
+	// another offset, and the runbook is loaded afresh.
+	zoneChanged := false
 	in := func(t time.Time) time.Time {
 		if t.IsZero() {
 			return t
 		}
-		return t.In(loc)
+		_, was := t.Zone()
+		t = t.In(loc)
+		if _, is := t.Zone(); is != was {
+			zoneChanged = true
+		}
+		return t
 	}
 	rb.Schedule = Schedule{Date: c.Date, Location: loc, Start: in(c.Start)}
 	rb.Guides = guidesOf(fsys, c.GuidesDir, opt)
@@ -316,6 +325,9 @@ func decodeCache(data []byte, key string, fsys fs.FS, name string, opt LoadOptio
 			p.Steps = append(p.Steps, s)
 		}
 		rb.Phases = append(rb.Phases, p)
+	}
+	if zoneChanged {
+		return nil
 	}
 	return rb
 }

@@ -180,6 +180,19 @@ func TestCacheIgnoresDamagedEntries(t *testing.T) {
 		}
 	}
 
+	// Times whose offset in the runbook's zone is not the one stored (the
+	// zone's rules changed since the entry was written) are a miss.
+	c.m[slot] = withDigest(t, bytes.ReplaceAll(body(t, good), []byte("+02:00"), []byte("+03:00")))
+	puts := c.puts
+	got, err := loadVia(t, fsys, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameRunbook(t, got, want)
+	if c.puts != puts+1 {
+		t.Fatal("an entry whose times have another offset than the zone gives was used")
+	}
+
 	bad := cachedFS()
 	bad["rb.yaml"] = &fstest.MapFile{Data: []byte(strings.Replace(cachedYAML, "budget: 5m", "budget: 5 parsecs", 1))}
 	c = &memCache{}
@@ -197,11 +210,26 @@ func TestCacheIgnoresDamagedEntries(t *testing.T) {
 // entry of another runbook (or binary) in this runbook's slot.
 func otherKey(t *testing.T, entry []byte) []byte {
 	t.Helper()
-	_, body, ok := bytes.Cut(entry, []byte("\n"))
-	if !ok || !bytes.Contains(body, []byte(`"Key":"`)) {
+	b := body(t, entry)
+	if !bytes.Contains(b, []byte(`"Key":"`)) {
 		t.Fatalf("unexpected entry layout: %.200s", entry)
 	}
-	body = bytes.Replace(body, []byte(`"Key":"`), []byte(`"Key":"0`), 1)
+	return withDigest(t, bytes.Replace(b, []byte(`"Key":"`), []byte(`"Key":"0`), 1))
+}
+
+// body is an entry without its digest line.
+func body(t *testing.T, entry []byte) []byte {
+	t.Helper()
+	_, b, ok := bytes.Cut(entry, []byte("\n"))
+	if !ok {
+		t.Fatalf("unexpected entry layout: %.200s", entry)
+	}
+	return b
+}
+
+// withDigest is body as an entry, with a valid digest line.
+func withDigest(t *testing.T, body []byte) []byte {
+	t.Helper()
 	sum := sha256.Sum256(body)
 	return append([]byte(hex.EncodeToString(sum[:])+"\n"), body...)
 }
