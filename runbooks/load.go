@@ -29,6 +29,9 @@ type LoadOptions struct {
 	// relative to the runbook file inside the same file system (or the
 	// `guides:` directory the runbook names).
 	Guides fs.FS
+	// Cache, when set, keeps the validated runbook between processes
+	// (see Cache); Parse never uses it.
+	Cache Cache
 }
 
 // Load reads and validates one runbook. On failure the error is Errors:
@@ -47,6 +50,9 @@ func Load(fsys fs.FS, name string, opt LoadOptions) (*Runbook, error) {
 	src, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read runbook %s: %w", name, err)
+	}
+	if opt.Cache != nil {
+		return loadCached(src, fsys, name, opt)
 	}
 	return Parse(src, name, fsys, opt)
 }
@@ -112,7 +118,7 @@ func Parse(src []byte, name string, fsys fs.FS, opt LoadOptions) (rb *Runbook, e
 			dir = path.Join(dir, guidesDir)
 		}
 		if sub, err := fs.Sub(fsys, dir); err == nil {
-			rb.Guides = sub
+			rb.Guides, rb.guidesDir = sub, dir
 		}
 	}
 	// Guides are checked even when the file has other faults, so one

@@ -32,6 +32,10 @@ type Runbook struct {
 	// Digest is a hash of the runbook source, journaled so a run can tell
 	// when the runbook changed under it.
 	Digest string
+
+	// guidesDir is the directory of fsys that Guides is (set when Guides
+	// came from the runbook's own file system), for the load cache.
+	guidesDir string
 }
 
 // Schedule places the window in time.

@@ -202,13 +202,22 @@ func (c *common) loadRunbook() (*runbooks.Runbook, error) {
 // one named by --runbook.
 func (c *common) readRunbook() (*runbooks.Runbook, error) {
 	reg := actions.Registry()
-	if c.file != "" {
-		return loadFile(c.file, c.guides, reg)
+	var cache runbooks.Cache
+	if lc := newLoadCache(c.stateDir); lc != nil {
+		cache = lc
 	}
-	return runbooks.LoadEmbedded(c.name, runbooks.LoadOptions{Actions: reg})
+	if c.file != "" {
+		return loadFileCached(c.file, c.guides, reg, cache)
+	}
+	return runbooks.LoadEmbedded(c.name, runbooks.LoadOptions{Actions: reg, Cache: cache})
 }
 
 func loadFile(path, guides string, reg runbooks.ActionTypes) (*runbooks.Runbook, error) {
+	return loadFileCached(path, guides, reg, nil)
+}
+
+// loadFileCached is loadFile through a load cache (nil: none).
+func loadFileCached(path, guides string, reg runbooks.ActionTypes, cache runbooks.Cache) (*runbooks.Runbook, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
@@ -216,7 +225,7 @@ func loadFile(path, guides string, reg runbooks.ActionTypes) (*runbooks.Runbook,
 	if _, err := os.Stat(abs); err != nil {
 		return nil, usagef("runbook file %s: %v", path, errors.Unwrap(err))
 	}
-	opt := runbooks.LoadOptions{Actions: reg}
+	opt := runbooks.LoadOptions{Actions: reg, Cache: cache}
 	if guides != "" {
 		if fi, err := os.Stat(guides); err != nil || !fi.IsDir() {
 			return nil, usagef("--guides %s: not a directory", guides)

@@ -215,7 +215,7 @@ func leaseLine(l *leaseJSON) string {
 	}
 	age := time.Duration(l.HeartbeatAgeSeconds) * time.Second
 	s := fmt.Sprintf("driven by %s on %s (pid %d) since %s, heartbeat %s ago", l.Holder, l.Host, l.PID,
-		l.Since.UTC().Format("2006-01-02 15:04Z"), ms(age))
+		l.Since.UTC().Format("2006-01-02 15:04Z"), steps.FormatSeconds(age))
 	if age >= leaseFresh {
 		s += ": the driver may be gone (take over with --take-over)"
 	}

@@ -198,7 +198,7 @@ func (h *headless) step(ctx, work context.Context, s runbooks.Step) error {
 			case before.Status == steps.Failed:
 				h.logf(s.ID, "retrying (attempt %d): last error: %s", before.Attempts+1, before.LastErr)
 			}
-			h.logf(s.ID, "start: %s (budget %s)", s.Title, hm(s.Budget))
+			h.logf(s.ID, "start: %s (budget %s)", s.Title, steps.FormatBudget(s.Budget))
 		default:
 			if unknown {
 				h.logf(s.ID, "%s (--on-dirty=%s)", d.Why, h.onDirty)
@@ -211,7 +211,7 @@ func (h *headless) step(ctx, work context.Context, s runbooks.Step) error {
 		if err != nil {
 			var se *steps.StepError
 			if errors.As(err, &se) {
-				h.logf(s.ID, "FAILED after %s: %v", ms(st.Elapsed(h.clock.Now())), se.Err)
+				h.logf(s.ID, "FAILED after %s: %v", steps.FormatSeconds(st.Elapsed(h.clock.Now())), se.Err)
 				if ctx.Err() != nil {
 					return errInterrupted
 				}
@@ -225,7 +225,7 @@ func (h *headless) step(ctx, work context.Context, s runbooks.Step) error {
 		case d.Op == steps.OpUndo && unknown:
 			return &exitError{code: exitNeedsOp, err: fmt.Errorf("step %s was %s and is now undone; run again to redo it, or skip it", s.ID, before.Status)}
 		case st.Status == steps.Succeeded:
-			h.logf(s.ID, "succeeded in %s of %s", ms(st.Elapsed(h.clock.Now())), hm(s.Budget))
+			h.logf(s.ID, "succeeded in %s of %s", steps.FormatSeconds(st.Elapsed(h.clock.Now())), steps.FormatBudget(s.Budget))
 			if st.Commit != "" {
 				h.logf(s.ID, "checkpoint %s", short(st.Commit))
 			}

@@ -203,11 +203,7 @@ func propose(p *planJSON, props []steps.Proposal) {
 func describe(as []runbooks.Action, env *steps.Env) []actionJSON {
 	var out []actionJSON
 	for _, a := range as {
-		d := a.Type
-		if act, ok := a.Params.(steps.Action); ok {
-			d = act.Describe(env)
-		}
-		out = append(out, actionJSON{Type: a.Type, Name: a.Name, Describe: env.Redact.String(d)})
+		out = append(out, actionJSON{Type: a.Type, Name: a.Name, Describe: steps.DescribeAction(a, env)})
 	}
 	return out
 }
@@ -218,7 +214,7 @@ func printPlan(w io.Writer, p planJSON) {
 	loc := p.PlannedStart.Location()
 	fmt.Fprintf(w, "%s — %s\n", termsafe.Line(p.Title), p.Runbook)
 	fmt.Fprintf(w, "%s, %s–%s %s; step budgets add up to %s\n", p.PlannedStart.Format("Mon 2 Jan 2006"),
-		p.PlannedStart.Format("15:04"), p.PlannedEnd.In(loc).Format("15:04"), p.Timezone, hm(time.Duration(p.BudgetSeconds)*time.Second))
+		p.PlannedStart.Format("15:04"), p.PlannedEnd.In(loc).Format("15:04"), p.Timezone, steps.FormatBudget(time.Duration(p.BudgetSeconds)*time.Second))
 	if p.Day != nil {
 		fmt.Fprintf(w, "Day: %s\n", p.Day)
 	}
@@ -245,28 +241,28 @@ func printPlan(w io.Writer, p planJSON) {
 			overrun = " (overrun: allowed)"
 		}
 		fmt.Fprintf(w, "\n%s  %s–%s  slot %s, budget %s, buffer %s%s\n", termsafe.Line(ph.Title),
-			ph.SlotStart.Format("15:04"), ph.SlotEnd.Format("15:04"), hm(slot), hm(budget), hm(slot-budget), overrun)
+			ph.SlotStart.Format("15:04"), ph.SlotEnd.Format("15:04"), steps.FormatBudget(slot), steps.FormatBudget(budget), steps.FormatBudget(slot-budget), overrun)
 		for _, s := range ph.Steps {
 			kind := ""
 			if s.Manual {
 				kind = " (manual)"
 			}
 			fmt.Fprintf(w, "  %s–%s  %-6s %s — %s%s\n", s.PlannedStart.Format("15:04"), s.PlannedEnd.Format("15:04"),
-				hm(time.Duration(s.BudgetSeconds)*time.Second), s.ID, termsafe.Line(s.Title), kind)
+				steps.FormatBudget(time.Duration(s.BudgetSeconds)*time.Second), s.ID, termsafe.Line(s.Title), kind)
 			if s.Approval != nil {
 				fmt.Fprintf(w, "                %s\n", s.Approval)
 			}
 			if s.ProposedSeconds != nil {
 				actual := "—"
 				if s.ActualSeconds != nil {
-					actual = ms(time.Duration(*s.ActualSeconds) * time.Second)
+					actual = steps.FormatSeconds(time.Duration(*s.ActualSeconds) * time.Second)
 				}
 				note := ""
 				if s.ProposalNote != "" {
 					note = " (" + s.ProposalNote + ")"
 				}
-				fmt.Fprintf(w, "                budget %s, took %s → propose %s%s\n", hm(time.Duration(s.BudgetSeconds)*time.Second),
-					actual, hm(time.Duration(*s.ProposedSeconds)*time.Second), note)
+				fmt.Fprintf(w, "                budget %s, took %s → propose %s%s\n", steps.FormatBudget(time.Duration(s.BudgetSeconds)*time.Second),
+					actual, steps.FormatBudget(time.Duration(*s.ProposedSeconds)*time.Second), note)
 			}
 			for _, group := range []struct {
 				name string
@@ -278,7 +274,7 @@ func printPlan(w io.Writer, p planJSON) {
 			}
 		}
 		if ph.OverrunSeconds > 0 {
-			fmt.Fprintf(w, "  ! the steps run %s past the slot's end%s\n", hm(time.Duration(ph.OverrunSeconds)*time.Second), overrun)
+			fmt.Fprintf(w, "  ! the steps run %s past the slot's end%s\n", steps.FormatBudget(time.Duration(ph.OverrunSeconds)*time.Second), overrun)
 		}
 	}
 }
@@ -288,18 +284,4 @@ func firstLine(s string) string {
 		return s[:i] + " …"
 	}
 	return s
-}
-
-// hm formats a duration as 1h05m / 45m / -10m.
-func hm(d time.Duration) string {
-	sign := ""
-	if d < 0 {
-		sign, d = "-", -d
-	}
-	d = d.Round(time.Minute)
-	h, m := int(d.Hours()), int(d.Minutes())%60
-	if h == 0 {
-		return fmt.Sprintf("%s%dm", sign, m)
-	}
-	return fmt.Sprintf("%s%dh%02dm", sign, h, m)
 }

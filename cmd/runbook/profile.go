@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/runbook-dev/runbook/runbooks"
+	"github.com/runbook-dev/runbook/steps"
 )
 
 // A profile is a file of KEY=VALUE lines naming a workspace and target
@@ -77,42 +78,26 @@ func (c *common) applyProfiles() error {
 			}
 			return fmt.Errorf("profile %s: %w", name, err)
 		}
-		sc := bufio.NewScanner(f)
-		line := 0
-		for sc.Scan() {
-			line++
-			text := strings.TrimSpace(sc.Text())
-			if text == "" || strings.HasPrefix(text, "#") {
-				continue
-			}
-			k, v, ok := strings.Cut(text, "=")
-			if !ok {
-				f.Close()
-				return usagef("%s:%d: want KEY=VALUE", path, line)
-			}
-			switch {
-			case k == "workspace":
-				if !explicitWS {
-					c.workspace, c.workspaceSet = v, true
-				}
-			case k == "store":
-				if c.store == "" {
-					c.store, c.storeFrom = v, "store= in profile "+path
-				}
-			case strings.HasPrefix(k, "target."):
-				if c.profile == nil {
-					c.profile = map[string]string{}
-				}
-				c.profile[strings.TrimPrefix(k, "target.")] = v
-			default:
-				f.Close()
-				return usagef("%s:%d: unknown key %q (want workspace=, store= or target.NAME=)", path, line, k)
-			}
-		}
-		err = sc.Err()
+		p, err := steps.ParseProfile(f)
 		f.Close()
+		var pe *steps.ProfileError
+		if errors.As(err, &pe) {
+			return usagef("%s:%d: %s", path, pe.Line, pe.Msg)
+		}
 		if err != nil {
 			return fmt.Errorf("profile %s: %w", name, err)
+		}
+		if p.Workspace != "" && !explicitWS {
+			c.workspace, c.workspaceSet = p.Workspace, true
+		}
+		if p.Store != "" && c.store == "" {
+			c.store, c.storeFrom = p.Store, "store= in profile "+path
+		}
+		for _, t := range p.Targets {
+			if c.profile == nil {
+				c.profile = map[string]string{}
+			}
+			c.profile[t.Name] = t.Value
 		}
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/runbook-dev/runbook/steps"
 	"github.com/runbook-dev/runbook/steps/termsafe"
 )
 
@@ -100,7 +101,7 @@ func printRuns(w io.Writer, runs []runJSON) {
 			if l.Released {
 				driver += " (released)"
 			} else {
-				hb = ms(time.Duration(l.HeartbeatAgeSeconds)*time.Second) + " ago"
+				hb = steps.FormatSeconds(time.Duration(l.HeartbeatAgeSeconds)*time.Second) + " ago"
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", termsafe.Line(r.ID), termsafe.Line(r.Runbook), kind,

@@ -250,7 +250,7 @@ func printStatus(w io.Writer, st statusJSON) {
 	loc := c.PlannedStart.Location()
 	paceText := c.Pace
 	if c.Pace != "on plan" {
-		paceText += " " + hm(abs(time.Duration(c.VarianceSeconds)*time.Second))
+		paceText += " " + steps.FormatBudget(abs(time.Duration(c.VarianceSeconds)*time.Second))
 	}
 	finish := "projected finish"
 	if st.Finished {
@@ -258,19 +258,19 @@ func printStatus(w io.Writer, st statusJSON) {
 	}
 	fmt.Fprintf(w, "Clock: %s │ %s %s (planned %s) │ buffer %s │ %s of work left\n", paceText, finish,
 		clockAt(c.ProjectedFinish.In(loc), c.PlannedEnd.In(loc)), c.PlannedEnd.In(loc).Format("15:04"),
-		hm(time.Duration(c.BufferSeconds)*time.Second), hm(time.Duration(c.RemainingSeconds)*time.Second))
+		steps.FormatBudget(time.Duration(c.BufferSeconds)*time.Second), steps.FormatBudget(time.Duration(c.RemainingSeconds)*time.Second))
 	if !st.Started && st.Day.Undecided {
 		fmt.Fprintln(w, "       (figures as planned: the day is not chosen yet)")
 	}
 	if c.NoReturnWarning && c.UntilNoReturnSeconds != nil {
 		until := time.Duration(*c.UntilNoReturnSeconds) * time.Second
-		undo := hm(time.Duration(c.UndoNeededSeconds) * time.Second)
+		undo := steps.FormatBudget(time.Duration(c.UndoNeededSeconds) * time.Second)
 		if until >= 0 {
 			fmt.Fprintf(w, "⚠ Point of no return in %s (at %s): after it, undoing what is done (%s) no longer fits in the window\n",
-				hm(until), c.NoReturnAt.In(loc).Format("15:04"), undo)
+				steps.FormatBudget(until), c.NoReturnAt.In(loc).Format("15:04"), undo)
 		} else {
 			fmt.Fprintf(w, "⚠ Past the point of no return (%s ago, at %s): undoing what is done takes %s, more than the window has left\n",
-				hm(-until), c.NoReturnAt.In(loc).Format("15:04"), undo)
+				steps.FormatBudget(-until), c.NoReturnAt.In(loc).Format("15:04"), undo)
 		}
 	}
 	if st.Score != nil {
@@ -306,9 +306,9 @@ func printStatus(w io.Writer, st statusJSON) {
 		}
 		actual := "-"
 		if s.ActualSeconds > 0 || s.Status != steps.Pending {
-			actual = ms(time.Duration(s.ActualSeconds) * time.Second)
+			actual = steps.FormatSeconds(time.Duration(s.ActualSeconds) * time.Second)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.ID, s.Status, actual, ms(time.Duration(s.BudgetSeconds)*time.Second), mark)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.ID, s.Status, actual, steps.FormatSeconds(time.Duration(s.BudgetSeconds)*time.Second), mark)
 		if s.Error != "" && (s.Status == steps.Failed || s.Status == steps.Dirty) {
 			fmt.Fprintf(tw, "  └ %s\t\t\t\t\n", termsafe.Line(firstLine(s.Error)))
 		}
@@ -330,17 +330,4 @@ func abs(d time.Duration) time.Duration {
 		return -d
 	}
 	return d
-}
-
-// ms formats a duration as 1h02m03s without zero-padding noise.
-func ms(d time.Duration) string {
-	d = d.Round(time.Second)
-	if d < time.Minute {
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	}
-	h, m, s := int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60
-	if h > 0 {
-		return fmt.Sprintf("%dh%02dm%02ds", h, m, s)
-	}
-	return fmt.Sprintf("%dm%02ds", m, s)
 }

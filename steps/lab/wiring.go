@@ -151,7 +151,7 @@ func (w Wiring) profile(d profileData) (Profile, error) {
 		if err := tm.Execute(&b, d); err != nil {
 			return p, fmt.Errorf("lab wiring %s: target %s: %w", WiringFile, t.Name, err)
 		}
-		p.Targets = append(p.Targets, Target{t.Name, b.String()})
+		p.Targets = append(p.Targets, Target{Name: t.Name, Value: b.String()})
 	}
 	if d.StorePassword != "" {
 		dsn, err := w.storeDSN(d.StorePassword)

@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -75,7 +74,7 @@ type Profile struct {
 }
 
 // Target is one target value of a profile.
-type Target struct{ Name, Value string }
+type Target = steps.ProfileTarget
 
 // Get returns a target's value.
 func (p Profile) Get(name string) (string, bool) {
@@ -122,30 +121,8 @@ func ParseProfile(data []byte) (Profile, error) {
 	if err != nil {
 		return Profile{}, err
 	}
-	p := Profile{DBTarget: w.DBTarget}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	n := 0
-	for sc.Scan() {
-		n++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		switch {
-		case !ok:
-			return p, fmt.Errorf("line %d: want KEY=VALUE", n)
-		case k == "workspace":
-			p.Workspace = v
-		case k == "store":
-			p.Store = v
-		case strings.HasPrefix(k, "target."):
-			p.Targets = append(p.Targets, Target{strings.TrimPrefix(k, "target."), v})
-		default:
-			return p, fmt.Errorf("line %d: unknown key %q", n, k)
-		}
-	}
-	return p, sc.Err()
+	sp, err := steps.ParseProfile(bytes.NewReader(data))
+	return Profile{Workspace: sp.Workspace, Store: sp.Store, Targets: sp.Targets, DBTarget: w.DBTarget}, err
 }
 
 // dbPassword is the password in the profile's database DSN.

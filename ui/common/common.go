@@ -3,7 +3,6 @@
 package common
 
 import (
-	"fmt"
 	"strings"
 	"time"
 
@@ -93,30 +92,6 @@ func DrawBar(st styles.Styles, full int, over bool, w int) string {
 	return st.BarFull.Render(strings.Repeat("█", full)) + st.BarEmpty.Render(strings.Repeat("░", w-full))
 }
 
-// Dur writes a duration compactly: 45s, 12m, 1h05, 2h, 3d04h.
-func Dur(d time.Duration) string {
-	neg := d < 0
-	if neg {
-		d = -d
-	}
-	var s string
-	switch {
-	case d < time.Minute:
-		s = fmt.Sprintf("%ds", int(d/time.Second))
-	case d < time.Hour:
-		s = fmt.Sprintf("%dm", int(d/time.Minute))
-	case d >= 24*time.Hour:
-		s = fmt.Sprintf("%dd%02dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
-	default:
-		h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
-		if m == 0 {
-			s = fmt.Sprintf("%dh", h)
-		} else {
-			s = fmt.Sprintf("%dh%02d", h, m)
-		}
-	}
-	if neg {
-		return "-" + s
-	}
-	return s
-}
+// Dur writes a duration compactly: 45s, 12m, 1h05, 2h, 3d04h (the
+// engine's compact format).
+func Dur(d time.Duration) string { return steps.FormatCompact(d) }

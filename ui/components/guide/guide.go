@@ -277,17 +277,13 @@ type Described struct {
 	Do, Verify, Undo []string
 }
 
-// Describe says what each action of a step will do (Action.Describe does no
-// I/O). Parameters that are not runnable actions show their type.
+// Describe says what each action of a step will do, redacted
+// (steps.DescribeAction).
 func Describe(step runbooks.Step, env *steps.Env) *Described {
 	one := func(list []runbooks.Action) []string {
 		out := make([]string, 0, len(list))
 		for _, a := range list {
-			if act, ok := a.Params.(steps.Action); ok {
-				out = append(out, act.Describe(env))
-			} else {
-				out = append(out, a.Type)
-			}
+			out = append(out, steps.DescribeAction(a, env))
 		}
 		return out
 	}

@@ -267,18 +267,9 @@ func progress(st styles.Styles, done, total, w int) string {
 	return st.BarFull.Render(strings.Repeat("━", full)) + st.BarEmpty.Render(strings.Repeat("─", w-full))
 }
 
-// clockDur is a running timer: 4:05, 1:02:03.
-func clockDur(d time.Duration) string {
-	d = d.Truncate(time.Second)
-	if d < 0 {
-		d = 0
-	}
-	h, m, s := int(d/time.Hour), int(d%time.Hour/time.Minute), int(d%time.Minute/time.Second)
-	if h > 0 {
-		return fmt.Sprintf("%d:%02d:%02d", h, m, s)
-	}
-	return fmt.Sprintf("%d:%02d", m, s)
-}
+// clockDur is a running timer: 4:05, 1:02:03, counting whole seconds
+// and never below zero.
+func clockDur(d time.Duration) string { return steps.FormatClock(max(d, 0).Truncate(time.Second)) }
 
 func signed(d time.Duration) string {
 	if d >= 0 {
