@@ -76,6 +76,7 @@ func newRootCmd(ctx context.Context, io Streams, getenv func(string) string) *co
 		newRollbackCmd(ctx, c, io),
 		newFollowCmd(ctx, c, &tuiFlags{}, io, getenv),
 		newRunsCmd(c, io),
+		newStoreCmd(c, io),
 		newValidateCmd(io),
 		newLabCmd(ctx, io, getenv),
 		newTUICmd(ctx, c, t, io, getenv),
