@@ -5,11 +5,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -76,9 +77,11 @@ func shareStoreDSN(t testing.TB) string {
 type team struct {
 	t       *testing.T
 	fixture string
+	id      string // the fixture's runbook id (its state directory)
 	world   string
 	dsn     string
-	timeout string // --lease-timeout both use
+	timeout string   // --lease-timeout both use
+	targets []string // more --target NAME=VALUE both pass
 }
 
 type machine struct {
@@ -90,12 +93,20 @@ type machine struct {
 
 func newTeam(t *testing.T, dsn string) *team {
 	t.Helper()
-	fixture, err := filepath.Abs("../../testdata/cli/share.yaml")
+	return newTeamOf(t, dsn, "share.yaml", "share-test", "")
+}
+
+// newTeamOf is a team on the fixture testdata/cli/FIXTURE (runbook id);
+// the workspaces start with the files of testdata/cli/SEED when it is
+// not empty.
+func newTeamOf(t *testing.T, dsn, fixture, id, seedFiles string) *team {
+	t.Helper()
+	fixture, err := filepath.Abs(filepath.Join("../../testdata/cli", fixture))
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	tm := &team{t: t, fixture: fixture, world: filepath.Join(dir, "world"), dsn: dsn, timeout: "3s"}
+	tm := &team{t: t, fixture: fixture, id: id, world: filepath.Join(dir, "world"), dsn: dsn, timeout: "3s"}
 	if err := os.MkdirAll(tm.world, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -103,6 +114,12 @@ func newTeam(t *testing.T, dsn string) *team {
 	seed := filepath.Join(dir, "seed")
 	os.MkdirAll(seed, 0o755)
 	git(t, seed, "init", "-q", "-b", "main")
+	if seedFiles != "" {
+		if err := os.CopyFS(seed, os.DirFS(filepath.Join("../../testdata/cli", seedFiles))); err != nil {
+			t.Fatal(err)
+		}
+		git(t, seed, "add", "-A")
+	}
 	git(t, seed, "commit", "-q", "--allow-empty", "-m", "before")
 	git(t, dir, "clone", "-q", "--bare", seed, filepath.Join(dir, "remote.git"))
 	// Whatever happens, let orphaned step processes finish.
@@ -126,6 +143,9 @@ func (m *machine) args(extra ...string) []string {
 	a := []string{"run", "--headless", "-f", m.team.fixture, "--state", m.state, "--workspace", m.work,
 		"--operator", m.operator, "--target", "dir=" + m.team.world, "--date", "today",
 		"--store", m.team.dsn, "--lease-timeout", m.team.timeout, "--push-checkpoints", "origin"}
+	for _, tv := range m.team.targets {
+		a = append(a, "--target", tv)
+	}
 	return append(a, extra...)
 }
 
@@ -149,7 +169,7 @@ func (m *machine) start(extra ...string) (*exec.Cmd, *syncBuffer) {
 
 func (m *machine) journal() []byte {
 	m.team.t.Helper()
-	data, err := os.ReadFile(filepath.Join(m.state, "share-test", "journal"))
+	data, err := os.ReadFile(filepath.Join(m.state, m.team.id, "journal"))
 	if err != nil {
 		m.team.t.Fatal(err)
 	}
@@ -392,112 +412,32 @@ func TestForcedTakeOverFencesThePausedDriver(t *testing.T) {
 	}
 }
 
-// cutProxy forwards TCP to the store and can cut every connection and
-// refuse new ones, then listen again on the same port. To the driver this
-// is the store stopped and started again (connections reset, connects
-// refused). A proxy rather than a second PostgreSQL cluster: the tests
-// run as root in CI, where initdb needs another OS user and a directory
-// that user owns, and the store's cluster is shared by every test.
-type cutProxy struct {
-	t      *testing.T
-	target string
-	addr   string
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  []net.Conn
-}
-
-func newCutProxy(t *testing.T, target string) *cutProxy {
-	p := &cutProxy{t: t, target: target}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.addr = ln.Addr().String()
-	p.serve(ln)
-	t.Cleanup(p.cut)
-	return p
-}
-
-func (p *cutProxy) serve(ln net.Listener) {
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, up)
-			p.mu.Unlock()
-			go func() { defer up.Close(); copyConn(up, c) }()
-			go func() { defer c.Close(); copyConn(c, up) }()
-		}
-	}()
-}
-
-func copyConn(dst, src net.Conn) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-func (p *cutProxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-func (p *cutProxy) restore() {
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		p.t.Fatalf("listen again on %s: %v", p.addr, err)
-	}
-	p.serve(ln)
-}
-
-// TestStoreAwayMidRun: the store goes away while a step runs; the run
-// goes on locally and says it is not shared; when the store is back the
-// backlog is pushed, and store and local journal end byte-identical.
-func TestStoreAwayMidRun(t *testing.T) {
-	dsn := shareStoreDSN(t)
-	u, _ := url.Parse(dsn)
-	proxy := newCutProxy(t, u.Host)
-	u.Host = proxy.addr
-	tm := newTeam(t, u.String())
+// TestStoreStoppedMidRun: the store's server is stopped (pg_ctl stop -m
+// fast) while a step runs; the run goes on locally and says since when it
+// is not shared; when the server is started again the backlog is pushed,
+// and store and local journal end byte-identical. The store is a cluster
+// of the test's own (share_cluster_test.go): stopping the shared one
+// would stop every other test's store.
+func TestStoreStoppedMidRun(t *testing.T) {
+	pg := startPrivateCluster(t)
+	tm := newTeam(t, pg.dsn())
 	ana := tm.machine("ana")
 	a, aout := ana.start()
 	waitFor(t, "the first step to write its marker", func() bool { return tm.count("marker") == 1 })
-	proxy.cut()
+	pg.stop()
+	if pg.answers() {
+		t.Fatal("the store still answers after pg_ctl stop")
+	}
 	// The first step ends and the second begins with the store away.
 	tm.release("release")
 	waitFor(t, "the second step to run without the store", func() bool { return tm.count("second") == 1 })
-	waitFor(t, "the notice that the run is not shared", func() bool { return strings.Contains(aout.String(), "not shared since") })
+	notice := regexp.MustCompile(`not shared since \d\d:\d\d \((\d+) events\)`)
+	waitFor(t, "the notice that the run is not shared", func() bool { return notice.MatchString(aout.String()) })
+	if n, _ := strconv.Atoi(notice.FindStringSubmatch(aout.String())[1]); n < 1 {
+		t.Errorf("the notice counts %d events not shared:\n%s", n, aout)
+	}
 	local := len(ana.journal())
-	proxy.restore()
+	pg.start()
 	// The heartbeat pushes the backlog while the step still waits.
 	var shared []byte
 	deadline := time.Now().Add(20 * time.Second)
@@ -510,9 +450,7 @@ func TestStoreAwayMidRun(t *testing.T) {
 	if len(shared) < local {
 		t.Fatalf("the backlog was not pushed while the run went on: store has %d bytes, the local journal %d\n%s", len(shared), local, aout)
 	}
-	if !strings.Contains(aout.String(), "the store is back") {
-		t.Errorf("no notice that the store is back:\n%s", aout)
-	}
+	waitFor(t, "the notice that the store is back", func() bool { return strings.Contains(aout.String(), "the store is back") })
 	tm.release("release2")
 	if err := a.Wait(); err != nil {
 		t.Fatalf("driver: %v\n%s", err, aout)
@@ -525,6 +463,9 @@ func TestStoreAwayMidRun(t *testing.T) {
 		if n := tm.count(file); n != want {
 			t.Errorf("%s ran %d times, want %d", file, n, want)
 		}
+	}
+	if run := tm.storeRun(); run.State != "finished" || run.Lease == nil || !run.Lease.Released {
+		t.Errorf("the store's run at the end: state %q, lease %+v; want finished and released", run.State, run.Lease)
 	}
 }
 
