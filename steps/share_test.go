@@ -3,63 +3,23 @@ package steps
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/runbook-dev/runbook/steps/store"
+	"github.com/runbook-dev/runbook/steps/store/storetest"
 )
 
 // The session's shared-store tests run against the store cluster
 // RUNBOOK_TEST_STOREDSN names, each in a database of its own.
 
 func shareTestDSN(tb testing.TB) string {
-	tb.Helper()
-	admin := os.Getenv("RUNBOOK_TEST_STOREDSN")
-	if admin == "" {
-		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
-			tb.Fatal("RUNBOOK_REQUIRE_SERVICES is set but RUNBOOK_TEST_STOREDSN is not: eval \"$(bash .ci/services.sh)\"")
-		}
-		tb.Skip("RUNBOOK_TEST_STOREDSN is not set: no store PostgreSQL (RUNBOOK_REQUIRE_SERVICES=1 makes this a failure)")
-	}
-	ctx := context.Background()
-	c, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
-			tb.Fatalf("connect to RUNBOOK_TEST_STOREDSN: %v", err)
-		}
-		tb.Skipf("no store PostgreSQL at RUNBOOK_TEST_STOREDSN (RUNBOOK_REQUIRE_SERVICES unset, so not a failure): %v", err)
-	}
-	defer c.Close(ctx)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "rb_steps_" + hex.EncodeToString(b)
-	if _, err := c.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		tb.Fatalf("create test database: %v", err)
-	}
-	tb.Cleanup(func() {
-		c, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			tb.Errorf("drop test database %s: %v", name, err)
-			return
-		}
-		defer c.Close(ctx)
-		c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		tb.Fatalf("RUNBOOK_TEST_STOREDSN must be a postgres:// URL: %v", err)
-	}
-	u.Path = "/" + name
-	return u.String()
+	dsn, _ := storetest.DB(tb, "rb_steps_")
+	return dsn
 }
 
 func openTestStore(tb testing.TB, dsn string) *store.Store {

@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +20,7 @@ import (
 	"github.com/runbook-dev/runbook/steps"
 	"github.com/runbook-dev/runbook/steps/notify"
 	"github.com/runbook-dev/runbook/steps/store"
+	"github.com/runbook-dev/runbook/steps/store/storetest"
 )
 
 // Every event name a runbook's notify: may list is one the notifier sends.
@@ -105,52 +103,9 @@ func TestPlanShowsApprovalsAndWebhooks(t *testing.T) {
 
 // shareDB creates a database of its own on the store cluster for one test
 // and returns its owner DSN and name.
-func shareDB(t *testing.T) (dsn, name string) {
-	t.Helper()
-	admin := os.Getenv("RUNBOOK_TEST_STOREDSN")
-	if admin == "" {
-		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
-			t.Fatal("RUNBOOK_REQUIRE_SERVICES is set but RUNBOOK_TEST_STOREDSN is not (eval \"$(bash .ci/services.sh)\")")
-		}
-		t.Skip("RUNBOOK_TEST_STOREDSN is not set: no store PostgreSQL to test against (eval \"$(bash .ci/services.sh)\")")
-	}
-	ctx := context.Background()
-	c, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
-			t.Fatalf("connect to the store cluster: %v", err)
-		}
-		t.Skipf("no store PostgreSQL at RUNBOOK_TEST_STOREDSN: %v", err)
-	}
-	defer c.Close(ctx)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name = "rb_share_" + hex.EncodeToString(b)
-	if _, err := c.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			return
-		}
-		defer c.Close(ctx)
-		_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-	})
-	return withDB(t, admin, name, ""), name
-}
+func shareDB(t *testing.T) (dsn, name string) { return storetest.DB(t, "rb_share_") }
 
-func withDB(t *testing.T, dsn, db, user string) string {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + db
-	if user != "" {
-		u.User = url.User(user)
-	}
-	return u.String()
-}
+func withDB(t *testing.T, dsn, db, user string) string { return storetest.With(t, dsn, db, user) }
 
 // hookServer records the JSON bodies a webhook receives.
 type hookServer struct {

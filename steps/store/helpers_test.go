@@ -4,41 +4,30 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"net/url"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/runbook-dev/runbook/steps/store/storetest"
 )
 
 // The integration tests run against the store cluster RUNBOOK_TEST_STOREDSN
 // names (a superuser on a throwaway PostgreSQL of its own; .ci/services.sh
 // starts one). Each test works in a database of its own, dropped at the end.
 
-func storeDSN(tb testing.TB) string {
-	tb.Helper()
-	dsn := os.Getenv("RUNBOOK_TEST_STOREDSN")
-	if dsn == "" {
-		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
-			tb.Fatal("RUNBOOK_REQUIRE_SERVICES is set but RUNBOOK_TEST_STOREDSN is not: run eval \"$(bash .ci/services.sh)\" to start the store's PostgreSQL and export it")
-		}
-		tb.Skip("RUNBOOK_TEST_STOREDSN is not set: no store PostgreSQL to test against (eval \"$(bash .ci/services.sh)\")")
-	}
-	return dsn
-}
+func storeDSN(tb testing.TB) string { return storetest.Admin(tb) }
 
+// adminConn connects to dsn (a test database on the store cluster, as its
+// superuser), closed at the end of tb.
 func adminConn(tb testing.TB, dsn string) *pgx.Conn {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
-		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
-			tb.Fatalf("connect to the store cluster: %v", err)
-		}
-		tb.Skipf("no store PostgreSQL at RUNBOOK_TEST_STOREDSN: %v", err)
+		tb.Fatalf("connect to the store cluster: %v", err)
 	}
 	tb.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
@@ -50,45 +39,11 @@ func randName(prefix string) string {
 	return prefix + hex.EncodeToString(b)
 }
 
-// dsnWith returns dsn with another database and, when user is not empty,
-// another user.
-func dsnWith(tb testing.TB, dsn, db, user string) string {
-	tb.Helper()
-	u, err := url.Parse(dsn)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		tb.Fatalf("RUNBOOK_TEST_STOREDSN must be a postgres:// URL")
-	}
-	u.Path = "/" + db
-	if user != "" {
-		u.User = url.User(user)
-	}
-	return u.String()
-}
+func dsnWith(tb testing.TB, dsn, db, user string) string { return storetest.With(tb, dsn, db, user) }
 
 // testDB creates an empty database on the store cluster for one test and
 // returns its owner DSN.
-func testDB(tb testing.TB) (dsn, name string) {
-	tb.Helper()
-	admin := storeDSN(tb)
-	c := adminConn(tb, admin)
-	name = randName("rb_store_")
-	ctx := context.Background()
-	if _, err := c.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		tb.Fatalf("create test database: %v", err)
-	}
-	tb.Cleanup(func() {
-		c, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			tb.Errorf("drop test database %s: %v", name, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			tb.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	return dsnWith(tb, admin, name, ""), name
-}
+func testDB(tb testing.TB) (dsn, name string) { return storetest.DB(tb, "rb_store_") }
 
 // notices collects a store's notices.
 type notices struct {
