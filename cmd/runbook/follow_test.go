@@ -20,6 +20,7 @@ import (
 
 	"github.com/runbook-dev/runbook/steps"
 	"github.com/runbook-dev/runbook/steps/store"
+	"github.com/runbook-dev/runbook/steps/store/storetest"
 )
 
 // The tests of the reader side (follow, runs, status/report/plan from the
@@ -29,48 +30,8 @@ import (
 // followStoreDB creates an empty database on the store cluster and
 // returns its DSN.
 func followStoreDB(t testing.TB) string {
-	t.Helper()
-	admin := os.Getenv("RUNBOOK_TEST_STOREDSN")
-	if admin == "" {
-		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
-			t.Fatal("RUNBOOK_REQUIRE_SERVICES is set but RUNBOOK_TEST_STOREDSN is not: start the store's PostgreSQL (.ci/services.sh) and export it")
-		}
-		t.Skip("RUNBOOK_TEST_STOREDSN is not set: no store PostgreSQL (set RUNBOOK_REQUIRE_SERVICES=1 to make this a failure)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
-			t.Fatalf("connect to the store cluster: %v", err)
-		}
-		t.Skipf("no store PostgreSQL at RUNBOOK_TEST_STOREDSN: %v", err)
-	}
-	defer conn.Close(ctx)
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "rb_follow_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatalf("create test database: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx := context.Background()
-		c, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatalf("RUNBOOK_TEST_STOREDSN must be a postgres:// URL: %v", err)
-	}
-	u.Path = "/" + name
-	return u.String()
+	dsn, _ := storetest.DB(t, "rb_follow_")
+	return dsn
 }
 
 // openTestStore opens (and migrates) the store at dsn for the test.

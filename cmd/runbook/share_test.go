@@ -3,9 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,9 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/runbook-dev/runbook/steps/store"
+	"github.com/runbook-dev/runbook/steps/store/storetest"
 )
 
 // The shared-run tests drive the real binary as two "machines": two
@@ -31,46 +27,8 @@ import (
 // shareStoreDSN creates a database of the test's own on the store cluster
 // and returns its DSN; it is dropped at the end.
 func shareStoreDSN(t testing.TB) string {
-	t.Helper()
-	admin := os.Getenv("RUNBOOK_TEST_STOREDSN")
-	if admin == "" {
-		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
-			t.Fatal("RUNBOOK_REQUIRE_SERVICES is set but RUNBOOK_TEST_STOREDSN is not: eval \"$(bash .ci/services.sh)\"")
-		}
-		t.Skip("RUNBOOK_TEST_STOREDSN is not set: no store PostgreSQL (RUNBOOK_REQUIRE_SERVICES=1 makes this a failure)")
-	}
-	ctx := context.Background()
-	c, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
-			t.Fatalf("connect to RUNBOOK_TEST_STOREDSN: %v", err)
-		}
-		t.Skipf("no store PostgreSQL at RUNBOOK_TEST_STOREDSN (RUNBOOK_REQUIRE_SERVICES unset, so not a failure): %v", err)
-	}
-	defer c.Close(ctx)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "rb_share_" + hex.EncodeToString(b)
-	if _, err := c.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatalf("create test database: %v", err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatalf("RUNBOOK_TEST_STOREDSN must be a postgres:// URL: %v", err)
-	}
-	u.Path = "/" + name
-	return u.String()
+	dsn, _ := storetest.DB(t, "rb_share_")
+	return dsn
 }
 
 // team is two machines and the world they change.
