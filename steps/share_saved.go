@@ -28,9 +28,10 @@ import (
 //     save directory is missing. The local directory is the source, the
 //     store its copy; only runbook_writer may read it (it can be secret).
 //   - the record that ends a step's work says whether its save directory
-//     held files (Event.Saved, on Event.Host); an undo on another machine
-//     than the do's, with no local save directory, is refused unless that
-//     machine's record says it saved nothing (SavedElsewhereError).
+//     held files (Event.Saved, on Event.Host). An undo with no local save
+//     directory is refused when the do's machine said it held files, or
+//     when the do ran on another machine and never said
+//     (SavedElsewhereError); a do that saved nothing is undone anywhere.
 //
 // Saved files never reach the journal, the logs or the screen.
 
@@ -106,18 +107,23 @@ func (e *SavedElsewhereError) Error() string {
 	if e.Unknown {
 		what = "may have saved what its undo needs there (its end was never journaled)"
 	}
-	return fmt.Sprintf("step %s: refusing to undo: its do ran on %s and %s, and this machine has no copy; copy the directory saved/%s from that machine's state directory to %s (an empty directory if it holds nothing), then undo again",
-		e.Step, e.Host, what, e.Step, e.Dir)
+	return fmt.Sprintf("step %s: refusing to undo: its do ran on %s and %s, and this state directory has no copy (the undo would find nothing and do nothing); copy the directory saved/%s from the do's state directory on %s to %s (an empty directory if it holds nothing), then undo again",
+		e.Step, e.Host, what, e.Step, e.Host, e.Dir)
 }
 
-// checkSavedHere refuses to undo a step whose do ran on another machine
-// and left saved files this machine lacks. A do on this machine, a do
-// that saved nothing, or a local save directory (copied, or restored from
-// the store) let the undo run.
+// checkSavedHere refuses to undo a step whose do left saved files this
+// state directory lacks: the do's own record says its save directory held
+// files (on whichever machine: another one, or another state directory),
+// or the do ran on another machine and its end was never journaled. A
+// local save directory (the do's own, copied, or restored from the store)
+// or a do that saved nothing lets the undo run.
 func (s *Session) checkSavedHere(id string) error {
 	st, _ := s.stepState(id)
-	if st.DoHost == "" || st.DoHost == s.opt.Host || st.Saved == SavedNone || s.opt.StateDir == "" {
+	if s.opt.StateDir == "" || st.DoHost == "" || st.Saved == SavedNone {
 		return nil
+	}
+	if st.Saved == "" && st.DoHost == s.opt.Host {
+		return nil // cut off here: whatever it saved is in this directory
 	}
 	dir := s.saveDir(id)
 	if _, err := os.Stat(dir); err == nil {

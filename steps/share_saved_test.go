@@ -220,3 +220,48 @@ func TestShareSavedFilesFollowATakeOver(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestUndoRefusedWhenSavedFilesAreMissing: the same machine with another
+// state directory (the do's record says it saved files) is refused too;
+// a do cut off on another machine (its end never journaled) is refused as
+// not known, and on the same machine it is undone as before.
+func TestUndoRefusedWhenSavedFilesAreMissing(t *testing.T) {
+	a := newHarness(t)
+	var got string
+	saveOnDo(a, "v1", &got)
+	sa := a.open()
+	if err := sa.Start(context.Background(), "auto"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sa.Close(); err != nil {
+		t.Fatal(err)
+	}
+	other := newHarness(t) // same host, another state directory
+	saveOnDo(other, "", &got)
+	copyJournal(t, a, other)
+	var se *SavedElsewhereError
+	if err := other.open().Undo(context.Background(), "auto"); !errors.As(err, &se) || se.Unknown || se.Host != "testhost" {
+		t.Fatalf("undo from another state directory on the same host: %v", err)
+	}
+
+	// The journal up to the step's start only: the do was cut off.
+	full := string(a.journalBytes())
+	i := strings.Index(full, "k=step.started\ts=auto")
+	cut := full[:i+strings.Index(full[i:], "\n")+1]
+	for _, host := range []string{"laptop-b", "testhost"} {
+		b := newHarness(t)
+		b.opt.Host = host
+		saveOnDo(b, "", &got)
+		os.MkdirAll(filepath.Dir(b.journalPath()), 0o700)
+		if err := os.WriteFile(b.journalPath(), []byte(cut), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		err := b.open().Undo(context.Background(), "auto")
+		if host == "laptop-b" && (!errors.As(err, &se) || !se.Unknown || !strings.Contains(err.Error(), "never journaled")) {
+			t.Fatalf("undo of a do cut off on another machine: %v", err)
+		}
+		if host == "testhost" && err != nil {
+			t.Fatalf("undo of a do cut off on this machine: %v", err)
+		}
+	}
+}
