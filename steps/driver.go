@@ -348,6 +348,7 @@ func (s *Session) runAction(ctx context.Context, step runbooks.Step, a runbooks.
 		s.debugf("action start: step %s: %s", step.ID, label)
 		actx, cancel := context.WithTimeout(ctx, timeout)
 		err = act.Run(actx, env)
+		s.syncSaved(step.ID) // the undo's data follows the run (share_saved.go)
 		s.debugf("action end: step %s: %s: %v", step.ID, label, err)
 		if err != nil && actx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
 			err = fmt.Errorf("timed out after %s: %w", timeout, err)
@@ -405,6 +406,9 @@ func (s *Session) undo(ctx context.Context, id, actor string) error {
 	}
 	s.work.Lock()
 	defer s.work.Unlock()
+	if err := s.checkSavedHere(id); err != nil {
+		return err
+	}
 	return s.drive(ctx, Event{Kind: EvUndoStarted, Step: id, Actor: actor})
 }
 

@@ -128,4 +128,9 @@ type Event struct {
 	// Ref is a follower note's number in the store (EvNote, Via
 	// ViaStore): the driver never journals the same note twice.
 	Ref uint64
+	// Saved says whether the step's save directory held files when its
+	// actions' work ended (SavedFiles, SavedNone; empty: not observed),
+	// on the machine named by Host: an undo on another machine needs
+	// them (see share_saved.go).
+	Saved string
 }

@@ -380,6 +380,7 @@ func AppendRecord(dst []byte, ev Event) []byte {
 		p = append(p, "\tref="...)
 		p = strconv.AppendUint(p, ev.Ref, 10)
 	}
+	p = field(p, "saved", ev.Saved)
 	var crc [8]byte
 	sum := crc32.Checksum(p, castagnoli)
 	const hexd = "0123456789abcdef"
@@ -553,6 +554,8 @@ func decodeRecord(rec []byte, in *journalText) (ev Event, reason string, newer i
 			var ns int64
 			ns, perr = parseInt(v)
 			ev.Given = time.Unix(0, ns).UTC()
+		case "saved":
+			ev.Saved = in.get(v)
 		case "ref":
 			var n int64
 			n, perr = parseInt(v)

@@ -40,6 +40,7 @@ func fullEvent(k EventKind, i int) Event {
 		Via:          ViaStore,
 		Given:        time.Date(2025, 10, 24, 8, i, 1, 5, time.UTC),
 		Ref:          uint64(70 + i),
+		Saved:        SavedFiles,
 	}
 }
 

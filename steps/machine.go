@@ -95,6 +95,12 @@ type StepState struct {
 	// ApprovalAsked is when the step last began to wait for them.
 	Approvals     []Approval
 	ApprovalAsked time.Time
+	// DoHost is the machine of the step's last start (its do); Saved
+	// whether the step's save directory held files there when its work
+	// last ended (SavedFiles, SavedNone; empty: not known, e.g. the do
+	// was cut off). Only records written on DoHost count.
+	DoHost string
+	Saved  string
 }
 
 // Elapsed is the work time of the step as of now.
@@ -244,10 +250,14 @@ func Transition(s StepState, ev Event) (StepState, []Effect, error) {
 	if ev.At.After(s.lastAt) {
 		s.lastAt = ev.At
 	}
+	if ev.Saved != "" && ev.Host == s.DoHost {
+		s.Saved = ev.Saved
+	}
 	switch ev.Kind {
 	case EvStepStarted:
 		s.Status = Running
 		s.MarkedDone = false
+		s.DoHost, s.Saved = ev.Host, ""
 		s.Attempts++
 		if s.StartedAt.IsZero() {
 			s.StartedAt = ev.At

@@ -411,6 +411,7 @@ func (s *Session) recordEffectsLocked(ev Event) ([]Effect, error) {
 	// checked before writing, so an illegal event never reaches disk, and
 	// committed to the state only once it is durable.
 	ev.Seq = s.journal.Seq() + 1
+	ev = s.markSaved(ev)
 	if ev.Actor != "" && ev.Actor != "runbook" && ev.Host == "" {
 		// A decision names its machine too: a shared run has several.
 		ev.Host = s.opt.Host

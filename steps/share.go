@@ -194,6 +194,8 @@ type shared struct {
 	wake chan struct{}
 	stop chan struct{}
 	wg   sync.WaitGroup
+
+	saved savedSync // the copies of steps' save directories (share_saved.go)
 }
 
 type queued struct {
@@ -588,6 +590,10 @@ func (s *Session) openShared(now time.Time) (note string, err error) {
 		release()
 		return "", err
 	}
+	if _, err := s.restoreSaved(ctx, sh); err != nil {
+		release()
+		return "", err
+	}
 	sh.mirror = store.NewMirror(st, id, lease.Epoch, last, s.opt.Clock.Now)
 	sh.queue = append(sh.queue, backlog...)
 	sh.stored, sh.pushed = last, last
@@ -787,6 +793,7 @@ func (s *Session) closeShared() error {
 	} else if rolledBack(r) {
 		state = "rolled back"
 	}
+	s.syncPendingSaved()
 	return s.shared.close(state)
 }
 

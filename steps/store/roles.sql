@@ -3,10 +3,12 @@
 -- the store's database, after runbook has created the schema once (any
 -- runbook command that opens the store does). It is safe to run again.
 --
---   runbook_reader  follow runs: read every table (LISTEN needs no grant)
+--   runbook_reader  follow runs: read every table but runbook.saved (LISTEN
+--                   needs no grant)
 --   runbook_writer  drive runs, approve steps and add notes: runbook_reader,
 --                   plus writing records, the lease, run states, approvals
---                   and notes
+--                   and notes, and reading and writing what steps saved for
+--                   their undo (runbook.saved: may be secret)
 --
 -- Then, for example:
 --   CREATE ROLE alice LOGIN PASSWORD '...' IN ROLE runbook_reader;
@@ -24,7 +26,9 @@ END
 $$;
 GRANT USAGE ON SCHEMA runbook TO runbook_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA runbook TO runbook_reader;
+REVOKE ALL ON runbook.saved FROM runbook_reader;
 GRANT runbook_reader TO runbook_writer;
 GRANT INSERT, UPDATE ON runbook.runs, runbook.records, runbook.leases, runbook.approvals TO runbook_writer;
 GRANT INSERT ON runbook.notes TO runbook_writer;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA runbook TO runbook_writer;
+GRANT SELECT, INSERT, DELETE ON runbook.saved TO runbook_writer;
