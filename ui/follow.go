@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
@@ -25,9 +24,7 @@ import (
 	"github.com/runbook-dev/runbook/ui/components/dialog"
 	"github.com/runbook-dev/runbook/ui/components/guide"
 	"github.com/runbook-dev/runbook/ui/components/logpane"
-	"github.com/runbook-dev/runbook/ui/components/timeline"
 	"github.com/runbook-dev/runbook/ui/keymap"
-	"github.com/runbook-dev/runbook/ui/styles"
 )
 
 // Follow is a run someone else drives, shown read-only. Options.Session
@@ -121,23 +118,7 @@ func newFollowModel(opt Options) Model {
 	if opt.Clock == nil {
 		opt.Clock = steps.SystemClock{}
 	}
-	rb := f.Runbook
-	m := Model{
-		opt: opt, rb: rb, clock: opt.Clock,
-		keys:       keymap.Default(),
-		help:       help.New(),
-		theme:      styles.Theme{Dark: true, NoColor: opt.NoColor},
-		timeline:   timeline.New(rb),
-		guide:      guide.New(),
-		out:        logpane.New(opt.OutputLines),
-		described:  map[string]*guide.Described{},
-		describing: map[string]bool{},
-		cache:      &frameCache{},
-		filter:     newFilter(),
-	}
-	m.st = styles.New(m.theme)
-	m.help.Styles = m.st.Help
-	m.out.LogPath = m.logPath
+	m := newModel(opt, nil, f.Runbook)
 	m.follow = &followState{src: *f, stale: f.StaleAfter}
 	if m.follow.stale <= 0 {
 		m.follow.stale = 30 * time.Second

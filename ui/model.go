@@ -171,17 +171,10 @@ type Model struct {
 	follow *followState
 }
 
-// New builds the model for a session. It reads only memory: the session's
-// snapshot and what Open recovered.
-func New(opt Options) Model {
-	if opt.Session == nil && opt.Follow != nil {
-		return newFollowModel(opt)
-	}
-	sess := opt.Session
-	if opt.Clock == nil {
-		opt.Clock = sess.Clock()
-	}
-	rb := sess.Runbook()
+// newModel is the model's panes, keys and styles for rb, before a run is
+// shown in them: a session's, or a followed one's (sess nil). Fields its
+// method values read (the log path's) are set here, before they are bound.
+func newModel(opt Options, sess *steps.Session, rb *runbooks.Runbook) Model {
 	m := Model{
 		opt: opt, sess: sess, rb: rb, clock: opt.Clock,
 		keys:       keymap.Default(),
@@ -198,6 +191,20 @@ func New(opt Options) Model {
 	m.st = styles.New(m.theme)
 	m.help.Styles = m.st.Help
 	m.out.LogPath = m.logPath
+	return m
+}
+
+// New builds the model for a session. It reads only memory: the session's
+// snapshot and what Open recovered.
+func New(opt Options) Model {
+	if opt.Session == nil && opt.Follow != nil {
+		return newFollowModel(opt)
+	}
+	sess := opt.Session
+	if opt.Clock == nil {
+		opt.Clock = sess.Clock()
+	}
+	m := newModel(opt, sess, sess.Runbook())
 	m.setRun(sess.Snapshot(), opt.Clock.Now())
 
 	rec := sess.Recovered
