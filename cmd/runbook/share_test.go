@@ -150,16 +150,9 @@ func (tm *team) storeJournal() (string, []byte) {
 	tm.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	st, err := store.Open(ctx, tm.dsn, store.Options{})
-	if err != nil {
-		tm.t.Fatal(err)
-	}
+	st, run := tm.onlyRun(ctx)
 	defer st.Close()
-	runs, err := st.Runs(ctx)
-	if err != nil || len(runs) != 1 {
-		tm.t.Fatalf("store runs: %v, %+v; want one run", err, runs)
-	}
-	recs, err := st.Records(ctx, runs[0].ID, 0, 0)
+	recs, err := st.Records(ctx, run.ID, 0, 0)
 	if err != nil {
 		tm.t.Fatal(err)
 	}
@@ -167,7 +160,7 @@ func (tm *team) storeJournal() (string, []byte) {
 	for _, r := range recs {
 		b.Write(r.Data)
 	}
-	return runs[0].ID, b.Bytes()
+	return run.ID, b.Bytes()
 }
 
 type syncBuffer struct {
@@ -302,16 +295,25 @@ func (tm *team) storeRun() store.Run {
 	tm.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	st, run := tm.onlyRun(ctx)
+	st.Close()
+	return run
+}
+
+// onlyRun opens the team's store and reads its only run; the caller
+// closes the store.
+func (tm *team) onlyRun(ctx context.Context) (*store.Store, store.Run) {
+	tm.t.Helper()
 	st, err := store.Open(ctx, tm.dsn, store.Options{})
 	if err != nil {
 		tm.t.Fatal(err)
 	}
-	defer st.Close()
 	runs, err := st.Runs(ctx)
 	if err != nil || len(runs) != 1 {
+		st.Close()
 		tm.t.Fatalf("store runs: %v, %+v; want one run", err, runs)
 	}
-	return runs[0]
+	return st, runs[0]
 }
 
 // TestForcedTakeOverFencesThePausedDriver: the driver is paused
