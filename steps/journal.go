@@ -184,11 +184,30 @@ func ScanJournal(path string, rd io.Reader, fn func(Event) error) (*TornTail, er
 }
 
 func scanJournal(path string, br *bufio.Reader, fn func(Event) error) (*TornTail, error) {
+	torn, _, err := scanJournalFrom(path, br, scanPos{}, fn)
+	return torn, err
+}
+
+// scanPos is a place between two records of a journal: Off bytes and N
+// records in, the last of them Last bytes long (its newline included).
+// A fold snapshot also keeps that last record itself (rec), to prove the
+// journal still holds it there.
+type scanPos struct {
+	Off  int64
+	N    uint64
+	Last int
+	rec  []byte
+}
+
+// scanJournalFrom is scanJournal over a reader that starts at pos (its
+// lines, sequences and offsets count from there); it also returns where
+// the whole records read end.
+func scanJournalFrom(path string, br *bufio.Reader, pos scanPos, fn func(Event) error) (*TornTail, scanPos, error) {
 	in := newJournalText()
 	var long []byte // a record longer than the read buffer
-	var off int64
-	n := 0
-	for line := 1; ; line++ {
+	off, n, last := pos.Off, pos.N, pos.Last
+	end := func() scanPos { return scanPos{Off: off, N: n, Last: last} }
+	for line := int(pos.N) + 1; ; line++ {
 		rec, err := br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
 			long = append(long[:0], rec...)
@@ -199,10 +218,10 @@ func scanJournal(path string, br *bufio.Reader, fn func(Event) error) (*TornTail
 			rec = long
 		}
 		if err != nil && err != io.EOF {
-			return nil, fmt.Errorf("read journal: %w", err)
+			return nil, end(), fmt.Errorf("read journal: %w", err)
 		}
 		if len(rec) == 0 { // io.EOF after the last newline
-			return nil, nil
+			return nil, end(), nil
 		}
 		size := len(rec)
 		ended := rec[size-1] == '\n'
@@ -211,28 +230,29 @@ func scanJournal(path string, br *bufio.Reader, fn func(Event) error) (*TornTail
 		}
 		ev, reason, newer := decodeRecord(rec, in)
 		if newer != 0 {
-			return nil, &NewerFormatError{Path: path, Line: line, Version: newer}
+			return nil, end(), &NewerFormatError{Path: path, Line: line, Version: newer}
 		}
 		if reason == "" && !ended {
 			reason = "has no end of line"
 		}
-		if reason == "" && ev.Seq != uint64(n)+1 {
+		if reason == "" && ev.Seq != n+1 {
 			reason = fmt.Sprintf("has sequence %d where %d was expected", ev.Seq, n+1)
 		}
 		if reason != "" {
 			// rec is not used past here: Peek may move the buffer.
 			if _, perr := br.Peek(1); perr == io.EOF {
-				return &TornTail{Line: line, Offset: off, Bytes: size, Reason: reason}, nil
+				return &TornTail{Line: line, Offset: off, Bytes: size, Reason: reason}, end(), nil
 			} else if perr != nil {
-				return nil, fmt.Errorf("read journal: %w", perr)
+				return nil, end(), fmt.Errorf("read journal: %w", perr)
 			}
-			return nil, &CorruptError{Path: path, Line: line, Reason: reason}
+			return nil, end(), &CorruptError{Path: path, Line: line, Reason: reason}
 		}
 		if err := fn(ev); err != nil {
-			return nil, err
+			return nil, end(), err
 		}
 		n++
 		off += int64(size)
+		last = size
 	}
 }
 

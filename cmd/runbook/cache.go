@@ -22,8 +22,9 @@ import (
 // does not exist yet (validate, plan, a first run): the cache is a
 // by-product of state, never a reason for it.
 type loadCache struct {
-	dir string
-	id  string
+	dir    string
+	id     string
+	prefix string // of the entries' file names
 }
 
 // newLoadCache returns the cache under stateDir, or nil when stateDir does
@@ -36,10 +37,24 @@ func newLoadCache(stateDir string) *loadCache {
 	if !ok {
 		return nil
 	}
-	return &loadCache{dir: filepath.Join(stateDir, ".cache"), id: id}
+	return &loadCache{dir: filepath.Join(stateDir, ".cache"), id: id, prefix: "runbook-"}
 }
 
-func (c *loadCache) path(slot string) string { return filepath.Join(c.dir, "runbook-"+slot) }
+// readRun folds a run's journal (steps.ReadRunCached) through the fold
+// snapshots kept beside the loaded runbooks, under the same identity: a
+// status or report of a long journal folds only what was appended since
+// the last reader. Without a cache it is steps.ReadRun.
+func readRun(stateDir, journal string) (*steps.Run, *steps.TornTail, error) {
+	c := newLoadCache(stateDir)
+	if c == nil {
+		return steps.ReadRun(journal)
+	}
+	folds := *c
+	folds.prefix = "" // its slots name themselves (fold-…)
+	return steps.ReadRunCached(journal, &folds, c.id)
+}
+
+func (c *loadCache) path(slot string) string { return filepath.Join(c.dir, c.prefix+slot) }
 
 // Get implements runbooks.Cache.
 func (c *loadCache) Get(slot string) []byte {

@@ -136,7 +136,7 @@ func statusRun(opts *statusOptions) error {
 // so status and report agree on every step.
 func readRunAsFound(rb *runbooks.Runbook, stateDir string) (*steps.Run, *steps.TornTail, steps.LockInfo, bool, error) {
 	path := steps.JournalPath(stateDir, rb.ID)
-	run, torn, err := steps.ReadRun(path)
+	run, torn, err := readRun(stateDir, path)
 	if err != nil {
 		return nil, nil, steps.LockInfo{}, false, err
 	}
