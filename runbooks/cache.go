@@ -16,9 +16,11 @@ import (
 
 // Cache keeps validated runbooks between processes, so a command that
 // reads an unchanged runbook does not parse and check its YAML again
-// (LoadOptions.Cache). Get returns what Put stored for slot, or nil; both
-// are advisory: an entry that cannot be read, is not this runbook's or
-// does not decode is ignored and the runbook is loaded from its source.
+// (LoadOptions.Cache); the engine keeps its journal fold snapshots in the
+// same kind of store (steps.ReadRunCached). Get returns what Put stored
+// for slot, or nil; both are advisory: an entry that cannot be read, is
+// not this runbook's or does not decode is ignored and the runbook is
+// loaded from its source, and a Put that fails is only a missed saving.
 type Cache interface {
 	Get(slot string) []byte
 	Put(slot string, data []byte)

@@ -12,16 +12,9 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-)
 
-// FoldCache keeps fold snapshots between processes: the run a journal
-// folded to, and where in the journal that fold ended. Both methods are
-// advisory, as for the runbook load cache: Get returns nil when it has
-// nothing, and a Put that fails is only a missed saving.
-type FoldCache interface {
-	Get(slot string) []byte
-	Put(slot string, data []byte)
-}
+	"github.com/runbook-dev/runbook/runbooks"
+)
 
 // foldSnapFormat names the encoding below; bump it whenever the encoding
 // or the fold's rules change (the caller's key also changes with the
@@ -33,7 +26,8 @@ const foldSnapFormat = "runbook-fold/1\n"
 const foldSnapEvery = 1024
 
 // ReadRunCached is ReadRun for a reader that comes back (status, report):
-// it starts from the snapshot cache holds for path when that snapshot is
+// it starts from the fold snapshot cache holds for path (the run a read
+// folded the journal to, and where in the journal that read ended) when that snapshot is
 // still a prefix of the journal, folds only the records after it, and
 // stores a new snapshot when it folded many. The result is ReadRun's.
 //
@@ -44,10 +38,7 @@ const foldSnapEvery = 1024
 // that record proves the prefix. Damage inside the prefix made after the
 // snapshot (a disk fault, a hand edit) is therefore not seen here; the
 // session that opens the run reads every record again and refuses it.
-func ReadRunCached(path string, cache FoldCache, key string) (*Run, *TornTail, error) {
-	if cache == nil {
-		return ReadRun(path)
-	}
+func ReadRunCached(path string, cache runbooks.Cache, key string) (*Run, *TornTail, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return NewRun(), nil, nil
@@ -56,8 +47,13 @@ func ReadRunCached(path string, cache FoldCache, key string) (*Run, *TornTail, e
 		return nil, nil, fmt.Errorf("read journal: %w", err)
 	}
 	defer f.Close()
-	slot := foldSlot(path)
-	run, pos, ok := decodeFoldSnap(cache.Get(slot), key)
+	var slot string
+	var snap []byte
+	if cache != nil {
+		slot = foldSlot(path)
+		snap = cache.Get(slot)
+	}
+	run, pos, ok := decodeFoldSnap(snap, key)
 	if ok && !snapStillHolds(f, pos) {
 		run, pos, ok = nil, scanPos{}, false
 	}
@@ -76,7 +72,7 @@ func ReadRunCached(path string, cache FoldCache, key string) (*Run, *TornTail, e
 	if err != nil {
 		return nil, nil, err
 	}
-	if end.N-pos.N >= foldSnapEvery {
+	if cache != nil && end.N-pos.N >= foldSnapEvery {
 		if last, ok := readLastRecord(f, end); ok {
 			cache.Put(slot, encodeFoldSnap(run, key, end, last))
 		}
@@ -137,190 +133,279 @@ func snapStillHolds(f *os.File, pos scanPos) bool {
 	return bytes.Equal(got, pos.rec)
 }
 
-// The encoding: the format line, then uvarint-framed fields. Strings go
-// through a table (a long journal repeats the same actors, hosts and
-// notes), times as a presence byte and Unix nanoseconds in UTC, as the
-// journal decodes them. The order of fields below is the encoding.
+// The encoding: the format line, the key, a string table (a long journal
+// repeats the same actors, hosts and notes), then the snapshot's end and
+// the run, as uvarint-framed fields. Times are a presence mark and Unix
+// nanoseconds in UTC, as the journal decodes them. One walk over the run
+// (snapCoder.run) both writes and reads, so the two cannot drift apart.
 
-type snapWriter struct {
-	b    []byte
-	strs map[string]uint64
-	tab  []string
-}
-
-func (w *snapWriter) uint(v uint64) { w.b = binary.AppendUvarint(w.b, v) }
-func (w *snapWriter) int(v int64)   { w.b = binary.AppendVarint(w.b, v) }
-func (w *snapWriter) bool(v bool) {
-	if v {
-		w.uint(1)
-	} else {
-		w.uint(0)
-	}
-}
-func (w *snapWriter) str(s string) {
-	i, ok := w.strs[s]
-	if !ok {
-		i = uint64(len(w.tab))
-		w.strs[s] = i
-		w.tab = append(w.tab, s)
-	}
-	w.uint(i)
-}
-func (w *snapWriter) time(t time.Time) {
-	if t.IsZero() {
-		w.uint(0)
-		return
-	}
-	w.uint(1)
-	w.int(t.UnixNano())
-}
-
-type snapReader struct {
-	b   []byte
-	tab []string
+// snapCoder writes (dec false) or reads (dec true) a snapshot's fields.
+type snapCoder struct {
+	dec bool
+	b   []byte // written so far, or left to read
 	err error
+
+	strs map[string]uint64 // writing: the table's index of each string
+	tab  []string          // the string table
 }
 
 var errSnap = errors.New("fold snapshot: bad encoding")
 
-func (r *snapReader) uint() uint64 {
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.err, r.b = errSnap, nil
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-func (r *snapReader) int() int64 {
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.err, r.b = errSnap, nil
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-func (r *snapReader) bool() bool { return r.uint() == 1 }
-func (r *snapReader) str() string {
-	i := r.uint()
-	if i >= uint64(len(r.tab)) {
-		r.err = errSnap
-		return ""
-	}
-	return r.tab[i]
-}
-func (r *snapReader) time() time.Time {
-	if r.uint() == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, r.int()).UTC()
+func (c *snapCoder) fail() {
+	c.err, c.b = errSnap, nil
 }
 
-// count reads a length and checks it against what is left, so a damaged
-// snapshot cannot ask for a huge allocation.
-func (r *snapReader) count() int {
-	n := r.uint()
-	if n > uint64(len(r.b)) {
-		r.err, r.b = errSnap, nil
+func (c *snapCoder) uint64(v *uint64) {
+	if !c.dec {
+		c.b = binary.AppendUvarint(c.b, *v)
+		return
+	}
+	x, n := binary.Uvarint(c.b)
+	if n <= 0 {
+		c.fail()
+		return
+	}
+	*v, c.b = x, c.b[n:]
+}
+
+// int64 codes a signed number zig-zag, as encoding/binary's varints.
+func (c *snapCoder) int64(v *int64) {
+	x := uint64(*v<<1) ^ uint64(*v>>63)
+	c.uint64(&x)
+	*v = int64(x>>1) ^ -int64(x&1)
+}
+
+func (c *snapCoder) int(v *int) {
+	x := int64(*v)
+	c.int64(&x)
+	*v = int(x)
+}
+
+func (c *snapCoder) status(v *Status) {
+	x := uint64(*v)
+	c.uint64(&x)
+	*v = Status(x)
+}
+
+func (c *snapCoder) duration(v *time.Duration) {
+	x := int64(*v)
+	c.int64(&x)
+	*v = time.Duration(x)
+}
+
+func (c *snapCoder) bool(v *bool) {
+	var x uint64
+	if *v {
+		x = 1
+	}
+	c.uint64(&x)
+	*v = x == 1
+}
+
+func (c *snapCoder) str(v *string) {
+	if !c.dec {
+		i, ok := c.strs[*v]
+		if !ok {
+			i = uint64(len(c.tab))
+			c.strs[*v] = i
+			c.tab = append(c.tab, *v)
+		}
+		c.uint64(&i)
+		return
+	}
+	var i uint64
+	c.uint64(&i)
+	if i >= uint64(len(c.tab)) {
+		c.fail()
+		return
+	}
+	*v = c.tab[i]
+}
+
+func (c *snapCoder) time(v *time.Time) {
+	set := !v.IsZero()
+	c.bool(&set)
+	if !set {
+		*v = time.Time{}
+		return
+	}
+	ns := v.UnixNano()
+	c.int64(&ns)
+	*v = time.Unix(0, ns).UTC()
+}
+
+// count codes a length; read, it is checked against what is left (every
+// element takes a byte at least), so damage cannot ask for a huge
+// allocation.
+func (c *snapCoder) count(n int) int {
+	x := uint64(n)
+	c.uint64(&x)
+	if c.dec && x > uint64(len(c.b)) {
+		c.fail()
 		return 0
 	}
-	return int(n)
+	return int(x)
+}
+
+// snapSlice codes a slice, nil and empty told apart, each element by one.
+func snapSlice[T any](c *snapCoder, s *[]T, one func(*T)) {
+	present := *s != nil
+	c.bool(&present)
+	n := c.count(len(*s))
+	if c.dec {
+		*s = nil
+		if present {
+			*s = make([]T, n)
+		} else if n != 0 {
+			c.fail()
+		}
+	}
+	for i := range *s {
+		one(&(*s)[i])
+	}
+}
+
+// run is the walk over everything the fold sets (see snapFields in the
+// tests: a new field fails them until it is coded here).
+func (c *snapCoder) run(r *Run) {
+	c.str(&r.Runbook)
+	c.str(&r.Digest)
+	c.time(&r.StartedAt)
+	c.bool(&r.Finished)
+	c.time(&r.FinishedAt)
+	c.str(&r.Operator)
+	c.str(&r.Host)
+	c.bool(&r.Rehearsal)
+	c.str(&r.Date)
+	c.int(&r.Resumes)
+	c.uint64(&r.LastSeq)
+	c.time(&r.LastAt)
+	c.str(&r.LastCommit)
+	c.str(&r.LastCommitStep)
+	snapSlice(c, &r.owed, c.str)
+	c.uint64(&r.NoteRef)
+	n := c.count(len(r.Steps))
+	if !c.dec {
+		for id, s := range r.Steps {
+			c.str(&id)
+			c.stepState(s)
+		}
+		return
+	}
+	states := make([]StepState, n)
+	for i := range states {
+		var id string
+		c.str(&id)
+		c.stepState(&states[i])
+		r.Steps[id] = &states[i]
+	}
+}
+
+func (c *snapCoder) stepState(s *StepState) {
+	c.status(&s.Status)
+	c.int(&s.Attempts)
+	c.time(&s.StartedAt)
+	c.time(&s.FinishedAt)
+	c.duration(&s.Active)
+	c.time(&s.activeFrom)
+	c.time(&s.lastAt)
+	c.bool(&s.recheck)
+	c.str(&s.LastErr)
+	c.str(&s.Reason)
+	c.str(&s.Actor)
+	snapSlice(c, &s.Notes, func(n *Note) {
+		c.time(&n.At)
+		c.str(&n.By)
+		c.str(&n.Text)
+		c.str(&n.Host)
+		c.str(&n.Via)
+	})
+	c.checked(&s.Checked)
+	c.str(&s.Commit)
+	c.int(&s.Manual)
+	c.status(&s.InFlight)
+	c.bool(&s.Undone)
+	c.bool(&s.MarkedDone)
+	c.str(&s.CancelledBy)
+	c.uint64(&s.Seq)
+	snapSlice(c, &s.Approvals, func(a *Approval) {
+		c.str(&a.By)
+		c.str(&a.Host)
+		c.time(&a.At)
+		c.str(&a.Reason)
+		c.str(&a.Via)
+	})
+	c.time(&s.ApprovalAsked)
+	c.str(&s.DoHost)
+	c.str(&s.Saved)
+}
+
+// checked codes a checklist's ticks, nil and empty told apart.
+func (c *snapCoder) checked(m *map[int]bool) {
+	present := *m != nil
+	c.bool(&present)
+	n := c.count(len(*m))
+	if !c.dec {
+		for k, v := range *m {
+			c.int(&k)
+			c.bool(&v)
+		}
+		return
+	}
+	*m = nil
+	if present {
+		*m = make(map[int]bool, n)
+	} else if n != 0 {
+		c.fail()
+		return
+	}
+	for range n {
+		var k int
+		var v bool
+		c.int(&k)
+		c.bool(&v)
+		if *m != nil {
+			(*m)[k] = v
+		}
+	}
+}
+
+// end codes where the snapshot ends: the journal offset, the records
+// folded and the last record's bytes.
+func (c *snapCoder) end(pos *scanPos) {
+	off := uint64(pos.Off)
+	c.uint64(&off)
+	pos.Off = int64(off)
+	c.uint64(&pos.N)
+	n := c.count(len(pos.rec))
+	if !c.dec {
+		c.b = append(c.b, pos.rec...)
+		return
+	}
+	if c.err != nil {
+		return
+	}
+	pos.rec, pos.Last, c.b = c.b[:n:n], n, c.b[n:]
 }
 
 // encodeFoldSnap encodes run, folded from a journal up to end, whose
 // last record is last.
 func encodeFoldSnap(run *Run, key string, end scanPos, last []byte) []byte {
-	w := &snapWriter{strs: map[string]uint64{}}
-	w.uint(uint64(end.Off))
-	w.uint(end.N)
-	w.uint(uint64(len(last)))
-	w.b = append(w.b, last...)
-	w.str(run.Runbook)
-	w.str(run.Digest)
-	w.time(run.StartedAt)
-	w.bool(run.Finished)
-	w.time(run.FinishedAt)
-	w.str(run.Operator)
-	w.str(run.Host)
-	w.bool(run.Rehearsal)
-	w.str(run.Date)
-	w.uint(uint64(run.Resumes))
-	w.uint(run.LastSeq)
-	w.time(run.LastAt)
-	w.str(run.LastCommit)
-	w.str(run.LastCommitStep)
-	w.bool(run.owed != nil)
-	w.uint(uint64(len(run.owed)))
-	for _, s := range run.owed {
-		w.str(s)
-	}
-	w.uint(run.NoteRef)
-	w.uint(uint64(len(run.Steps)))
-	for id, s := range run.Steps {
-		w.str(id)
-		encodeStepState(w, s)
-	}
-	body := w.b
-	// The string table goes before the body it serves.
-	out := make([]byte, 0, len(foldSnapFormat)+len(key)+len(body)+64)
+	body := &snapCoder{strs: map[string]uint64{}}
+	end.rec = last
+	body.end(&end)
+	body.run(run)
+	// The header and string table go before the body they serve.
+	out := make([]byte, 0, len(foldSnapFormat)+len(key)+len(body.b)+64)
 	out = append(out, foldSnapFormat...)
 	out = binary.AppendUvarint(out, uint64(len(key)))
 	out = append(out, key...)
-	out = binary.AppendUvarint(out, uint64(len(w.tab)))
-	for _, s := range w.tab {
+	out = binary.AppendUvarint(out, uint64(len(body.tab)))
+	for _, s := range body.tab {
 		out = binary.AppendUvarint(out, uint64(len(s)))
 		out = append(out, s...)
 	}
-	return append(out, body...)
-}
-
-func encodeStepState(w *snapWriter, s *StepState) {
-	w.uint(uint64(s.Status))
-	w.uint(uint64(s.Attempts))
-	w.time(s.StartedAt)
-	w.time(s.FinishedAt)
-	w.int(int64(s.Active))
-	w.time(s.activeFrom)
-	w.time(s.lastAt)
-	w.bool(s.recheck)
-	w.str(s.LastErr)
-	w.str(s.Reason)
-	w.str(s.Actor)
-	w.bool(s.Notes != nil)
-	w.uint(uint64(len(s.Notes)))
-	for _, n := range s.Notes {
-		w.time(n.At)
-		w.str(n.By)
-		w.str(n.Text)
-		w.str(n.Host)
-		w.str(n.Via)
-	}
-	w.bool(s.Checked != nil)
-	w.uint(uint64(len(s.Checked)))
-	for i, v := range s.Checked {
-		w.int(int64(i))
-		w.bool(v)
-	}
-	w.str(s.Commit)
-	w.int(int64(s.Manual))
-	w.uint(uint64(s.InFlight))
-	w.bool(s.Undone)
-	w.bool(s.MarkedDone)
-	w.str(s.CancelledBy)
-	w.uint(s.Seq)
-	w.bool(s.Approvals != nil)
-	w.uint(uint64(len(s.Approvals)))
-	for _, a := range s.Approvals {
-		w.str(a.By)
-		w.str(a.Host)
-		w.time(a.At)
-		w.str(a.Reason)
-		w.str(a.Via)
-	}
-	w.time(s.ApprovalAsked)
-	w.str(s.DoHost)
-	w.str(s.Saved)
+	return append(out, body.b...)
 }
 
 // decodeFoldSnap decodes a snapshot written under key; ok is false for
@@ -329,118 +414,31 @@ func decodeFoldSnap(data []byte, key string) (run *Run, pos scanPos, ok bool) {
 	if !bytes.HasPrefix(data, []byte(foldSnapFormat)) {
 		return nil, scanPos{}, false
 	}
-	// One string for the whole snapshot: every string in the run is a
+	// One string for the whole snapshot: every string of the run is a
 	// slice of it, so a long journal's text costs one allocation.
 	all := string(data)
-	r := &snapReader{b: data[len(foldSnapFormat):]}
-	at := func() int { return len(data) - len(r.b) }
-	n := r.count()
-	if r.err != nil || all[at():at()+n] != key {
-		return nil, scanPos{}, false
-	}
-	r.b = r.b[n:]
-	r.tab = make([]string, r.count())
-	for i := range r.tab {
-		n := r.count()
-		if r.err != nil {
-			return nil, scanPos{}, false
+	c := &snapCoder{dec: true, b: data[len(foldSnapFormat):]}
+	text := func() string { // a length-framed string
+		n := c.count(0)
+		if c.err != nil {
+			return ""
 		}
-		r.tab[i] = all[at() : at()+n]
-		r.b = r.b[n:]
+		at := len(data) - len(c.b)
+		c.b = c.b[n:]
+		return all[at : at+n]
 	}
-	pos.Off = int64(r.uint())
-	pos.N = r.uint()
-	n = r.count()
-	if r.err != nil {
+	if text() != key || c.err != nil {
 		return nil, scanPos{}, false
 	}
-	pos.rec = data[at() : at()+n : at()+n]
-	pos.Last = n
-	r.b = r.b[n:]
-
+	c.tab = make([]string, c.count(0))
+	for i := range c.tab {
+		c.tab[i] = text()
+	}
+	c.end(&pos)
 	run = NewRun()
-	run.Runbook = r.str()
-	run.Digest = r.str()
-	run.StartedAt = r.time()
-	run.Finished = r.bool()
-	run.FinishedAt = r.time()
-	run.Operator = r.str()
-	run.Host = r.str()
-	run.Rehearsal = r.bool()
-	run.Date = r.str()
-	run.Resumes = int(r.uint())
-	run.LastSeq = r.uint()
-	run.LastAt = r.time()
-	run.LastCommit = r.str()
-	run.LastCommitStep = r.str()
-	owed := r.bool()
-	if k := r.count(); owed {
-		run.owed = make([]string, k)
-		for i := range run.owed {
-			run.owed[i] = r.str()
-		}
-	}
-	run.NoteRef = r.uint()
-	steps := r.count()
-	states := make([]StepState, steps)
-	for i := range states {
-		id := r.str()
-		decodeStepState(r, &states[i])
-		run.Steps[id] = &states[i]
-	}
-	if r.err != nil || len(r.b) != 0 || run.LastSeq != pos.N {
+	c.run(run)
+	if c.err != nil || len(c.b) != 0 || run.LastSeq != pos.N {
 		return nil, scanPos{}, false
 	}
 	return run, pos, true
-}
-
-func decodeStepState(r *snapReader, s *StepState) {
-	s.Status = Status(r.uint())
-	s.Attempts = int(r.uint())
-	s.StartedAt = r.time()
-	s.FinishedAt = r.time()
-	s.Active = time.Duration(r.int())
-	s.activeFrom = r.time()
-	s.lastAt = r.time()
-	s.recheck = r.bool()
-	s.LastErr = r.str()
-	s.Reason = r.str()
-	s.Actor = r.str()
-	notes := r.bool()
-	if k := r.count(); notes {
-		s.Notes = make([]Note, k)
-		for i := range s.Notes {
-			n := &s.Notes[i]
-			n.At = r.time()
-			n.By, n.Text, n.Host, n.Via = r.str(), r.str(), r.str(), r.str()
-		}
-	}
-	checked := r.bool()
-	if k := r.count(); checked {
-		s.Checked = make(map[int]bool, k)
-		for range k {
-			i := int(r.int())
-			s.Checked[i] = r.bool()
-		}
-	}
-	s.Commit = r.str()
-	s.Manual = int(r.int())
-	s.InFlight = Status(r.uint())
-	s.Undone = r.bool()
-	s.MarkedDone = r.bool()
-	s.CancelledBy = r.str()
-	s.Seq = r.uint()
-	approvals := r.bool()
-	if k := r.count(); approvals {
-		s.Approvals = make([]Approval, k)
-		for i := range s.Approvals {
-			a := &s.Approvals[i]
-			a.By, a.Host = r.str(), r.str()
-			a.At = r.time()
-			a.Reason, a.Via = r.str(), r.str()
-		}
-	}
-	s.ApprovalAsked = r.time()
-	s.DoHost = r.str()
-	s.Saved = r.str()
 }

@@ -107,15 +107,7 @@ func ReadJournal(path string) ([]Event, *TornTail, error) {
 // record at a time (missing file: an empty run). Its torn tail and damage
 // rules are ReadJournal's.
 func ReadRun(path string) (*Run, *TornTail, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return NewRun(), nil, nil
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("read journal: %w", err)
-	}
-	defer f.Close()
-	return foldJournal(path, f)
+	return ReadRunCached(path, nil, "")
 }
 
 // ReadFirstEvent reads only the first record of a journal: what a run
