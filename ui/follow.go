@@ -454,7 +454,7 @@ func (m Model) followBanner() string {
 	}
 	tail := ""
 	if f.err != nil {
-		tail = " · not following: " + termsafe.Line(f.err.Error())
+		tail = " · not following: " + termsafe.Flat(f.err.Error())
 		style = st.Bad
 	}
 	line := func(withPID, records, run bool) string {

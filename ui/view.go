@@ -202,7 +202,7 @@ func joinColumns(left, right string) string {
 
 func (m Model) statusLine() string {
 	st := m.st
-	text := termsafe.Line(m.status)
+	text := termsafe.Flat(m.status)
 	if m.busy != nil && !m.quitting {
 		text = "▶ " + m.busy.op.step + " " + m.busy.op.kind.String() + " in progress · " + text
 	}

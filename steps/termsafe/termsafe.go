@@ -27,6 +27,23 @@ import (
 // escaped.
 func Line(s string) string { return clean(s, false) }
 
+// Flat returns s made safe for one line as Line does, with its line
+// breaks shown as " · " instead of escaped: for a message of several lines
+// (a joined error) shown on one, whose breaks separate its parts. Blank
+// lines and the white space around each break go.
+func Flat(s string) string {
+	if !strings.ContainsAny(s, "\r\n") {
+		return Line(s)
+	}
+	var parts []string
+	for _, l := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return Line(strings.Join(parts, " · "))
+}
+
 // Text returns s made safe for a terminal, keeping its newlines and tabs
 // (a carriage return before a newline is dropped). Everything else is
 // treated as in Line.

@@ -78,3 +78,17 @@ func FuzzLine(f *testing.F) {
 		}
 	})
 }
+
+func TestFlat(t *testing.T) {
+	for in, want := range map[string]string{
+		"one line":                          "one line",
+		"lease lost\ntaken over by bob":     "lease lost · taken over by bob",
+		"a\r\n\r\n  b  \n":                  "a · b",
+		"bell\a\nnext":                      `bell\x07 · next`,
+		"osc \x1b]0;title\x07\nsecond line": "osc  · second line",
+	} {
+		if got := Flat(in); got != want {
+			t.Errorf("Flat(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -306,7 +306,7 @@ func (m Model) View(p Props) string {
 	k := m.KeyFor(p.Step.Guide, p.Style)
 	if e, ok := m.cache[k]; ok {
 		if e.err != nil {
-			lines = append(lines, p.Styles.Bad.Render(termsafe.Line(e.err.Error())))
+			lines = append(lines, p.Styles.Bad.Render(termsafe.Flat(e.err.Error())))
 		} else {
 			lines = append(lines, e.lines...)
 		}
