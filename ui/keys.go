@@ -58,7 +58,25 @@ func (m Model) key(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		return m.followKey(msg)
 	}
 	in := m.keys.Resolve(msg)
+	if m.run.Share.Stopped != "" && !viewOnly(in.Action) {
+		// Taken over, or refused by the store: this session may look,
+		// never act.
+		m.setStatus(levelWarn, "This session no longer drives the run (%s). q quits; `runbook follow` shows the run as it goes on.", m.run.Share.Stopped)
+		return m, nil
+	}
 	return m.act(in)
+}
+
+// viewOnly tells the intents that change nothing in the run: moving,
+// looking, filtering, help and quit.
+func viewOnly(a keymap.Action) bool {
+	switch a {
+	case keymap.Up, keymap.Down, keymap.PageUp, keymap.PageDown, keymap.Top, keymap.Bottom,
+		keymap.NextPane, keymap.PrevPane, keymap.GuideFull, keymap.OutputFull, keymap.Help,
+		keymap.Filter, keymap.Back, keymap.Quit, keymap.None:
+		return true
+	}
+	return false
 }
 
 // act carries out one intent.

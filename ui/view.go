@@ -245,6 +245,9 @@ func (m Model) helpKeys() string {
 	if m.follow != nil {
 		return m.followHelp()
 	}
+	if m.run.Share.Stopped != "" {
+		return m.help.ShortHelpView([]key.Binding{k.Up, k.Down, k.NextPane, k.GuideFull, k.OutputFull, k.Help, k.Quit})
+	}
 	keys := k.ShortHelp()
 	if m.busy != nil {
 		// While a step runs, what can be done to it comes first.
