@@ -23,6 +23,10 @@ import (
 // skips (fails, when RUNBOOK_REQUIRE_SERVICES is set) when none answers.
 func requireEngine(t testing.TB) *client.Client {
 	t.Helper()
+	required := os.Getenv("RUNBOOK_REQUIRE_SERVICES") != ""
+	if testing.Short() && !required {
+		t.Skip("-short: the lab's integration tests build images and start containers")
+	}
 	c, err := docker.Dial("")
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -31,7 +35,7 @@ func requireEngine(t testing.TB) *client.Client {
 	}
 	if err != nil {
 		msg := "no Docker engine answered at DOCKER_HOST or the local socket: " + err.Error()
-		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
+		if required {
 			t.Fatal(msg + " (RUNBOOK_REQUIRE_SERVICES is set: start dockerd with .ci/services.sh)")
 		}
 		t.Skip(msg + " (RUNBOOK_REQUIRE_SERVICES unset, so not a failure)")
