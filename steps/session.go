@@ -355,6 +355,13 @@ func (s *Session) stepState(id string) (StepState, bool) {
 	return s.run.Step(id), s.run.Rehearsal
 }
 
+// Step returns one step's state, safe to read while steps run, without
+// copying the whole run (Snapshot) to read it.
+func (s *Session) Step(id string) StepState {
+	st, _ := s.stepState(id)
+	return st
+}
+
 // Snapshot returns a copy of the run state, safe to read while steps run.
 func (s *Session) Snapshot() *Run {
 	s.mu.Lock()

@@ -173,7 +173,7 @@ func (h *headless) step(ctx, work context.Context, s runbooks.Step) error {
 		if ctx.Err() != nil {
 			return errInterrupted
 		}
-		before := h.sess.Snapshot().Step(s.ID)
+		before := h.sess.Step(s.ID)
 		unknown := before.Status == steps.Dirty || before.CancelledBy != ""
 		d, err := h.sess.Next(s.ID, h.policy())
 		if err != nil {
@@ -207,7 +207,7 @@ func (h *headless) step(ctx, work context.Context, s runbooks.Step) error {
 			}
 		}
 		err = h.sess.Do(work, d)
-		st := h.sess.Snapshot().Step(s.ID)
+		st := h.sess.Step(s.ID)
 		if err != nil {
 			var se *steps.StepError
 			if errors.As(err, &se) {

@@ -23,7 +23,7 @@ func (h *headless) approval(ctx context.Context, s runbooks.Step, d steps.Decisi
 	var ae *steps.ApprovalError
 	switch {
 	case err == nil:
-		for _, a := range h.sess.Snapshot().Step(s.ID).Approvals {
+		for _, a := range h.sess.Step(s.ID).Approvals {
 			h.logf(s.ID, "approved by %s on %s %s%s", a.By, a.Host, steps.ViaText(a.Via), reasonText(a.Reason))
 		}
 		return nil
