@@ -243,6 +243,9 @@ func (s *Session) fail(ctx context.Context, id string, kind EventKind, label str
 	case errors.As(context.Cause(ctx), &c):
 		ev.Kind, ev.Actor = EvStepCancelled, c.By
 		ev.Note = "cancel asked at " + c.At.UTC().Format(time.RFC3339Nano)
+		// The action's own error is the cancel seen from inside it
+		// ("sh: context canceled"): say which action was cut off.
+		msg = termsafe.Text(label) + " was cut off"
 	case errors.Is(cause, context.Canceled):
 		msg = "interrupted by the operator: " + msg
 	}
