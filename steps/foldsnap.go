@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -27,17 +28,9 @@ const foldSnapEvery = 1024
 
 // ReadRunCached is ReadRun for a reader that comes back (status, report):
 // it starts from the fold snapshot cache holds for path (the run a read
-// folded the journal to, and where in the journal that read ended) when that snapshot is
-// still a prefix of the journal, folds only the records after it, and
-// stores a new snapshot when it folded many. The result is ReadRun's.
-//
-// A snapshot is trusted when it was written under the same key (the
-// caller's: the binary's identity) and the journal still holds, at the
-// snapshot's end, byte for byte the record the snapshot ended with. The
-// journal only grows by appends and a torn tail is only ever cut, so
-// that record proves the prefix. Damage inside the prefix made after the
-// snapshot (a disk fault, a hand edit) is therefore not seen here; the
-// session that opens the run reads every record again and refuses it.
+// folded the journal to, and where in the journal that read ended) when
+// that snapshot still holds, folds only the records after it, and stores
+// a new snapshot when it folded many. The result is ReadRun's.
 func ReadRunCached(path string, cache runbooks.Cache, key string) (*Run, *TornTail, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -47,6 +40,23 @@ func ReadRunCached(path string, cache runbooks.Cache, key string) (*Run, *TornTa
 		return nil, nil, fmt.Errorf("read journal: %w", err)
 	}
 	defer f.Close()
+	run, torn, _, err := foldFile(f, path, cache, key)
+	return run, torn, err
+}
+
+// foldFile folds the journal open in f from its start, through the fold
+// snapshot cache holds for path (nil: none), and returns the run, its
+// torn tail and where the whole records end.
+//
+// A snapshot is used when it was written under the same key (the
+// caller's: the binary's identity), the journal still holds, at the
+// snapshot's end, byte for byte the record the snapshot ended with, and
+// every record before it still passes its checksum in sequence (a scan
+// of the bytes, without decoding or folding them). A damaged record
+// anywhere makes the snapshot unused, so the fold from the start reports
+// it as it always does. What passes is what was folded: the journal only
+// grows by appends, and a torn tail is only ever cut.
+func foldFile(f *os.File, path string, cache runbooks.Cache, key string) (*Run, *TornTail, scanPos, error) {
 	var slot string
 	var snap []byte
 	if cache != nil {
@@ -54,14 +64,14 @@ func ReadRunCached(path string, cache runbooks.Cache, key string) (*Run, *TornTa
 		snap = cache.Get(slot)
 	}
 	run, pos, ok := decodeFoldSnap(snap, key)
-	if ok && !snapStillHolds(f, pos) {
-		run, pos, ok = nil, scanPos{}, false
+	if ok && !(snapStillHolds(f, pos) && prefixIntact(f, pos)) {
+		ok = false
 	}
 	if !ok {
 		run, pos = NewRun(), scanPos{}
 	}
 	if _, err := f.Seek(pos.Off, io.SeekStart); err != nil {
-		return nil, nil, fmt.Errorf("read journal: %w", err)
+		return nil, nil, scanPos{}, fmt.Errorf("read journal: %w", err)
 	}
 	torn, end, err := scanJournalFrom(path, bufio.NewReaderSize(f, journalBuffer), pos, func(ev Event) error {
 		if _, err := run.Apply(ev); err != nil {
@@ -70,14 +80,64 @@ func ReadRunCached(path string, cache runbooks.Cache, key string) (*Run, *TornTa
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, scanPos{}, err
 	}
 	if cache != nil && end.N-pos.N >= foldSnapEvery {
 		if last, ok := readLastRecord(f, end); ok {
 			cache.Put(slot, encodeFoldSnap(run, key, end, last))
 		}
 	}
-	return run, torn, nil
+	return run, torn, end, nil
+}
+
+// prefixIntact reads the journal up to pos and checks that it is pos.N
+// whole records, each passing its checksum, numbered 1 to pos.N: the
+// journal's own checks, without decoding a record.
+func prefixIntact(f *os.File, pos scanPos) bool {
+	br := bufio.NewReaderSize(io.NewSectionReader(f, 0, pos.Off), journalBuffer)
+	var long []byte
+	for n := uint64(1); ; n++ {
+		rec, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			long = append(long[:0], rec...)
+			for err == bufio.ErrBufferFull {
+				rec, err = br.ReadSlice('\n')
+				long = append(long, rec...)
+			}
+			rec = long
+		}
+		if len(rec) == 0 && err == io.EOF {
+			return n == pos.N+1
+		}
+		if err != nil || n > pos.N || !recordIntact(rec[:len(rec)-1], n) {
+			return false
+		}
+	}
+}
+
+// recordIntact tells whether rec (without its newline) passes its
+// checksum and carries sequence seq, as decodeRecord would find.
+func recordIntact(rec []byte, seq uint64) bool {
+	if len(rec) < 10 || rec[8] != ' ' {
+		return false
+	}
+	want, ok := parseHex32(rec[:8])
+	if !ok || want != crc32.Checksum(rec[9:], castagnoli) {
+		return false
+	}
+	for payload := rec[9:]; len(payload) > 0; {
+		kv := payload
+		if i := bytes.IndexByte(payload, '\t'); i >= 0 {
+			kv, payload = payload[:i], payload[i+1:]
+		} else {
+			payload = nil
+		}
+		if v, found := bytes.CutPrefix(kv, []byte("seq=")); found {
+			n, err := parseInt(v)
+			return err == nil && n >= 0 && uint64(n) == seq
+		}
+	}
+	return false
 }
 
 // foldSlot names a journal's snapshot in the cache: one per journal file.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -335,8 +336,26 @@ func TestReadRunCached(t *testing.T) {
 		t.Fatalf("a read of 1000 records past the snapshot stored %d more, want none", cache.puts-1)
 	}
 
-	// The snapshot is used: a byte changed inside its prefix (not its
-	// last record) goes unseen, as documented; ReadRun refuses it.
+	// The snapshot is used: its records are checked, not folded again.
+	// Planted in the cached run, a mark shows in what is read.
+	marked := bytes.Clone(cache.m[foldSlot(path)])
+	if i := bytes.Index(marked, []byte("walk")); i < 0 {
+		t.Fatal("the snapshot does not hold the runbook's name")
+	} else {
+		copy(marked[i:], "WALK")
+	}
+	marks := &mapCache{m: map[string][]byte{foldSlot(path): marked}}
+	if run, _, err := ReadRunCached(path, marks, "k1"); err != nil || run.Runbook != "WALK" {
+		t.Fatalf("the snapshot was not used: runbook %q, %v", run.Runbook, err)
+	}
+	// ... but not under another key (another binary); that read stores
+	// its own, so it gets a copy.
+	copied := &mapCache{m: map[string][]byte{foldSlot(path): marked}}
+	if run, _, err := ReadRunCached(path, copied, "k2"); err != nil || run.Runbook != "walk" {
+		t.Fatalf("a snapshot stored under another key was used: runbook %q, %v", run.Runbook, err)
+	}
+	// A byte changed inside its prefix (not its last record) is found:
+	// the snapshot is not used and the read says what ReadRun says.
 	damaged := bytes.Join(lines, nil)
 	i := bytes.Index(damaged, lines[10])
 	damaged[i+20] ^= 1
@@ -344,13 +363,16 @@ func TestReadRunCached(t *testing.T) {
 	if _, _, err := ReadRun(path); err == nil {
 		t.Fatal("ReadRun took a damaged record")
 	}
-	if _, _, err := ReadRunCached(path, cache, "k1"); err != nil {
-		t.Fatalf("the snapshot was not used: %v", err)
-	}
-	// ... but not under another key (another binary).
-	if _, _, err := ReadRunCached(path, &mapCache{m: cache.m}, "k2"); err == nil {
-		t.Fatal("a snapshot stored under another key was used")
-	}
+	same("damage inside the snapshot's prefix", marks, "k1")
+	// So is a record renumbered with a checksum to match.
+	write(bytes.Join(lines, nil))
+	renumbered := bytes.Join(lines, nil)
+	j := bytes.Index(renumbered, lines[10])
+	rec := bytes.Replace(lines[10][9:len(lines[10])-1], []byte("seq=11\t"), []byte("seq=12\t"), 1)
+	fixed := fmt.Appendf(nil, "%08x %s\n", crc32.Checksum(rec, castagnoli), rec)
+	renumbered = append(renumbered[:j:j], append(fixed, renumbered[j+len(lines[10]):]...)...)
+	write(renumbered)
+	same("a record renumbered inside the prefix", marks, "k1")
 
 	// A torn tail past the snapshot is reported where ReadRun reports it.
 	torn := append(bytes.Join(lines[:2500], nil), lines[2500][:30]...)
@@ -361,8 +383,8 @@ func TestReadRunCached(t *testing.T) {
 	// Damage past the snapshot, followed by more records, is refused
 	// with the same line.
 	bad := bytes.Join(lines, nil)
-	j := bytes.Index(bad, lines[2600])
-	bad[j+20] ^= 1
+	k := bytes.Index(bad, lines[2600])
+	bad[k+20] ^= 1
 	write(bad)
 	_, _, err := ReadRunCached(path, cache, "k1")
 	var ce *CorruptError

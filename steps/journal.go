@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/runbook-dev/runbook/runbooks"
 )
 
 // JournalVersion is the record format this build writes. Readers accept
@@ -253,6 +254,13 @@ func scanJournalFrom(path string, br *bufio.Reader, pos scanPos, fn func(Event) 
 // off and kept beside the journal in a .torn file, and reported. A record
 // the run cannot fold is an error.
 func OpenJournal(path string, redact *Redactor) (*Journal, *Run, *TornTail, error) {
+	return OpenJournalCached(path, redact, nil, "")
+}
+
+// OpenJournalCached is OpenJournal folding through the fold snapshots in
+// cache (see foldFile): a long journal's records are still each checked,
+// but only those past the snapshot are decoded and folded.
+func OpenJournalCached(path string, redact *Redactor, cache runbooks.Cache, key string) (*Journal, *Run, *TornTail, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, nil, nil, fmt.Errorf("create state directory: %w", err)
 	}
@@ -260,7 +268,7 @@ func OpenJournal(path string, redact *Redactor) (*Journal, *Run, *TornTail, erro
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("open journal: %w", err)
 	}
-	run, torn, err := foldJournal(path, io.NewSectionReader(f, 0, math.MaxInt64))
+	run, torn, _, err := foldFile(f, path, cache, key)
 	if err != nil {
 		f.Close()
 		return nil, nil, nil, err

@@ -48,8 +48,13 @@ type CheckpointRequest struct {
 
 // Options configure a session.
 type Options struct {
-	Runbook   *runbooks.Runbook
-	StateDir  string // where journal, lock and logs live (created 0700)
+	Runbook  *runbooks.Runbook
+	StateDir string // where journal, lock and logs live (created 0700)
+	// FoldCache and FoldKey keep fold snapshots of the journal between
+	// processes (see ReadRunCached): opening a long run checks every
+	// record but folds only those past the snapshot. Nil: no snapshots.
+	FoldCache runbooks.Cache
+	FoldKey   string
 	Workspace string
 	Clock     Clock
 	Operator  string
@@ -207,7 +212,7 @@ func Open(opt Options) (*Session, error) {
 		}
 	}
 	// The journal is read once, folded as it is read.
-	j, run, torn, err := OpenJournal(JournalPath(opt.StateDir, opt.Runbook.ID), opt.Redactor)
+	j, run, torn, err := OpenJournalCached(JournalPath(opt.StateDir, opt.Runbook.ID), opt.Redactor, opt.FoldCache, opt.FoldKey)
 	if err != nil {
 		release()
 		return nil, err

@@ -265,6 +265,7 @@ func (c *common) openSession(rb *runbooks.Runbook, out func(step, line string), 
 		TakeOver: c.takeOver, Targets: targets, Redactor: red, Output: out, Rehearsal: rehearsal,
 		Checkpointer: cp, ConfirmManualUndo: c.confirmManualUndo,
 	}
+	opt.FoldCache, opt.FoldKey = foldCache(c.stateDir)
 	if err := crashHooks(c.getenv, &opt); err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 
+	"github.com/runbook-dev/runbook/runbooks"
 	"github.com/runbook-dev/runbook/steps"
 )
 
@@ -40,18 +41,25 @@ func newLoadCache(stateDir string) *loadCache {
 	return &loadCache{dir: filepath.Join(stateDir, ".cache"), id: id, prefix: "runbook-"}
 }
 
-// readRun folds a run's journal (steps.ReadRunCached) through the fold
-// snapshots kept beside the loaded runbooks, under the same identity: a
-// status or report of a long journal folds only what was appended since
-// the last reader. Without a cache it is steps.ReadRun.
-func readRun(stateDir, journal string) (*steps.Run, *steps.TornTail, error) {
+// foldCache is where the engine keeps its fold snapshots of stateDir's
+// journals (steps.ReadRunCached), beside the loaded runbooks and under
+// the same identity; nil when there is no load cache.
+func foldCache(stateDir string) (runbooks.Cache, string) {
 	c := newLoadCache(stateDir)
 	if c == nil {
-		return steps.ReadRun(journal)
+		return nil, ""
 	}
 	folds := *c
 	folds.prefix = "" // its slots name themselves (fold-…)
-	return steps.ReadRunCached(journal, &folds, c.id)
+	return &folds, c.id
+}
+
+// readRun folds a run's journal through the fold snapshots: a status or
+// report of a long journal folds only what was appended since the last
+// reader.
+func readRun(stateDir, journal string) (*steps.Run, *steps.TornTail, error) {
+	cache, key := foldCache(stateDir)
+	return steps.ReadRunCached(journal, cache, key)
 }
 
 func (c *loadCache) path(slot string) string { return filepath.Join(c.dir, c.prefix+slot) }
