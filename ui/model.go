@@ -246,13 +246,15 @@ func New(opt Options) Model {
 
 // Init asks the terminal for its background (answered later, never
 // waited for), starts the clock and the output drain, and describes the
-// selected step.
+// selected step and renders its guide: the window's size is not needed for
+// that, so the first frame does not wait for it to arrive first.
 func (m Model) Init() tea.Cmd {
 	if m.follow != nil {
 		return m.followInit()
 	}
 	cmds := []tea.Cmd{tea.RequestBackgroundColor, tickCmd(m.sess, m.clock), m.opt.Output.drainCmd()}
 	if s, ok := m.selectedStep(); ok {
+		cmds = append(cmds, m.guide.Need(m.rb.Guides, s.Guide, m.theme.Glamour()))
 		m.describing[s.ID] = true
 		cmds = append(cmds, describeCmd(m.sess, s))
 	}
