@@ -35,12 +35,20 @@ type CacheKeyer interface {
 
 // cacheFormat names the encoding below; it changes whenever the encoding
 // does (a new binary never reads an old entry anyway: see CacheKeyer).
-const cacheFormat = "runbook-load-cache/1"
+const cacheFormat = "runbook-load-cache/2"
 
 // cacheEntry is one cached runbook. Key is the digest of everything the
 // result depends on: the cache's own key, the file's name and bytes, and
 // where its guides come from; Guides are the digests of the guide files
 // the loader read, checked on every read of the entry.
+//
+// On disk an entry is lines: the digest of the rest; the entry as JSON
+// without the actions' parameters; then one line per action, in the
+// runbook's order (phases, steps, do, verify, undo), with its parameters
+// as JSON (empty when the entry keeps them as YAML). Compact JSON holds no
+// newline. The parameters are most of an entry's bytes; on lines of their
+// own they are read once, by their own type's decoder, instead of being
+// scanned as part of the entry first.
 type cacheEntry struct {
 	Format string
 	Key    string
@@ -81,9 +89,10 @@ type cachedStep struct {
 
 type cachedAction struct {
 	Type, Name string
-	// Params are the parameters as JSON, or as YAML when JSON would not
-	// bring them back as they were (a number in a field of any type).
-	Params json.RawMessage `json:",omitempty"`
+	// Params are the parameters as JSON (on a line of their own, see
+	// cacheEntry), or YAML when JSON would not bring them back as they
+	// were (a number in a field of any type).
+	Params json.RawMessage `json:"-"`
 	YAML   string          `json:",omitempty"`
 	Pos    Pos
 }
@@ -213,14 +222,25 @@ func encodeCache(rb *Runbook, key string, fsys fs.FS, name string, opt LoadOptio
 		}
 		e.RB.Phases = append(e.RB.Phases, cp)
 	}
-	body, err := json.Marshal(e)
+	head, err := json.Marshal(e)
 	if err != nil {
 		return nil, false
 	}
+	body := bytes.NewBuffer(head)
+	for _, p := range e.RB.Phases {
+		for _, s := range p.Steps {
+			for _, as := range [][]cachedAction{s.Do, s.Verify, s.Undo} {
+				for _, a := range as {
+					body.WriteByte('\n')
+					body.Write(a.Params)
+				}
+			}
+		}
+	}
 	// The entry starts with the digest of the rest, so a file cut short or
 	// damaged on disk is recognised before it is decoded.
-	sum := sha256.Sum256(body)
-	data := append([]byte(hex.EncodeToString(sum[:])+"\n"), body...)
+	sum := sha256.Sum256(body.Bytes())
+	data := append([]byte(hex.EncodeToString(sum[:])+"\n"), body.Bytes()...)
 	// An entry is written only when it reads back as the very runbook
 	// the loader made: a parameter type that does not survive the
 	// encoding (unexported state) keeps its runbook out of the cache.
@@ -249,8 +269,9 @@ func decodeCache(data []byte, key string, fsys fs.FS, name string, opt LoadOptio
 	if sum := sha256.Sum256(body); hex.EncodeToString(sum[:]) != string(sumHex) {
 		return nil
 	}
+	head, params, _ := bytes.Cut(body, []byte("\n"))
 	var e cacheEntry
-	dec := json.NewDecoder(bytes.NewReader(body))
+	dec := json.NewDecoder(bytes.NewReader(head))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&e); err != nil || e.Format != cacheFormat || e.Key != key || e.RB.Source != name {
 		return nil
@@ -301,6 +322,16 @@ func decodeCache(data []byte, key string, fsys fs.FS, name string, opt LoadOptio
 		}
 		out := make([]Action, 0, len(cs))
 		for _, c := range cs {
+			if params == nil {
+				return nil, false // fewer lines than actions
+			}
+			var line []byte
+			line, params, _ = bytes.Cut(params, []byte("\n"))
+			if c.YAML == "" {
+				c.Params = line
+			} else if len(line) > 0 {
+				return nil, false
+			}
 			p, ok := decodeParams(c, opt.Actions)
 			if !ok {
 				return nil, false
@@ -328,8 +359,8 @@ func decodeCache(data []byte, key string, fsys fs.FS, name string, opt LoadOptio
 		}
 		rb.Phases = append(rb.Phases, p)
 	}
-	if zoneChanged {
-		return nil
+	if zoneChanged || params != nil {
+		return nil // or more lines than actions
 	}
 	return rb
 }

@@ -167,6 +167,9 @@ func TestCacheIgnoresDamagedEntries(t *testing.T) {
 		"garbage":   []byte("\x00\x01 not json"),
 		"one byte":  []byte(strings.Replace(string(good), `"ID":"cached"`, `"ID":"cachex"`, 1)),
 		"other key": otherKey(t, good),
+		// The parameters' lines must be exactly one per action.
+		"a line more": withDigest(t, append(body(t, good), "\n{}"...)),
+		"a line less": withDigest(t, body(t, good)[:bytes.LastIndexByte(body(t, good), '\n')]),
 	} {
 		c.m[slot] = bad
 		puts := c.puts

@@ -148,15 +148,17 @@ func pidAlive(pid int) bool {
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
-// Release empties the holder record and drops the flock.
+// Release empties the holder record and drops the flock. The emptied
+// record is not synced to disk (other processes see it emptied at once):
+// should the machine fail before the kernel writes it, the next session
+// finds the record of a holder that is gone and asks for --take-over, the
+// cautious side. Taking the lock syncs its record: a session that died is
+// never taken over silently.
 func (l *Lock) Release() error {
 	if l == nil || l.f == nil {
 		return nil
 	}
 	err := l.f.Truncate(0)
-	if err == nil {
-		err = l.f.Sync()
-	}
 	syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
 	cerr := l.f.Close()
 	l.f = nil

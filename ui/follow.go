@@ -150,6 +150,7 @@ func (m Model) Following() bool { return m.follow != nil }
 func (m Model) followInit() tea.Cmd {
 	cmds := []tea.Cmd{tea.RequestBackgroundColor, followTickCmd(m.clock), waitFollow(m.follow.src.Updates)}
 	if s, ok := m.selectedStep(); ok {
+		cmds = append(cmds, m.guide.Need(m.rb.Guides, s.Guide, m.theme.Glamour()))
 		m.describing[s.ID] = true
 		cmds = append(cmds, m.describeStep(s))
 	}

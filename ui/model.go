@@ -246,17 +246,24 @@ func New(opt Options) Model {
 
 // Init asks the terminal for its background (answered later, never
 // waited for), starts the clock and the output drain, and describes the
-// selected step.
+// selected step and renders its guide: the window's size is not needed for
+// that, so the first frame does not wait for it to arrive first.
 func (m Model) Init() tea.Cmd {
 	if m.follow != nil {
 		return m.followInit()
 	}
-	cmds := []tea.Cmd{tea.RequestBackgroundColor, tickCmd(m.sess, m.clock), m.opt.Output.drainCmd()}
-	if s, ok := m.selectedStep(); ok {
-		m.describing[s.ID] = true
-		cmds = append(cmds, describeCmd(m.sess, s))
+	return tea.Batch(tea.RequestBackgroundColor, tickCmd(m.sess, m.clock), m.opt.Output.drainCmd(), m.selectedCmds())
+}
+
+// selectedCmds asks for what the guide pane shows of the selected step
+// before any size is known: its guide rendered, its actions described.
+func (m Model) selectedCmds() tea.Cmd {
+	s, ok := m.selectedStep()
+	if !ok {
+		return nil
 	}
-	return tea.Batch(cmds...)
+	m.describing[s.ID] = true
+	return tea.Batch(m.guide.Need(m.rb.Guides, s.Guide, m.theme.Glamour()), describeCmd(m.sess, s))
 }
 
 func (m *Model) setRun(r *steps.Run, now time.Time) {

@@ -1,7 +1,9 @@
 // Package guide is the guide pane: the selected step's facts, checklist and
 // actions above its guide section rendered as markdown by glamour. Rendering
-// happens in a command, at the pane's width, and is cached per (guide,
-// width, style); a resize or a new background asks for a new render.
+// happens in a command and is cached per (guide, style); it does not depend
+// on the pane's width, so the first one is asked for before the window's
+// size is known, and a resize only wraps the rendered lines again. A new
+// background asks for a new render.
 package guide
 
 import (
@@ -25,7 +27,6 @@ import (
 // Key names one rendering of one guide section.
 type Key struct {
 	Guide string // runbooks.GuideRef.String()
-	Width int
 	Style string // glamour style name
 }
 
@@ -38,7 +39,7 @@ type RenderedMsg struct {
 
 // RenderCmd reads the guide section and renders it. It runs off the
 // program's goroutine: reading the guide is I/O and glamour takes a few
-// milliseconds.
+// milliseconds (more the first time in a process).
 func RenderCmd(fsys fs.FS, ref runbooks.GuideRef, k Key) tea.Cmd {
 	return func() tea.Msg {
 		lines, err := Render(fsys, ref, k)
@@ -46,10 +47,10 @@ func RenderCmd(fsys fs.FS, ref runbooks.GuideRef, k Key) tea.Cmd {
 	}
 }
 
-// Render reads and renders one guide section into lines at most k.Width-2
-// cells wide. Soft line breaks of the source are joined (they are the
-// author's editor's, not the reader's), headings show without their
-// markdown markers, and list items wrap under their text, not their bullet.
+// Render reads and renders one guide section into lines, not wrapped (see
+// Wrap). Soft line breaks of the source are joined (they are the author's
+// editor's, not the reader's) and headings show without their markdown
+// markers.
 func Render(fsys fs.FS, ref runbooks.GuideRef, k Key) ([]string, error) {
 	md, err := runbooks.GuideSection(fsys, ref)
 	if err != nil {
@@ -65,13 +66,18 @@ func Render(fsys fs.FS, ref runbooks.GuideRef, k Key) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("render guide %s: %w", ref, err)
 	}
-	out = strings.Trim(out, "\n")
-	w := max(k.Width-2, 10)
-	var lines []string
-	for _, l := range strings.Split(out, "\n") {
+	return strings.Split(strings.Trim(out, "\n"), "\n"), nil
+}
+
+// Wrap fits rendered lines into a pane width cells wide (the text takes
+// width-2); list items wrap under their text, not their bullet.
+func Wrap(rendered []string, width int) []string {
+	w := max(width-2, 10)
+	lines := make([]string, 0, len(rendered))
+	for _, l := range rendered {
 		lines = append(lines, hang(l, w)...)
 	}
-	return lines, nil
+	return lines
 }
 
 // style is a glamour standard style with the heading markers (## ...)
@@ -190,12 +196,23 @@ func blockStart(t string) bool {
 const maxCache = 64
 
 type entry struct {
+	rendered []string // as Render made them
+	err      error
+	// lines are rendered wrapped at width (Wrap).
 	lines []string
-	err   error
+	width int
+}
+
+// wrapped returns e with its lines wrapped at width.
+func (e entry) wrapped(width int) entry {
+	if e.err == nil && e.width != width {
+		e.lines, e.width = Wrap(e.rendered, width), width
+	}
+	return e
 }
 
 // Model is the guide pane. The cache map is shared between copies of the
-// model; only Update writes it.
+// model; only Update writes it (Need, Store).
 type Model struct {
 	cache         map[Key]entry
 	pending       map[Key]bool
@@ -212,35 +229,46 @@ func New() Model {
 // SetSize sets the text area (inside the frame).
 func (m *Model) SetSize(w, h int) { m.width, m.height = max(w, 0), max(h, 0) }
 
-// Width is the text width renders are made for.
+// Width is the width the guide is wrapped at.
 func (m Model) Width() int { return m.width }
 
-// KeyFor is the cache key of a guide at the current width.
+// KeyFor is the cache key of a guide in a style.
 func (m Model) KeyFor(ref runbooks.GuideRef, style string) Key {
-	return Key{Guide: ref.String(), Width: m.width, Style: style}
+	return Key{Guide: ref.String(), Style: style}
 }
 
-// Need returns the command that renders the guide for the current width,
-// or nil when it is cached or already on its way.
+// Need returns the command that renders the guide, or nil when it is
+// cached (then wrapped at the current width) or already on its way. The
+// pane needs no size for it.
 func (m *Model) Need(fsys fs.FS, ref runbooks.GuideRef, style string) tea.Cmd {
-	if m.width <= 0 || ref.File == "" {
+	if ref.File == "" {
 		return nil
 	}
 	k := m.KeyFor(ref, style)
-	if _, ok := m.cache[k]; ok || m.pending[k] {
+	if e, ok := m.cache[k]; ok {
+		if m.width > 0 {
+			m.cache[k] = e.wrapped(m.width)
+		}
+		return nil
+	}
+	if m.pending[k] {
 		return nil
 	}
 	m.pending[k] = true
 	return RenderCmd(fsys, ref, k)
 }
 
-// Store keeps a rendering.
+// Store keeps a rendering, wrapped at the current width.
 func (m *Model) Store(msg RenderedMsg) {
 	delete(m.pending, msg.Key)
 	if len(m.cache) >= maxCache {
 		clear(m.cache)
 	}
-	m.cache[msg.Key] = entry{lines: msg.Lines, err: msg.Err}
+	e := entry{rendered: msg.Lines, err: msg.Err}
+	if m.width > 0 {
+		e = e.wrapped(m.width)
+	}
+	m.cache[msg.Key] = e
 }
 
 // Cached reports whether a rendering is held.
@@ -305,6 +333,7 @@ func (m Model) View(p Props) string {
 	lines := m.head(p)
 	k := m.KeyFor(p.Step.Guide, p.Style)
 	if e, ok := m.cache[k]; ok {
+		e = e.wrapped(m.width) // a no-op once Need or Store wrapped it
 		if e.err != nil {
 			lines = append(lines, p.Styles.Bad.Render(termsafe.Flat(e.err.Error())))
 		} else {

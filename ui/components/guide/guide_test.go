@@ -19,10 +19,11 @@ var fsys = fstest.MapFS{
 
 func TestRenderSectionAtWidth(t *testing.T) {
 	ref := runbooks.GuideRef{File: "g.md", Anchor: "first-part"}
-	lines, err := Render(fsys, ref, Key{Guide: ref.String(), Width: 40, Style: "dark"})
+	rendered, err := Render(fsys, ref, Key{Guide: ref.String(), Style: "dark"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	lines := Wrap(rendered, 40)
 	text := ansi.Strip(strings.Join(lines, "\n"))
 	if !strings.Contains(text, "Alpha") || strings.Contains(text, "Beta") {
 		t.Errorf("wrong section:\n%s", text)
@@ -32,21 +33,20 @@ func TestRenderSectionAtWidth(t *testing.T) {
 			t.Errorf("line wider than the pane: %q", ansi.Strip(l))
 		}
 	}
-	if _, err := Render(fsys, runbooks.GuideRef{File: "g.md", Anchor: "nope"}, Key{Width: 40, Style: "dark"}); err == nil {
+	if _, err := Render(fsys, runbooks.GuideRef{File: "g.md", Anchor: "nope"}, Key{Style: "dark"}); err == nil {
 		t.Error("a missing anchor rendered")
 	}
 }
 
+// A render does not depend on the pane's size: it is asked for before the
+// pane has one, once per guide and style, and a new width only wraps the
+// rendered lines again.
 func TestNeedCachesPerKey(t *testing.T) {
 	ref := runbooks.GuideRef{File: "g.md", Anchor: "first-part"}
 	m := New()
-	if m.Need(fsys, ref, "dark") != nil {
-		t.Fatal("render asked before the pane has a size")
-	}
-	m.SetSize(50, 10)
 	cmd := m.Need(fsys, ref, "dark")
 	if cmd == nil {
-		t.Fatal("no render asked")
+		t.Fatal("no render asked before the pane has a size")
 	}
 	if m.Need(fsys, ref, "dark") != nil {
 		t.Fatal("a render in flight was asked again")
@@ -58,9 +58,21 @@ func TestNeedCachesPerKey(t *testing.T) {
 	if m.Need(fsys, ref, "light") == nil {
 		t.Error("another style must render again")
 	}
-	m.SetSize(60, 10)
-	if m.Need(fsys, ref, "dark") == nil {
-		t.Error("another width must render again")
+	for _, w := range []int{50, 30} {
+		m.SetSize(w, 40)
+		if m.Need(fsys, ref, "dark") != nil {
+			t.Errorf("width %d rendered again", w)
+		}
+		v := ansi.Strip(m.View(Props{Step: runbooks.Step{Guide: ref}, Style: "dark"}))
+		// Wrapped, not cut: the paragraph's last words are there.
+		if !strings.Contains(v, "Alpha") || !strings.Contains(v, "over.") {
+			t.Fatalf("width %d: guide not wrapped into the pane:\n%s", w, v)
+		}
+		for _, l := range strings.Split(v, "\n") {
+			if ansi.StringWidth(l) > w {
+				t.Errorf("width %d: line %d cells wide: %q", w, ansi.StringWidth(l), l)
+			}
+		}
 	}
 }
 

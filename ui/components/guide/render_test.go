@@ -19,10 +19,11 @@ func TestRenderReadsLikeAPage(t *testing.T) {
 		"```\nkeep\nthese lines\n```\n\nEvil \x1b]52;c;aGk=\x07title\x1b[2J here.\n"
 	fsys := fstest.MapFS{"g.md": {Data: []byte(src)}}
 	for _, style := range []string{"dark", "ascii"} {
-		lines, err := Render(fsys, runbooks.GuideRef{File: "g.md", Anchor: "top"}, Key{Width: 50, Style: style})
+		rendered, err := Render(fsys, runbooks.GuideRef{File: "g.md", Anchor: "top"}, Key{Style: style})
 		if err != nil {
 			t.Fatal(err)
 		}
+		lines := Wrap(rendered, 50)
 		var plain []string
 		for _, l := range lines {
 			if w := ansi.StringWidth(l); w > 48 {
