@@ -125,6 +125,10 @@ type Event struct {
 	// Given is when an approval was given (EvStepApproved), which may be
 	// before the driver journaled it.
 	Given time.Time
+	// Until is the last sign of life of the work a step was found doing
+	// when its process died (EvStepDirty: the last write to its log);
+	// the attempt's clock runs until then, not only to its last record.
+	Until time.Time
 	// Ref is a follower note's number in the store (EvNote, Via
 	// ViaStore): the driver never journals the same note twice.
 	Ref uint64

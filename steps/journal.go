@@ -396,6 +396,10 @@ func AppendRecord(dst []byte, ev Event) []byte {
 		p = append(p, "\tgiven="...)
 		p = strconv.AppendInt(p, ev.Given.UnixNano(), 10)
 	}
+	if !ev.Until.IsZero() {
+		p = append(p, "\tuntil="...)
+		p = strconv.AppendInt(p, ev.Until.UnixNano(), 10)
+	}
 	if ev.Ref != 0 {
 		p = append(p, "\tref="...)
 		p = strconv.AppendUint(p, ev.Ref, 10)
@@ -574,6 +578,10 @@ func decodeRecord(rec []byte, in *journalText) (ev Event, reason string, newer i
 			var ns int64
 			ns, perr = parseInt(v)
 			ev.Given = time.Unix(0, ns).UTC()
+		case "until":
+			var ns int64
+			ns, perr = parseInt(v)
+			ev.Until = time.Unix(0, ns).UTC()
 		case "saved":
 			ev.Saved = in.get(v)
 		case "ref":

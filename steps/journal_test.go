@@ -39,6 +39,7 @@ func fullEvent(k EventKind, i int) Event {
 		Date:         "2025-10-24",
 		Via:          ViaStore,
 		Given:        time.Date(2025, 10, 24, 8, i, 1, 5, time.UTC),
+		Until:        time.Date(2025, 10, 24, 8, i, 2, 7, time.UTC),
 		Ref:          uint64(70 + i),
 		Saved:        SavedFiles,
 	}

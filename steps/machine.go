@@ -311,10 +311,16 @@ func Transition(s StepState, ev Event) (StepState, []Effect, error) {
 	case EvStepDirty:
 		s.InFlight = s.Status
 		s.Status = Dirty
-		// The time until the crash is unknown: the clock stops at the last
-		// journaled moment, not at the reopen.
-		s.stopClock(prevAt)
-		s.lastAt = prevAt
+		// The moment of the crash is unknown: the clock stops at the
+		// work's last sign of life (its log's last write, Until) when the
+		// record says so, else at the last journaled moment; never at the
+		// reopen.
+		stop := prevAt
+		if ev.Until.After(stop) && !ev.Until.After(ev.At) {
+			stop = ev.Until
+		}
+		s.stopClock(stop)
+		s.lastAt = stop
 	case EvUndoStarted:
 		s.Status = Undoing
 		s.MarkedDone = false

@@ -436,6 +436,29 @@ func TestElapsed(t *testing.T) {
 			t.Fatalf("elapsed after retry %s", got)
 		}
 	})
+	t.Run("a killed attempt counts until its log's last write, and keeps it after a retry", func(t *testing.T) {
+		s := apply(t, StepState{},
+			Event{Kind: EvStepStarted, At: m(0)},
+			Event{Kind: EvStepDirty, At: m(180), Until: m(40)}) // the log was written until m(40)
+		if got := s.Elapsed(m(200)); got != 40*time.Minute {
+			t.Fatalf("elapsed %s; want the 40 minutes the log shows work", got)
+		}
+		s = apply(t, s, Event{Kind: EvStepStarted, At: m(200)}, Event{Kind: EvStepSucceeded, At: m(210)})
+		if got := s.Elapsed(m(300)); got != 50*time.Minute {
+			t.Fatalf("elapsed after retry %s; want 40m killed + 10m retried", got)
+		}
+		// A log written before the attempt's last record, or after the
+		// reopen, says nothing of this attempt.
+		for _, until := range []time.Time{m(-5), m(181)} {
+			s := apply(t, StepState{},
+				Event{Kind: EvStepStarted, At: m(0)},
+				Event{Kind: EvStepVerifying, At: m(1)},
+				Event{Kind: EvStepDirty, At: m(180), Until: until})
+			if got := s.Elapsed(m(200)); got != time.Minute {
+				t.Fatalf("until %v: elapsed %s; want the minute the journal knows of", until, got)
+			}
+		}
+	})
 	t.Run("mark done of a waiting step stops the clock", func(t *testing.T) {
 		s := apply(t, StepState{},
 			Event{Kind: EvStepStarted, At: m(0)},

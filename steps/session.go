@@ -277,7 +277,11 @@ func Open(opt Options) (*Session, error) {
 	if err == nil {
 		for _, id := range run.InFlight(s.order()) {
 			st := run.Step(id)
-			if err = s.record(Event{Kind: EvStepDirty, At: now, Step: id, Note: "process ended while " + st.Status.String()}); err != nil {
+			ev := Event{Kind: EvStepDirty, At: now, Step: id, Note: "process ended while " + st.Status.String()}
+			if fi, err := os.Stat(s.LogPath(id)); err == nil {
+				ev.Until = fi.ModTime().UTC() // the machine's fold keeps it only within the attempt
+			}
+			if err = s.record(ev); err != nil {
 				break
 			}
 			s.Recovered.Dirty = append(s.Recovered.Dirty, id)

@@ -1027,3 +1027,42 @@ func TestOutputAndJournalAreTerminalSafe(t *testing.T) {
 		t.Errorf("the text itself was lost:\n%s\n%+v", out, h.events()[len(h.events())-1])
 	}
 }
+
+// TestReopenCountsTheKilledAttemptToItsLastOutput: a step killed while it
+// worked is journaled dirty with its log's last write, so the attempt's
+// time counts up to that moment, now and after a retry.
+func TestReopenCountsTheKilledAttemptToItsLastOutput(t *testing.T) {
+	h := newHarness(t)
+	s := h.open()
+	h.world.on("do1", func(context.Context, *Env) error {
+		crash(s)
+		return errors.New("gone")
+	})
+	s.Start(context.Background(), "auto")
+	// The action wrote output for 12 minutes before the machine died.
+	lastOutput := t0.Add(12 * time.Minute)
+	if err := os.MkdirAll(filepath.Dir(s.LogPath("auto")), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.LogPath("auto"), []byte("working\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(s.LogPath("auto"), lastOutput, lastOutput); err != nil {
+		t.Fatal(err)
+	}
+	h.clock().Advance(3 * time.Hour)
+	h.opt.TakeOver = true
+	s2 := h.open()
+	var dirty *Event
+	for _, ev := range h.events() {
+		if ev.Kind == EvStepDirty {
+			dirty = &ev
+		}
+	}
+	if dirty == nil || !dirty.Until.Equal(lastOutput) {
+		t.Fatalf("dirty record %+v; want until %v", dirty, lastOutput)
+	}
+	if got := s2.Step("auto").Elapsed(h.clock().Now()); got != 12*time.Minute {
+		t.Fatalf("elapsed %s; want the 12 minutes the log shows", got)
+	}
+}
