@@ -97,15 +97,7 @@ func prefixIntact(f *os.File, pos scanPos) bool {
 	br := bufio.NewReaderSize(io.NewSectionReader(f, 0, pos.Off), journalBuffer)
 	var long []byte
 	for n := uint64(1); ; n++ {
-		rec, err := br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			long = append(long[:0], rec...)
-			for err == bufio.ErrBufferFull {
-				rec, err = br.ReadSlice('\n')
-				long = append(long, rec...)
-			}
-			rec = long
-		}
+		rec, err := readLine(br, &long)
 		if len(rec) == 0 && err == io.EOF {
 			return n == pos.N+1
 		}

@@ -192,6 +192,21 @@ type scanPos struct {
 	rec  []byte
 }
 
+// readLine reads one line, its newline included: from br's buffer, or
+// into *long when it is longer than that buffer.
+func readLine(br *bufio.Reader, long *[]byte) ([]byte, error) {
+	rec, err := br.ReadSlice('\n')
+	if err != bufio.ErrBufferFull {
+		return rec, err
+	}
+	*long = append((*long)[:0], rec...)
+	for err == bufio.ErrBufferFull {
+		rec, err = br.ReadSlice('\n')
+		*long = append(*long, rec...)
+	}
+	return *long, err
+}
+
 // scanJournalFrom is scanJournal over a reader that starts at pos (its
 // lines, sequences and offsets count from there); it also returns where
 // the whole records read end.
@@ -201,15 +216,7 @@ func scanJournalFrom(path string, br *bufio.Reader, pos scanPos, fn func(Event) 
 	off, n, last := pos.Off, pos.N, pos.Last
 	end := func() scanPos { return scanPos{Off: off, N: n, Last: last} }
 	for line := int(pos.N) + 1; ; line++ {
-		rec, err := br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			long = append(long[:0], rec...)
-			for err == bufio.ErrBufferFull {
-				rec, err = br.ReadSlice('\n')
-				long = append(long, rec...)
-			}
-			rec = long
-		}
+		rec, err := readLine(br, &long)
 		if err != nil && err != io.EOF {
 			return nil, end(), fmt.Errorf("read journal: %w", err)
 		}
