@@ -244,8 +244,20 @@ func (s *Session) fail(ctx context.Context, id string, kind EventKind, label str
 		ev.Kind, ev.Actor = EvStepCancelled, c.By
 		ev.Note = "cancel asked at " + c.At.UTC().Format(time.RFC3339Nano)
 		// The action's own error is the cancel seen from inside it
-		// ("sh: context canceled"): say which action was cut off.
-		msg = termsafe.Text(label) + " was cut off"
+		// ("sh: context canceled"): say which action was cut off, and
+		// what it was doing, without the context's words.
+		msg = label + " was cut off"
+		detail := cause.Error()
+		for _, noise := range []string{context.Canceled.Error(), c.Error()} {
+			detail = strings.TrimSuffix(detail, ": "+noise)
+			if detail == noise {
+				detail = ""
+			}
+		}
+		if detail != "" {
+			msg += ": " + detail
+		}
+		msg = termsafe.Text(msg)
 	case errors.Is(cause, context.Canceled):
 		msg = "interrupted by the operator: " + msg
 	}
