@@ -113,6 +113,21 @@ func (c *common) approveInStore(ctx context.Context, rb *runbooks.Runbook, stepI
 	if err != nil {
 		return "", err
 	}
+	// An approval is asked for before a step starts: once the step has
+	// run to an end, one more changes nothing and is refused.
+	recs, err := st.Records(ctx, run.ID, 0, 0)
+	if err != nil {
+		return "", err
+	}
+	if folded, _, err := steps.FoldJournal("store run "+run.ID, journalBytes(recs)); err == nil {
+		if ss := folded.Step(stepID); ss.Status.Done() {
+			what := "has already succeeded"
+			if ss.Status == steps.Skipped {
+				what = "was skipped"
+			}
+			return "", usagef("step %s of run %s %s at %s: an approval now changes nothing", stepID, run.ID, what, ss.FinishedAt.Local().Format("15:04"))
+		}
+	}
 	host, _ := os.Hostname()
 	added, err := st.Approve(ctx, store.Approval{Run: run.ID, Step: stepID, Approver: c.operator, Host: host, Reason: reason})
 	var self *store.SelfApprovalError

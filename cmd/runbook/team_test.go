@@ -338,6 +338,11 @@ func TestApprovalFromAnotherProcess(t *testing.T) {
 	if !strings.Contains(rep.out, "- Decisions: 1 (1 approval)") || !strings.Contains(rep.out, "approved by bob on") {
 		t.Errorf("report:\n%s", rep.out)
 	}
+	// Once the step has run, a late approval is refused, and says so.
+	r = runbook(t, nil, e.args("c", "carol", "approve", "switch", "--reason", "late", "--store", dsn)...)
+	if r.code != exitUsage || !strings.Contains(r.err, "step switch of run "+runID+" has already succeeded at") {
+		t.Errorf("late approval: exit %d\n%s%s", r.code, r.out, r.err)
+	}
 	// The webhook heard the run start, the approval needed, its end.
 	waitFor(t, "the webhook", func() bool { return len(hook.events()) >= 3 })
 	if got := strings.Join(hook.events(), ","); got != "run_started,approval_needed,run_finished" {
