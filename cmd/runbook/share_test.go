@@ -9,13 +9,14 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/runbook-dev/runbook/steps/store"
 	"github.com/runbook-dev/runbook/steps/store/storetest"
+
+	"github.com/runbook-dev/runbook/steps/steptest"
 )
 
 // The shared-run tests drive the real binary as two "machines": two
@@ -108,11 +109,11 @@ func (m *machine) args(extra ...string) []string {
 }
 
 // start runs the machine's driver in the background.
-func (m *machine) start(extra ...string) (*exec.Cmd, *syncBuffer) {
+func (m *machine) start(extra ...string) (*exec.Cmd, *steptest.Buffer) {
 	m.team.t.Helper()
 	cmd := exec.Command(bin, m.args(extra...)...)
 	cmd.Env = os.Environ()
-	out := &syncBuffer{}
+	out := &steptest.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		m.team.t.Fatal(err)
@@ -161,23 +162,6 @@ func (tm *team) storeJournal() (string, []byte) {
 		b.Write(r.Data)
 	}
 	return run.ID, b.Bytes()
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // checkpointsPerStep counts the checkpoint records of each step.

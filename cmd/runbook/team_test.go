@@ -21,6 +21,8 @@ import (
 	"github.com/runbook-dev/runbook/steps/notify"
 	"github.com/runbook-dev/runbook/steps/store"
 	"github.com/runbook-dev/runbook/steps/store/storetest"
+
+	"github.com/runbook-dev/runbook/steps/steptest"
 )
 
 // Every event name a runbook's notify: may list is one the notifier sends.
@@ -216,7 +218,7 @@ func TestApprovalFromAnotherProcess(t *testing.T) {
 	hook := newHookServer(t)
 	e := newApprovalEnv(t)
 	os.MkdirAll(filepath.Join(e.dir, "a"), 0o755)
-	var out, errOut syncBuffer
+	var out, errOut steptest.Buffer
 	driver := exec.Command(bin, e.args("a", "alice", "run", "--store", dsn, "--notify", hook.URL)...)
 	driver.Stdout, driver.Stderr = &out, &errOut
 	if err := driver.Start(); err != nil {

@@ -7,11 +7,13 @@ import (
 	"time"
 
 	"github.com/runbook-dev/runbook/steps"
+
+	"github.com/runbook-dev/runbook/steps/steptest"
 )
 
 const planted = "pl4nted-s3cret-Zq9" // a secret value put into containers
 
-func noSecret(t *testing.T, out *syncBuf, err error) {
+func noSecret(t *testing.T, out *steptest.Buffer, err error) {
 	t.Helper()
 	if strings.Contains(out.String(), planted) {
 		t.Errorf("planted secret in output:\n%s", out)
@@ -139,7 +141,7 @@ func TestExec(t *testing.T) {
 		"context deadline exceeded after 500ms")
 
 	// A secret printed inside the container is masked on the way out.
-	out.b.Reset()
+	out.Reset()
 	mustRun(t, env, &Exec{Selector: Selector{Container: p}, Argv: []string{"/probe", "printenv", "API_TOKEN"}})
 	if !strings.Contains(out.String(), steps.Mask) {
 		t.Errorf("secret not masked:\n%s", out)

@@ -17,7 +17,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +25,8 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/runbook-dev/runbook/steps"
+
+	"github.com/runbook-dev/runbook/steps/steptest"
 )
 
 // probeImage is built once per test run from testdata/probe.
@@ -223,27 +224,9 @@ func freePort(t testing.TB) string {
 	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 }
 
-// syncBuf is an env.Out that tests read after (or while) actions write.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testEnv is an action environment on the default engine.
-func testEnv(t testing.TB, secrets ...string) (*steps.Env, *syncBuf) {
-	out := &syncBuf{}
+func testEnv(t testing.TB, secrets ...string) (*steps.Env, *steptest.Buffer) {
+	out := &steptest.Buffer{}
 	ws := t.TempDir()
 	return &steps.Env{
 		Out:         out,

@@ -1,14 +1,12 @@
 package pg
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +14,8 @@ import (
 
 	"github.com/runbook-dev/runbook/runbooks"
 	"github.com/runbook-dev/runbook/steps"
+
+	"github.com/runbook-dev/runbook/steps/steptest"
 )
 
 // The integration tests run against the server RUNBOOK_TEST_PGDSN names (a
@@ -93,32 +93,8 @@ func testDB(t *testing.T) (dsn, name string) {
 	return withDatabase(t, adminDSN(t), name), name
 }
 
-// syncBuffer is an io.Writer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) Reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.b.Reset()
-}
-
-func testEnv(t *testing.T, dsn string) (*steps.Env, *syncBuffer) {
-	out := new(syncBuffer)
+func testEnv(t *testing.T, dsn string) (*steps.Env, *steptest.Buffer) {
+	out := new(steptest.Buffer)
 	return &steps.Env{
 		Out:     out,
 		Targets: steps.Targets{"db": dsn},

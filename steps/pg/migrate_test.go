@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/runbook-dev/runbook/steps/steptest"
 )
 
 func migrationsDir(t *testing.T, name string) string {
@@ -250,7 +252,7 @@ func TestMigrateConcurrentMigrators(t *testing.T) {
 	dir := migrationsDir(t, "ok")
 	var wg sync.WaitGroup
 	errs := make([]error, 3)
-	outs := make([]*syncBuffer, 3)
+	outs := make([]*steptest.Buffer, 3)
 	for i := range errs {
 		env, out := testEnv(t, dsn)
 		outs[i] = out
