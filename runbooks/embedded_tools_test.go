@@ -18,6 +18,7 @@ import (
 	"github.com/runbook-dev/runbook/steps"
 	"github.com/runbook-dev/runbook/steps/lab"
 	"github.com/runbook-dev/runbook/steps/pg"
+	"github.com/runbook-dev/runbook/steps/steptest"
 )
 
 // These tests run the embedded runbook's actions for real: the workspace
@@ -469,13 +470,7 @@ func TestEmbeddedPhase1EnvironmentCheck(t *testing.T) {
 // them, applied, verified, checked for pgcrypto, reverted, and verified
 // gone with no version table left behind.
 func TestEmbeddedPhase1MigrationsAgainstPostgres(t *testing.T) {
-	admin := os.Getenv("RUNBOOK_TEST_PGDSN")
-	if admin == "" {
-		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
-			t.Fatal("RUNBOOK_REQUIRE_SERVICES is set but RUNBOOK_TEST_PGDSN is not: run eval \"$(bash .ci/services.sh)\"")
-		}
-		t.Skip("RUNBOOK_TEST_PGDSN is not set: no PostgreSQL to test against (eval \"$(bash .ci/services.sh)\")")
-	}
+	admin := steptest.PostgresDSN(t)
 	u, err := url.Parse(admin)
 	if err != nil {
 		t.Fatalf("RUNBOOK_TEST_PGDSN: %v", err)

@@ -8,11 +8,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/runbook-dev/runbook/steps/steptest"
 )
 
 type fakeClock struct {
@@ -150,13 +151,7 @@ func TestConfigEndpointShowsSourcesNotValues(t *testing.T) {
 }
 
 func TestHealthAndDataAgainstPostgres(t *testing.T) {
-	dsn := os.Getenv("RUNBOOK_TEST_PGDSN")
-	if dsn == "" {
-		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
-			t.Fatal("RUNBOOK_TEST_PGDSN is not set: start PostgreSQL with .ci/services.sh")
-		}
-		t.Skip("no PostgreSQL (set RUNBOOK_TEST_PGDSN; RUNBOOK_REQUIRE_SERVICES=1 makes this a failure)")
-	}
+	dsn := steptest.PostgresDSN(t)
 	u, err := url.Parse(dsn)
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/runbook-dev/runbook/steps/steptest"
 )
 
 // TestValidateFixtures runs the real binary on every planted-fault fixture:
@@ -193,12 +195,7 @@ func TestPlanFromJournalProposesBudgets(t *testing.T) {
 // TestDatabaseRunLockAcrossStateDirectories: two operators on two
 // machines (two state directories) cannot drive one database at once.
 func TestDatabaseRunLockAcrossStateDirectories(t *testing.T) {
-	if os.Getenv("RUNBOOK_TEST_PGDSN") == "" {
-		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
-			t.Fatal("RUNBOOK_TEST_PGDSN is not set: start PostgreSQL with .ci/services.sh")
-		}
-		t.Skip("no PostgreSQL (set RUNBOOK_TEST_PGDSN; RUNBOOK_REQUIRE_SERVICES=1 makes this a failure)")
-	}
+	steptest.PostgresDSN(t) // the fixture's database target reads RUNBOOK_TEST_PGDSN
 	fixture, _ := filepath.Abs("../../testdata/cli/dblock.yaml")
 	work := t.TempDir()
 	t.Cleanup(func() { os.WriteFile(filepath.Join(work, "release"), nil, 0o644) })

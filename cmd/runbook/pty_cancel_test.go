@@ -20,6 +20,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/runbook-dev/runbook/steps"
+	"github.com/runbook-dev/runbook/steps/steptest"
 )
 
 // cancelEnv is one cancel test's fixture, state directory and workspace.
@@ -93,13 +94,7 @@ func token() string {
 // who cancelled, and the query is cancelled on the server, not left to
 // sleep out its ten minutes.
 func TestUICancelRunningSQLSleep(t *testing.T) {
-	dsn := os.Getenv("RUNBOOK_TEST_PGDSN")
-	if dsn == "" {
-		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
-			t.Fatal("RUNBOOK_TEST_PGDSN is not set: start PostgreSQL with .ci/services.sh")
-		}
-		t.Skip("no PostgreSQL (set RUNBOOK_TEST_PGDSN; RUNBOOK_REQUIRE_SERVICES=1 makes this a failure)")
-	}
+	dsn := steptest.PostgresDSN(t)
 	// The step's sessions carry this test's own application_name, so the
 	// test finds its query among whatever else the server runs.
 	app := "rbt-cancel-" + token()

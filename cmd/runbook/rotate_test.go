@@ -17,6 +17,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/runbook-dev/runbook/steps/steptest"
 )
 
 // The password-rotation runbook under testdata, run headless through the
@@ -48,22 +50,9 @@ func randHex(n int) string {
 
 func newRotation(t *testing.T) *rotation {
 	t.Helper()
-	r := &rotation{adminDSN: os.Getenv("RUNBOOK_TEST_PGDSN")}
-	if r.adminDSN == "" {
-		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
-			t.Fatal("RUNBOOK_REQUIRE_SERVICES is set but RUNBOOK_TEST_PGDSN is not: eval \"$(bash .ci/services.sh)\"")
-		}
-		t.Skip("RUNBOOK_TEST_PGDSN is not set: no PostgreSQL to rotate a password on")
-	}
+	r := &rotation{adminDSN: steptest.PostgresDSN(t)}
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, r.adminDSN)
-	if err != nil {
-		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
-			t.Fatalf("connect to RUNBOOK_TEST_PGDSN: %v", err)
-		}
-		t.Skipf("no PostgreSQL at RUNBOOK_TEST_PGDSN: %v", err)
-	}
-	t.Cleanup(func() { admin.Close(context.Background()) })
+	admin := steptest.PostgresConn(t)
 	r.admin = admin
 	exec := func(sql string) {
 		t.Helper()

@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"io"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -15,6 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/moby/moby/client"
+
+	"github.com/runbook-dev/runbook/steps/steptest"
 )
 
 // shareTargetDB creates a database of the test's own on the test
@@ -22,47 +21,8 @@ import (
 // DSN; it is dropped at the end.
 func shareTargetDB(t *testing.T) string {
 	t.Helper()
-	admin := os.Getenv("RUNBOOK_TEST_PGDSN")
-	if admin == "" {
-		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
-			t.Fatal("RUNBOOK_REQUIRE_SERVICES is set but RUNBOOK_TEST_PGDSN is not: eval \"$(bash .ci/services.sh)\"")
-		}
-		t.Skip("RUNBOOK_TEST_PGDSN is not set: no test PostgreSQL (RUNBOOK_REQUIRE_SERVICES=1 makes this a failure)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	c, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
-			t.Fatalf("connect to RUNBOOK_TEST_PGDSN: %v", err)
-		}
-		t.Skipf("no PostgreSQL at RUNBOOK_TEST_PGDSN (RUNBOOK_REQUIRE_SERVICES unset, so not a failure): %v", err)
-	}
-	defer c.Close(ctx)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "rb_share_apply_" + hex.EncodeToString(b)
-	if _, err := c.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatalf("create test database: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx := context.Background()
-		c, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatalf("RUNBOOK_TEST_PGDSN must be a postgres:// URL: %v", err)
-	}
-	u.Path = "/" + name
-	return u.String()
+	dsn, _ := steptest.PostgresDatabase(t, "rb_share_apply_")
+	return dsn
 }
 
 // migrationGate is the advisory lock the fixture's second migration

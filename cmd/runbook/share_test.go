@@ -13,10 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runbook-dev/runbook/steps/steptest"
 	"github.com/runbook-dev/runbook/steps/store"
 	"github.com/runbook-dev/runbook/steps/store/storetest"
-
-	"github.com/runbook-dev/runbook/steps/steptest"
 )
 
 // The shared-run tests drive the real binary as two "machines": two

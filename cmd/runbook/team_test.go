@@ -19,10 +19,9 @@ import (
 	"github.com/runbook-dev/runbook/runbooks"
 	"github.com/runbook-dev/runbook/steps"
 	"github.com/runbook-dev/runbook/steps/notify"
+	"github.com/runbook-dev/runbook/steps/steptest"
 	"github.com/runbook-dev/runbook/steps/store"
 	"github.com/runbook-dev/runbook/steps/store/storetest"
-
-	"github.com/runbook-dev/runbook/steps/steptest"
 )
 
 // Every event name a runbook's notify: may list is one the notifier sends.

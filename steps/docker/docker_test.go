@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/runbook-dev/runbook/steps"
-
 	"github.com/runbook-dev/runbook/steps/steptest"
 )
 

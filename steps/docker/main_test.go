@@ -25,7 +25,6 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/runbook-dev/runbook/steps"
-
 	"github.com/runbook-dev/runbook/steps/steptest"
 )
 

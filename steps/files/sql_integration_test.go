@@ -4,28 +4,18 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/runbook-dev/runbook/steps/files"
+	"github.com/runbook-dev/runbook/steps/steptest"
 )
 
 // pgDSN returns the test server's DSN. Without one the test is skipped,
 // unless the services are required (CI), where that is a failure.
-func pgDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("RUNBOOK_TEST_PGDSN")
-	if dsn == "" {
-		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
-			t.Fatal("RUNBOOK_REQUIRE_SERVICES is set but RUNBOOK_TEST_PGDSN is empty: start PostgreSQL with .ci/services.sh and export what it prints")
-		}
-		t.Skip("RUNBOOK_TEST_PGDSN not set: no PostgreSQL to run the rendered SQL against")
-	}
-	return dsn
-}
+func pgDSN(t *testing.T) string { return steptest.PostgresDSN(t) }
 
 // The init-extensions template renders SQL that a real PostgreSQL 15 with
 // pgaudit preloaded accepts, twice, and that leaves pgcrypto and pgaudit

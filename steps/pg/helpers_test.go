@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,45 +12,19 @@ import (
 
 	"github.com/runbook-dev/runbook/runbooks"
 	"github.com/runbook-dev/runbook/steps"
-
 	"github.com/runbook-dev/runbook/steps/steptest"
 )
 
-// The integration tests run against the server RUNBOOK_TEST_PGDSN names (a
-// superuser on a throwaway cluster with pgaudit preloaded; .ci/services.sh
-// starts one). Each test works in a database of its own with a random
-// name, dropped at the end, so tests run in parallel with each other and
+// The integration tests run against the test PostgreSQL (steptest), each
+// in a database of its own, so tests run in parallel with each other and
 // with other packages using the same cluster.
 
-func adminDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("RUNBOOK_TEST_PGDSN")
-	if dsn == "" {
-		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
-			t.Fatal("RUNBOOK_REQUIRE_SERVICES is set but RUNBOOK_TEST_PGDSN is not: run eval \"$(bash .ci/services.sh)\" to start PostgreSQL and export it")
-		}
-		t.Skip("RUNBOOK_TEST_PGDSN is not set: no PostgreSQL to test against (eval \"$(bash .ci/services.sh)\")")
-	}
-	return dsn
-}
+func adminDSN(t *testing.T) string { return steptest.PostgresDSN(t) }
 
-// adminConn connects to the admin DSN; it fails the test when the server is
-// required, else skips.
-func adminConn(t *testing.T) *pgx.Conn {
-	t.Helper()
-	dsn := adminDSN(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
-			t.Fatalf("connect to RUNBOOK_TEST_PGDSN %s: %v", steps.NewRedactor().String(dsn), err)
-		}
-		t.Skipf("no PostgreSQL at RUNBOOK_TEST_PGDSN: %v", err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
-}
+func adminConn(t *testing.T) *pgx.Conn { return steptest.PostgresConn(t) }
+
+// withDatabase returns dsn pointing at another database of the same server.
+func withDatabase(_ *testing.T, dsn, db string) string { return steptest.WithDatabase(dsn, db) }
 
 func randName(prefix string) string {
 	b := make([]byte, 6)
@@ -60,38 +32,8 @@ func randName(prefix string) string {
 	return prefix + hex.EncodeToString(b)
 }
 
-// withDatabase returns dsn pointing at another database of the same server.
-func withDatabase(t *testing.T, dsn, db string) string {
-	t.Helper()
-	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
-		u.Path = "/" + db
-		return u.String()
-	}
-	return dsn + " dbname=" + db
-}
-
 // testDB creates a database for one test and returns its DSN and name.
-func testDB(t *testing.T) (dsn, name string) {
-	t.Helper()
-	admin := adminConn(t)
-	name = randName("rb_pg_")
-	ctx := context.Background()
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatalf("create test database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(ctx, adminDSN(t))
-		if err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	return withDatabase(t, adminDSN(t), name), name
-}
+func testDB(t *testing.T) (dsn, name string) { return steptest.PostgresDatabase(t, "rb_pg_") }
 
 func testEnv(t *testing.T, dsn string) (*steps.Env, *steptest.Buffer) {
 	out := new(steptest.Buffer)

@@ -1,6 +1,7 @@
 // Package steptest holds small helpers that tests of several packages
-// (the engine's action families, the CLI) share, so each is written once.
-// Only tests import it.
+// (the engine's action families, the CLI, the loader) share, so each is
+// written once: a buffer safe for concurrent writers, and the test
+// PostgreSQL (a database of the test's own). Only tests import it.
 package steptest
 
 import (
