@@ -7,74 +7,32 @@
 package storetest
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/url"
-	"os"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/runbook-dev/runbook/steps/steptest"
 )
 
-// Admin is the store cluster's DSN, or the end of tb when there is none.
-func Admin(tb testing.TB) string {
-	tb.Helper()
-	admin := os.Getenv("RUNBOOK_TEST_STOREDSN")
-	if admin == "" {
-		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
-			tb.Fatal("RUNBOOK_REQUIRE_SERVICES is set but RUNBOOK_TEST_STOREDSN is not: eval \"$(bash .ci/services.sh)\" starts the store's PostgreSQL and exports it")
-		}
-		tb.Skip("RUNBOOK_TEST_STOREDSN is not set: no store PostgreSQL (RUNBOOK_REQUIRE_SERVICES=1 makes this a failure)")
-	}
-	return admin
+// cluster is the store's throwaway PostgreSQL.
+func cluster() steptest.Cluster {
+	return steptest.Cluster{Env: "RUNBOOK_TEST_STOREDSN", What: "the store PostgreSQL"}
 }
+
+// Admin is the store cluster's DSN, or the end of tb when there is none.
+func Admin(tb testing.TB) string { tb.Helper(); return cluster().DSN(tb) }
 
 // Conn connects to the store cluster as its superuser, closed at the end
 // of tb.
-func Conn(tb testing.TB) *pgx.Conn {
-	tb.Helper()
-	admin := Admin(tb)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		if os.Getenv("RUNBOOK_REQUIRE_SERVICES") != "" {
-			tb.Fatalf("connect to the store cluster (RUNBOOK_TEST_STOREDSN): %v", err)
-		}
-		tb.Skipf("no store PostgreSQL at RUNBOOK_TEST_STOREDSN (RUNBOOK_REQUIRE_SERVICES unset, so not a failure): %v", err)
-	}
-	tb.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
-}
+func Conn(tb testing.TB) *pgx.Conn { tb.Helper(); return cluster().Conn(tb) }
 
 // DB creates an empty database named prefix + random hex on the store
 // cluster, drops it (with its connections) when tb ends, and returns its
 // DSN, as the cluster's superuser, and its name.
 func DB(tb testing.TB, prefix string) (dsn, name string) {
 	tb.Helper()
-	admin := Admin(tb)
-	c := Conn(tb)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name = prefix + hex.EncodeToString(b)
-	ctx := context.Background()
-	if _, err := c.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		tb.Fatalf("create test database: %v", err)
-	}
-	tb.Cleanup(func() {
-		c, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			tb.Errorf("drop test database %s: %v", name, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			tb.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	return With(tb, admin, name, ""), name
+	return cluster().Database(tb, prefix)
 }
 
 // With is dsn with another database and, when user is not empty, another
