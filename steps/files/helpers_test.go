@@ -1,45 +1,21 @@
 package files_test
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 
 	"github.com/runbook-dev/runbook/steps"
+	"github.com/runbook-dev/runbook/steps/steptest"
 )
-
-type buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-func (b *buffer) Reset() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.b.Reset()
-}
 
 // newEnv is a step's environment: a workspace, a save directory outside
 // it (as the engine keeps it in the state directory), captured output.
-func newEnv(t testing.TB, targets steps.Targets, secrets ...string) (*steps.Env, *buffer) {
+func newEnv(t testing.TB, targets steps.Targets, secrets ...string) (*steps.Env, *steptest.Buffer) {
 	t.Helper()
-	out := &buffer{}
+	out := &steptest.Buffer{}
 	if targets == nil {
 		targets = steps.Targets{}
 	}

@@ -7,29 +7,12 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/runbook-dev/runbook/steps"
+	"github.com/runbook-dev/runbook/steps/steptest"
 )
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // alive reports whether a process exists and is not a zombie.
 func alive(pid int) bool {
@@ -47,7 +30,7 @@ func TestCancelKillsTheProcessGroup(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("needs Linux's /proc to see processes; RUNBOOK_REQUIRE_SERVICES cannot bring it elsewhere")
 	}
-	out := &lockedBuf{}
+	out := &steptest.Buffer{}
 	env := &steps.Env{Out: out, Redact: steps.NewRedactor(), Workspace: t.TempDir(), Clock: steps.SystemClock{}}
 	a := &Exec{Argv: []string{"sh", "-c", "sleep 600 & echo child $!; wait"}}
 	if err := a.Validate(); err != nil {

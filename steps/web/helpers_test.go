@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -18,36 +17,18 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/runbook-dev/runbook/steps"
+	"github.com/runbook-dev/runbook/steps/steptest"
 )
-
-// buffer is an io.Writer safe for concurrent use, capturing env.Out.
-type buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // newEnv returns an env whose output is captured, with the given targets
 // and secrets known to the redactor.
-func newEnv(t *testing.T, targets steps.Targets, secrets ...string) (*steps.Env, *buffer) {
+func newEnv(t *testing.T, targets steps.Targets, secrets ...string) (*steps.Env, *steptest.Buffer) {
 	t.Helper()
-	out := &buffer{}
+	out := &steptest.Buffer{}
 	if targets == nil {
 		targets = steps.Targets{}
 	}

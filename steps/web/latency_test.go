@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/runbook-dev/runbook/steps"
+	"github.com/runbook-dev/runbook/steps/steptest"
 	"github.com/runbook-dev/runbook/steps/web"
 )
 
@@ -251,12 +252,12 @@ func BenchmarkLatencyProbeAccuracy(b *testing.B) {
 	for b.Loop() {
 		for k := range 2 {
 			if (i+k)%2 == 0 {
-				env := &steps.Env{Targets: steps.Targets{}, Redact: steps.NewRedactor(), Out: &buffer{}}
+				env := &steps.Env{Targets: steps.Targets{}, Redact: steps.NewRedactor(), Out: &steptest.Buffer{}}
 				p := &web.LatencyProbe{Endpoint: web.Endpoint{URL: srv.URL}, Requests: n, Concurrency: c, Warmup: &zero}
 				if err := p.Run(b.Context(), env); err != nil {
 					b.Fatal(err)
 				}
-				p50, p95 := probeFigures(b, env.Out.(*buffer).String())
+				p50, p95 := probeFigures(b, env.Out.(*steptest.Buffer).String())
 				t50, t95 := srv.truth()
 				offTruth = append(offTruth, max(dev(p50, t50), dev(p95, t95)))
 				last[0], last[1], last[4], last[5] = p50, p95, t50, t95
