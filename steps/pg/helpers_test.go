@@ -23,9 +23,6 @@ func adminDSN(t *testing.T) string { return steptest.PostgresDSN(t) }
 
 func adminConn(t *testing.T) *pgx.Conn { return steptest.PostgresConn(t) }
 
-// withDatabase returns dsn pointing at another database of the same server.
-func withDatabase(_ *testing.T, dsn, db string) string { return steptest.WithDatabase(dsn, db) }
-
 func randName(prefix string) string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
