@@ -63,8 +63,17 @@ func foldFile(f *os.File, path string, cache runbooks.Cache, key string) (*Run, 
 		slot = foldSlot(path)
 		snap = cache.Get(slot)
 	}
-	run, pos, ok := decodeFoldSnap(snap, key)
-	if ok && !(snapStillHolds(f, pos) && prefixIntact(f, pos)) {
+	var run *Run
+	c, pos, ok := openFoldSnap(snap, key)
+	if ok && snapStillHolds(f, pos) {
+		// The journal's records are checked while the run decodes: on a
+		// long journal each takes milliseconds, and f is not read here
+		// until both are done.
+		intact := make(chan bool, 1)
+		go func() { intact <- prefixIntact(f, pos) }()
+		run, ok = c.finish(pos)
+		ok = <-intact && ok
+	} else {
 		ok = false
 	}
 	if !ok {
@@ -463,13 +472,27 @@ func encodeFoldSnap(run *Run, key string, end scanPos, last []byte) []byte {
 // decodeFoldSnap decodes a snapshot written under key; ok is false for
 // anything else (no snapshot, another key or format, damage).
 func decodeFoldSnap(data []byte, key string) (run *Run, pos scanPos, ok bool) {
+	c, pos, ok := openFoldSnap(data, key)
+	if !ok {
+		return nil, scanPos{}, false
+	}
+	if run, ok = c.finish(pos); !ok {
+		return nil, scanPos{}, false
+	}
+	return run, pos, true
+}
+
+// openFoldSnap decodes a snapshot's head: its key, string table and end
+// (which is all a check against the journal needs); finish decodes the
+// run that follows.
+func openFoldSnap(data []byte, key string) (c *snapCoder, pos scanPos, ok bool) {
 	if !bytes.HasPrefix(data, []byte(foldSnapFormat)) {
 		return nil, scanPos{}, false
 	}
 	// One string for the whole snapshot: every string of the run is a
 	// slice of it, so a long journal's text costs one allocation.
 	all := string(data)
-	c := &snapCoder{dec: true, b: data[len(foldSnapFormat):]}
+	c = &snapCoder{dec: true, b: data[len(foldSnapFormat):]}
 	text := func() string { // a length-framed string
 		n := c.count(0)
 		if c.err != nil {
@@ -487,10 +510,18 @@ func decodeFoldSnap(data []byte, key string) (run *Run, pos scanPos, ok bool) {
 		c.tab[i] = text()
 	}
 	c.end(&pos)
-	run = NewRun()
-	c.run(run)
-	if c.err != nil || len(c.b) != 0 || run.LastSeq != pos.N {
+	if c.err != nil {
 		return nil, scanPos{}, false
 	}
-	return run, pos, true
+	return c, pos, true
+}
+
+// finish decodes the run of a snapshot whose head openFoldSnap read.
+func (c *snapCoder) finish(pos scanPos) (*Run, bool) {
+	run := NewRun()
+	c.run(run)
+	if c.err != nil || len(c.b) != 0 || run.LastSeq != pos.N {
+		return nil, false
+	}
+	return run, true
 }
