@@ -35,7 +35,7 @@ type CacheKeyer interface {
 
 // cacheFormat names the encoding below; it changes whenever the encoding
 // does (a new binary never reads an old entry anyway: see CacheKeyer).
-const cacheFormat = "runbook-load-cache/2"
+const cacheFormat = "runbook-load-cache/3"
 
 // cacheEntry is one cached runbook. Key is the digest of everything the
 // result depends on: the cache's own key, the file's name and bytes, and
@@ -61,17 +61,22 @@ type cachedGuide struct {
 	SHA256 string
 }
 
+// cachedRunbook is Runbook as an entry keeps it: every field but Guides
+// (made again from GuidesDir), with Schedule's location by name
+// (TestCacheEntryKnowsEveryRunbookField).
 type cachedRunbook struct {
-	ID, Title string
-	Date      string
-	Location  string
-	Start     time.Time
-	Targets   []Target
-	Phases    []cachedPhase
-	Score     *ScoreModel
-	Source    string
-	Digest    string
-	GuidesDir string
+	ID, Title   string
+	Date        string
+	Location    string
+	Start       time.Time
+	Targets     []Target
+	Phases      []cachedPhase
+	Score       *ScoreModel
+	Checkpoints Checkpoints
+	Notify      []Webhook
+	Source      string
+	Digest      string
+	GuidesDir   string
 }
 
 // cachedPhase and cachedStep are the model's own types with the actions
@@ -150,7 +155,8 @@ func guidesOf(fsys fs.FS, dir string, opt LoadOptions) fs.FS {
 func encodeCache(rb *Runbook, key string, fsys fs.FS, name string, opt LoadOptions) ([]byte, bool) {
 	e := cacheEntry{Format: cacheFormat, Key: key, RB: cachedRunbook{
 		ID: rb.ID, Title: rb.Title, Date: rb.Schedule.Date, Start: rb.Schedule.Start,
-		Targets: rb.Targets, Score: rb.Score, Source: rb.Source, Digest: rb.Digest, GuidesDir: rb.guidesDir,
+		Targets: rb.Targets, Score: rb.Score, Checkpoints: rb.Checkpoints, Notify: rb.Notify,
+		Source: rb.Source, Digest: rb.Digest, GuidesDir: rb.guidesDir,
 	}}
 	if rb.Schedule.Location != nil {
 		e.RB.Location = rb.Schedule.Location.String()
@@ -277,8 +283,8 @@ func decodeCache(data []byte, key string, fsys fs.FS, name string, opt LoadOptio
 		return nil
 	}
 	c := e.RB
-	rb := &Runbook{ID: c.ID, Title: c.Title, Targets: c.Targets, Score: c.Score, Source: c.Source,
-		Digest: c.Digest, guidesDir: c.GuidesDir}
+	rb := &Runbook{ID: c.ID, Title: c.Title, Targets: c.Targets, Score: c.Score, Checkpoints: c.Checkpoints,
+		Notify: c.Notify, Source: c.Source, Digest: c.Digest, guidesDir: c.GuidesDir}
 	loc := time.UTC
 	if c.Location != "" && c.Location != "UTC" {
 		l, err := time.LoadLocation(c.Location)

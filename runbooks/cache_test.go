@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"io/fs"
 	"reflect"
 	"strings"
 	"testing"
 	"testing/fstest"
 
+	"github.com/runbook-dev/runbook/assets"
 	"github.com/runbook-dev/runbook/runbooks"
 	"github.com/runbook-dev/runbook/steps/actions"
 )
@@ -235,4 +237,43 @@ func withDigest(t *testing.T, body []byte) []byte {
 	t.Helper()
 	sum := sha256.Sum256(body)
 	return append([]byte(hex.EncodeToString(sum[:])+"\n"), body...)
+}
+
+// Every field of Runbook goes into the cache and comes back: the shipped
+// runbook with the sections it does not use added (checkpoints, notify)
+// sets every one of them, and a second load, served from the entry, is
+// the same runbook. A field added to Runbook fails here until the
+// fixture sets it; one the entry does not keep then fails the round trip
+// (the loader would quietly stop caching every runbook that uses it).
+func TestCacheKeepsEveryRunbookField(t *testing.T) {
+	name := runbooks.Names()[0]
+	src, err := fs.ReadFile(runbooks.Embedded(), name+".yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := "checkpoints:\n  push: origin\nnotify:\n  - url: https://hooks.example.com/T0/B0\n  - env: TEAM_WEBHOOK\n    events: [approval_needed, run_finished]\n"
+	fsys := fstest.MapFS{"rb.yaml": {Data: append([]byte(extra), src...)}}
+	opt := runbooks.LoadOptions{Actions: actions.Registry(), Guides: assets.Guides()}
+	want, err := runbooks.Load(fsys, "rb.yaml", opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := reflect.ValueOf(*want)
+	for i := range v.NumField() {
+		if f := v.Type().Field(i); f.IsExported() && v.Field(i).IsZero() {
+			t.Errorf("the fixture leaves Runbook.%s unset: set it, so the cache is shown to keep it", f.Name)
+		}
+	}
+	c := &memCache{}
+	opt.Cache = c
+	for i := range 2 {
+		got, err := runbooks.Load(fsys, "rb.yaml", opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.puts != 1 {
+			t.Fatalf("load %d: %d entries written, want 1: the runbook is not kept in the cache", i+1, c.puts)
+		}
+		sameRunbook(t, got, want)
+	}
 }
