@@ -6,7 +6,7 @@ PKGS    := ./...
 .PHONY: build run test test-unit bench lint fuzz services clean
 
 build:
-	$(GO) build -o $(BIN) ./cmd/runbook
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/runbook
 
 # Opens the terminal UI on the embedded Phase 1 runbook.
 run: build

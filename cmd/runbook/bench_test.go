@@ -174,9 +174,10 @@ func (p *ptyProc) frameAndQuit(tb testing.TB) (frame, quit time.Duration) {
 func buildFloor(tb testing.TB) string {
 	tb.Helper()
 	out := filepath.Join(tb.TempDir(), "floor")
-	cmd := exec.Command("go", "build", "-o", out, "./testdata/floor")
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("build the floor program: %v\n%s", err, msg)
+	// Built as runbook is: the two differ in what they do, not in how
+	// they were linked.
+	if err := goBuild(out, "./testdata/floor"); err != nil {
+		tb.Fatalf("build the floor program: %v", err)
 	}
 	return out
 }
@@ -202,12 +203,33 @@ func ratioLine(b *testing.B, what string, ours, anchor []time.Duration, anchorNa
 
 func ms1(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// benchBin is the runbook binary the process benchmarks time.
-func benchBin() string {
+// benchBin is the runbook binary the process benchmarks time: the release
+// build, as `make build` makes it (no crash hooks), unless
+// RUNBOOK_BENCH_BIN names another.
+func benchBin(tb testing.TB) string {
 	if b := os.Getenv("RUNBOOK_BENCH_BIN"); b != "" {
 		return b
 	}
-	return bin
+	return releaseBin(tb)
+}
+
+var release struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// releaseBin builds the release binary once per test process, beside bin.
+func releaseBin(tb testing.TB) string {
+	tb.Helper()
+	release.once.Do(func() {
+		release.path = filepath.Join(filepath.Dir(bin), "runbook-release")
+		release.err = goBuild(release.path, ".")
+	})
+	if release.err != nil {
+		tb.Fatal(release.err)
+	}
+	return release.path
 }
 
 // BenchmarkFirstFrameProcess: `runbook` (the shipped runbook, state
@@ -252,7 +274,7 @@ func BenchmarkFirstFrameProcess(b *testing.B) {
 	}
 	state := b.TempDir()
 	env := []string{"TERM=xterm-256color", "COLORTERM=truecolor"}
-	runbookArgv := []string{benchBin(), "--state", state, "--date", "today", "--operator", "ana"}
+	runbookArgv := []string{benchBin(b), "--state", state, "--date", "today", "--operator", "ana"}
 	rbMarkers := append([]string{"Timeline", "quit"}, words...)
 	floorMarkers := append([]string{"Guide", "quit"}, words...)
 	// Once outside the clock: the run is started and journaled, so every
@@ -473,11 +495,11 @@ func BenchmarkStatus100kProcess(b *testing.B) {
 		b.Skip("no cat to compare with")
 	}
 	// Once outside the clock, and to check the fold: every step done.
-	out, err := exec.Command(benchBin(), "status", "-f", file, "--state", state).CombinedOutput()
+	out, err := exec.Command(benchBin(b), "status", "-f", file, "--state", state).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "500/500 steps done") {
 		b.Fatalf("status: %v\n%.2000s", err, out)
 	}
-	resumeArgv := []string{benchBin(), "run", "--headless", "-f", file, "--state", state, "--operator", "ana"}
+	resumeArgv := []string{benchBin(b), "run", "--headless", "-f", file, "--state", state, "--operator", "ana"}
 	if out, err := exec.Command(resumeArgv[0], resumeArgv[1:]...).CombinedOutput(); err != nil {
 		b.Fatalf("resume: %v\n%.2000s", err, out)
 	}
@@ -498,14 +520,14 @@ func BenchmarkStatus100kProcess(b *testing.B) {
 		for k := range 4 {
 			switch (i + k) % 4 {
 			case 0:
-				ours = append(ours, timedProc(b, benchBin(), "status", "-f", file, "--state", state))
+				ours = append(ours, timedProc(b, benchBin(b), "status", "-f", file, "--state", state))
 			case 1:
 				anchor = append(anchor, timedProc(b, cat, journal))
 			case 2:
 				resume = append(resume, timedProc(b, resumeArgv...))
 			case 3:
 				dropSnapshots()
-				first = append(first, timedProc(b, benchBin(), "status", "-f", file, "--state", state))
+				first = append(first, timedProc(b, benchBin(b), "status", "-f", file, "--state", state))
 			}
 		}
 		i++
@@ -517,10 +539,10 @@ func BenchmarkStatus100kProcess(b *testing.B) {
 	b.ReportMetric(ms1(median(anchor)), "cat-ms")
 	b.ReportMetric(float64(median(ours))/float64(median(anchor)), "ratio")
 	ratioLine(b, fmt.Sprintf("status on a 100k-event journal (%.1f MB)", float64(fi.Size())/(1<<20)), ours, anchor, "cat", 3)
-	reportPeak(b, "status", "status", nil, benchBin(), "status", "-f", file, "--state", state)
+	reportPeak(b, "status", "status", nil, benchBin(b), "status", "-f", file, "--state", state)
 	b.ReportMetric(ms1(median(first)), "first-status-ms")
 	ratioLine(b, "status, first read of that journal (no fold snapshot yet)", first, anchor, "cat", 3)
-	reportPeak(b, "status, first read,", "first-status", dropSnapshots, benchBin(), "status", "-f", file, "--state", state)
+	reportPeak(b, "status, first read,", "first-status", dropSnapshots, benchBin(b), "status", "-f", file, "--state", state)
 	b.ReportMetric(ms1(median(resume)), "resume-ms")
 	ratioLine(b, "resume of the same run (run --headless, every step done)", resume, anchor, "cat", 3)
 	reportPeak(b, "resume", "resume", nil, resumeArgv...)

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 )
@@ -14,12 +13,7 @@ func TestReleaseBinaryHasNoCrashHook(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the release binary: not under -short")
 	}
-	rel := filepath.Join(t.TempDir(), "runbook")
-	build := exec.Command("go", "build", "-o", rel, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		t.Fatal(err)
-	}
+	rel := releaseBin(t)
 	for path, want := range map[string]bool{rel: false, bin: true} {
 		b, err := os.ReadFile(path)
 		if err != nil {

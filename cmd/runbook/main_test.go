@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,15 +27,31 @@ func TestMain(m *testing.M) {
 	bin = filepath.Join(dir, "runbook")
 	// The crashtest tag arms the fault hooks the crash tests use; the
 	// release binary has none.
-	build := exec.Command("go", "build", "-tags", "crashtest", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
+	if err := goBuild(bin, ".", "crashtest"); err != nil {
 		os.RemoveAll(dir)
 		panic("build runbook: " + err.Error())
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// goBuild builds pkg into out as `make build` builds the release binary:
+// statically, without cgo (CGO_ENABLED=0), so that the tests drive what
+// ships; tags are added build tags.
+func goBuild(out, pkg string, tags ...string) error {
+	args := []string{"build"}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	cmd := exec.Command("go", append(args, "-o", out, pkg)...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build %s: %v\n%s", pkg, err, stderr.Bytes())
+	}
+	return nil
 }
 
 type result struct {

@@ -44,7 +44,7 @@ func BenchmarkTakeOverProcess(b *testing.B) {
 		b.StopTimer()
 		dir := b.TempDir()
 		os.MkdirAll(filepath.Join(dir, "world"), 0o755)
-		a := exec.Command(benchBin(), args(dir, "ana")...)
+		a := exec.Command(benchBin(b), args(dir, "ana")...)
 		if err := a.Start(); err != nil {
 			b.Fatal(err)
 		}
@@ -81,7 +81,7 @@ func BenchmarkTakeOverProcess(b *testing.B) {
 		for _, f := range []string{"release", "release2"} {
 			os.WriteFile(filepath.Join(dir, "world", f), nil, 0o644)
 		}
-		bcmd := exec.Command(benchBin(), args(dir, "bob", "--take-over", "--on-dirty=verify")...)
+		bcmd := exec.Command(benchBin(b), args(dir, "bob", "--take-over", "--on-dirty=verify")...)
 		var out strings.Builder
 		bcmd.Stdout, bcmd.Stderr = &out, &out
 		t0 := time.Now()
