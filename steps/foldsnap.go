@@ -40,8 +40,31 @@ func ReadRunCached(path string, cache runbooks.Cache, key string) (*Run, *TornTa
 		return nil, nil, fmt.Errorf("read journal: %w", err)
 	}
 	defer f.Close()
-	run, torn, _, err := foldFile(f, path, cache, key)
+	run, torn, _, err := foldFile(f, path, cache, key, false)
 	return run, torn, err
+}
+
+// ReadRunCachedNoNotes is ReadRunCached for a reader that shows no note
+// (status, unless as JSON): every step's Notes is nil, and a snapshot's
+// notes are read past, not held — on a long, troubled window they are
+// most of the run. What it stores is a whole snapshot, notes included.
+func ReadRunCachedNoNotes(path string, cache runbooks.Cache, key string) (*Run, *TornTail, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return NewRun(), nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("read journal: %w", err)
+	}
+	defer f.Close()
+	run, torn, _, err := foldFile(f, path, cache, key, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, st := range run.Steps {
+		st.Notes = nil
+	}
+	return run, torn, nil
 }
 
 // foldFile folds the journal open in f from its start, through the fold
@@ -56,7 +79,11 @@ func ReadRunCached(path string, cache runbooks.Cache, key string) (*Run, *TornTa
 // anywhere makes the snapshot unused, so the fold from the start reports
 // it as it always does. What passes is what was folded: the journal only
 // grows by appends, and a torn tail is only ever cut.
-func foldFile(f *os.File, path string, cache runbooks.Cache, key string) (*Run, *TornTail, scanPos, error) {
+//
+// noNotes reads past a snapshot's notes (the caller drops the rest): the
+// run then lacks them, so when it would store a new snapshot it folds the
+// journal again, whole, to store one that has them.
+func foldFile(f *os.File, path string, cache runbooks.Cache, key string, noNotes bool) (*Run, *TornTail, scanPos, error) {
 	var slot string
 	var snap []byte
 	if cache != nil {
@@ -71,6 +98,7 @@ func foldFile(f *os.File, path string, cache runbooks.Cache, key string) (*Run, 
 		// until both are done.
 		intact := make(chan bool, 1)
 		go func() { intact <- prefixIntact(f, pos) }()
+		c.noNotes = noNotes
 		run, ok = c.finish(pos)
 		ok = <-intact && ok
 	} else {
@@ -92,6 +120,13 @@ func foldFile(f *os.File, path string, cache runbooks.Cache, key string) (*Run, 
 		return nil, nil, scanPos{}, err
 	}
 	if cache != nil && end.N-pos.N >= foldSnapEvery {
+		if noNotes && pos.N > 0 {
+			// Notes were read past: fold again, whole, to store them.
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				return nil, nil, scanPos{}, fmt.Errorf("read journal: %w", err)
+			}
+			return foldFile(f, path, cache, key, false)
+		}
 		if last, ok := readLastRecord(f, end); ok {
 			cache.Put(slot, encodeFoldSnap(run, key, end, last))
 		}
@@ -205,6 +240,8 @@ type snapCoder struct {
 	dec bool
 	b   []byte // written so far, or left to read
 	err error
+	// noNotes: reading, every step's notes are read past, not kept.
+	noNotes bool
 
 	strs map[string]uint64 // writing: the table's index of each string
 	tab  []string          // the string table
@@ -326,6 +363,24 @@ func snapSlice[T any](c *snapCoder, s *[]T, one func(*T)) {
 	}
 }
 
+// snapSkip reads past a slice snapSlice wrote, each element decoded into
+// one scratch value and dropped.
+func snapSkip[T any](c *snapCoder, one func(*T)) {
+	var present bool
+	c.bool(&present)
+	n := c.count(0)
+	if !present && n != 0 {
+		c.fail()
+	}
+	var scratch T
+	for range n {
+		if c.err != nil {
+			return
+		}
+		one(&scratch)
+	}
+}
+
 // run is the walk over everything the fold sets (see snapFields in the
 // tests: a new field fails them until it is coded here).
 func (c *snapCoder) run(r *Run) {
@@ -374,13 +429,18 @@ func (c *snapCoder) stepState(s *StepState) {
 	c.str(&s.LastErr)
 	c.str(&s.Reason)
 	c.str(&s.Actor)
-	snapSlice(c, &s.Notes, func(n *Note) {
+	note := func(n *Note) {
 		c.time(&n.At)
 		c.str(&n.By)
 		c.str(&n.Text)
 		c.str(&n.Host)
 		c.str(&n.Via)
-	})
+	}
+	if c.dec && c.noNotes {
+		snapSkip(c, note)
+	} else {
+		snapSlice(c, &s.Notes, note)
+	}
 	c.checked(&s.Checked)
 	c.str(&s.Commit)
 	c.int(&s.Manual)

@@ -425,8 +425,82 @@ func TestFoldSnapshotDamageIsNoSnapshot(t *testing.T) {
 		b := bytes.Clone(snap)
 		b[i] ^= 0x55
 		decodeFoldSnap(b, "key") // must not panic
+		if c, pos, ok := openFoldSnap(b, "key"); ok {
+			c.noNotes = true // nor when its notes are read past
+			c.finish(pos)
+		}
+	}
+	for n := range len(snap) {
+		if c, pos, ok := openFoldSnap(snap[:n], "key"); ok {
+			c.noNotes = true
+			if _, ok := c.finish(pos); ok {
+				t.Fatalf("a snapshot cut to %d of %d bytes decoded without its notes", n, len(snap))
+			}
+		}
 	}
 	if _, _, ok := decodeFoldSnap(snap, "other"); ok {
 		t.Fatal("a snapshot decoded under another key")
 	}
+}
+
+// withoutNotes is run with every step's notes dropped, as
+// ReadRunCachedNoNotes gives it.
+func withoutNotes(run *Run) *Run {
+	for _, st := range run.Steps {
+		st.Notes = nil
+	}
+	return run
+}
+
+// A reader that shows no note gets the run without any, from the
+// snapshot (its notes read past) and from the records after it alike;
+// what it stores is a whole snapshot, from which a reader of notes gets
+// the whole run.
+func TestReadRunCachedNoNotes(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "journal")
+	data := walkJournal(t, 17, 3000)
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	lines = lines[:len(lines)-1]
+	cache := &mapCache{m: map[string][]byte{}}
+	check := func(what string, n, wantPuts int) {
+		t.Helper()
+		if err := os.WriteFile(path, bytes.Join(lines[:n], nil), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		full, _, err := ReadRun(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		notes := 0
+		for _, st := range full.Steps {
+			notes += len(st.Notes)
+		}
+		if notes == 0 {
+			t.Fatalf("%s: the journal holds no note: the test shows nothing", what)
+		}
+		got, _, err := ReadRunCachedNoNotes(path, cache, "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, withoutNotes(full)) {
+			t.Fatalf("%s: the run read without notes differs from the whole fold's (notes aside)", what)
+		}
+		if cache.puts != wantPuts {
+			t.Fatalf("%s: %d snapshots stored, want %d", what, cache.puts, wantPuts)
+		}
+		// What is stored holds the notes: a reader of notes, from it, gets
+		// the whole run.
+		whole, _, err := ReadRunCached(path, cache, "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _, _ := ReadRun(path)
+		if !reflect.DeepEqual(whole, want) {
+			t.Fatalf("%s: a reader of notes, after it, does not get the whole run", what)
+		}
+	}
+	check("1100 records, no snapshot yet", 1100, 1)
+	check("1500 records: the snapshot's notes read past", 1500, 1)
+	check("3000 records: 1900 past the snapshot, stored again whole", 3000, 2)
 }

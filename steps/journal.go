@@ -275,7 +275,7 @@ func OpenJournalCached(path string, redact *Redactor, cache runbooks.Cache, key 
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("open journal: %w", err)
 	}
-	run, torn, _, err := foldFile(f, path, cache, key)
+	run, torn, _, err := foldFile(f, path, cache, key, false)
 	if err != nil {
 		f.Close()
 		return nil, nil, nil, err

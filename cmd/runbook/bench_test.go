@@ -482,7 +482,8 @@ func reportPeak(b *testing.B, what, metric string, before func(), argv ...string
 // the first read. Goals: ≤ 3× cat, ≤ 32 MB peak resident memory. The resume of the
 // same run — `run --headless` reopening it (journal folded, lock taken,
 // the resume journaled) and finding every step done — is timed in the
-// same rounds and reported against cat too.
+// same rounds and reported against cat too, and `runbook --version`
+// (start-up alone) in the same rounds, to show what start-up costs of it.
 func BenchmarkStatus100kProcess(b *testing.B) {
 	file, state := statusFixture(b, 500, 100_000)
 	journal := steps.JournalPath(state, "bench-window")
@@ -514,11 +515,11 @@ func BenchmarkStatus100kProcess(b *testing.B) {
 			}
 		}
 	}
-	var ours, anchor, resume, first []time.Duration
+	var ours, anchor, resume, first, startup []time.Duration
 	i := 0
 	for b.Loop() {
-		for k := range 4 {
-			switch (i + k) % 4 {
+		for k := range 5 {
+			switch (i + k) % 5 {
 			case 0:
 				ours = append(ours, timedProc(b, benchBin(b), "status", "-f", file, "--state", state))
 			case 1:
@@ -528,6 +529,10 @@ func BenchmarkStatus100kProcess(b *testing.B) {
 			case 3:
 				dropSnapshots()
 				first = append(first, timedProc(b, benchBin(b), "status", "-f", file, "--state", state))
+			case 4:
+				// The program's own start-up: every package's init, then
+				// nothing (see "Start-up" in ARCHITECTURE.md).
+				startup = append(startup, timedProc(b, benchBin(b), "--version"))
 			}
 		}
 		i++
@@ -540,6 +545,12 @@ func BenchmarkStatus100kProcess(b *testing.B) {
 	b.ReportMetric(float64(median(ours))/float64(median(anchor)), "ratio")
 	ratioLine(b, fmt.Sprintf("status on a 100k-event journal (%.1f MB)", float64(fi.Size())/(1<<20)), ours, anchor, "cat", 3)
 	reportPeak(b, "status", "status", nil, benchBin(b), "status", "-f", file, "--state", state)
+	// What of status is start-up and what is reading the journal: cat
+	// starts in about a millisecond, runbook in tens (its libraries'
+	// init), so the ratio to cat is mostly start-up.
+	b.ReportMetric(ms1(median(startup)), "version-ms")
+	b.Logf("status beyond start-up: %.1f ms over `runbook --version` (%.1f ms), %.2f× it",
+		ms1(median(ours)-median(startup)), ms1(median(startup)), float64(median(ours))/float64(median(startup)))
 	b.ReportMetric(ms1(median(first)), "first-status-ms")
 	ratioLine(b, "status, first read of that journal (no fold snapshot yet)", first, anchor, "cat", 3)
 	reportPeak(b, "status, first read,", "first-status", dropSnapshots, benchBin(b), "status", "-f", file, "--state", state)

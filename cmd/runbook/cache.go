@@ -56,9 +56,13 @@ func foldCache(stateDir string) (runbooks.Cache, string) {
 
 // readRun folds a run's journal through the fold snapshots: a status or
 // report of a long journal folds only what was appended since the last
-// reader.
-func readRun(stateDir, journal string) (*steps.Run, *steps.TornTail, error) {
+// reader. Without notes, no step's notes are held (a reader that shows
+// none).
+func readRun(stateDir, journal string, notes bool) (*steps.Run, *steps.TornTail, error) {
 	cache, key := foldCache(stateDir)
+	if !notes {
+		return steps.ReadRunCachedNoNotes(journal, cache, key)
+	}
 	return steps.ReadRunCached(journal, cache, key)
 }
 

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,10 +33,23 @@ func TestStatusFromAFoldSnapshot(t *testing.T) {
 		s, _ := filepath.Glob(filepath.Join(state, ".cache", "fold-*"))
 		return s
 	}
+	// Plain status shows no note and reads none (the snapshot's are read
+	// past); whatever it stores, status --json still shows them all.
+	plain := func(what string) {
+		t.Helper()
+		if r := runbook(t, nil, "status", "-f", file, "--state", state); r.code != 0 || !strings.Contains(r.out, "s039") {
+			t.Fatalf("%s: plain status exited %d: %s%s", what, r.code, r.out, r.err)
+		}
+	}
+	plain("first read, without notes")
 	first := status("first read")
 	if n := len(snapshots()); n != 1 {
 		t.Fatalf("status of a 3000-record journal kept %d fold snapshots, want 1", n)
 	}
+	if !strings.Contains(first, `"notes"`) {
+		t.Fatal("status --json shows no note: the fixture has many")
+	}
+	plain("from the snapshot, without notes")
 	if again := status("from the snapshot"); again != first {
 		t.Fatalf("status from the snapshot differs from the first read:\n%s\nfirst:\n%s", again, first)
 	}
@@ -64,7 +78,11 @@ func TestStatusFromAFoldSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
+	plain("snapshot and tail, without notes")
 	withTail := status("snapshot and tail")
+	if !strings.Contains(withTail, "appended after the snapshot") {
+		t.Fatal("status --json does not show the note appended after the snapshot")
+	}
 	for _, s := range snapshots() {
 		os.Remove(s)
 	}

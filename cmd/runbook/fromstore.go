@@ -146,7 +146,7 @@ func foldStore(rb *runbooks.Runbook, r *storeRead) (*steps.Run, *steps.TornTail,
 // the store's (see fromStore). rb may be moved to the run's day.
 func (c *common) readRunFor(ctx context.Context, rb *runbooks.Runbook) (*runbooks.Runbook, *steps.Run, *steps.TornTail, error) {
 	if !c.fromStore(steps.JournalPath(c.stateDir, rb.ID)) {
-		run, torn, _, _, err := readRunAsFound(rb, c.stateDir)
+		run, torn, _, _, err := readRunAsFound(rb, c.stateDir, true)
 		return rb, run, torn, err
 	}
 	r, err := c.readStore(ctx, rb)
@@ -154,7 +154,7 @@ func (c *common) readRunFor(ctx context.Context, rb *runbooks.Runbook) (*runbook
 		return nil, nil, nil, err
 	}
 	if r == nil {
-		run, torn, _, _, err := readRunAsFound(rb, c.stateDir)
+		run, torn, _, _, err := readRunAsFound(rb, c.stateDir, true)
 		return rb, run, torn, err
 	}
 	if rb, err = c.placeOnRunDay(rb, r.first); err != nil {
@@ -187,14 +187,14 @@ func leaseOf(l *store.Lease, age time.Duration) *leaseJSON {
 // readStatusFor is status's reading: the local journal's, or the store's.
 func (opts *statusOptions) readStatusFor(ctx context.Context, rb *runbooks.Runbook) (statusJSON, error) {
 	if !opts.fromStore(steps.JournalPath(opts.stateDir, rb.ID)) {
-		return readStatus(rb, opts.stateDir, opts.day, opts.now())
+		return readStatus(rb, opts.stateDir, opts.day, opts.now(), opts.asJSON)
 	}
 	r, err := opts.readStore(ctx, rb)
 	if err != nil {
 		return statusJSON{}, err
 	}
 	if r == nil {
-		return readStatus(rb, opts.stateDir, opts.day, opts.now())
+		return readStatus(rb, opts.stateDir, opts.day, opts.now(), opts.asJSON)
 	}
 	if rb, err = opts.placeOnRunDay(rb, r.first); err != nil {
 		return statusJSON{}, err

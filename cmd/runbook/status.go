@@ -133,10 +133,11 @@ func statusRun(opts *statusOptions) error {
 
 // readRunAsFound folds the journal and settles it as the next session will
 // find it (steps.Settle), with killed attempts counted (steps.CountKilled),
-// so status and report agree on every step.
-func readRunAsFound(rb *runbooks.Runbook, stateDir string) (*steps.Run, *steps.TornTail, steps.LockInfo, bool, error) {
+// so status and report agree on every step; without notes, the steps'
+// notes are not read (see readRun).
+func readRunAsFound(rb *runbooks.Runbook, stateDir string, notes bool) (*steps.Run, *steps.TornTail, steps.LockInfo, bool, error) {
 	path := steps.JournalPath(stateDir, rb.ID)
-	run, torn, err := readRun(stateDir, path)
+	run, torn, err := readRun(stateDir, path, notes)
 	if err != nil {
 		return nil, nil, steps.LockInfo{}, false, err
 	}
@@ -172,9 +173,10 @@ func asOf(rb *runbooks.Runbook, run *steps.Run, d day, now time.Time) time.Time 
 
 // readStatus folds the journal without taking the lock: status is safe to
 // run beside a live session. Every figure is the engine's: ComputeTiming
-// and ComputeScore over the settled run.
-func readStatus(rb *runbooks.Runbook, stateDir string, d day, now time.Time) (statusJSON, error) {
-	run, torn, info, held, err := readRunAsFound(rb, stateDir)
+// and ComputeScore over the settled run. notes: the steps' notes are read
+// (status --json prints them).
+func readStatus(rb *runbooks.Runbook, stateDir string, d day, now time.Time, notes bool) (statusJSON, error) {
+	run, torn, info, held, err := readRunAsFound(rb, stateDir, notes)
 	if err != nil {
 		return statusJSON{}, err
 	}
