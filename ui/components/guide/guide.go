@@ -124,14 +124,51 @@ func hang(l string, w int) []string {
 	parts := strings.Split(ansi.Wrap(body, w-indent, ""), "\n")
 	out := make([]string, len(parts))
 	pad := strings.Repeat(" ", indent)
+	// Each line stands beside another pane's line: the style in force
+	// where one ends is closed there and opened again on the next.
+	open := ""
 	for i, p := range parts {
-		if i == 0 {
-			out[i] = head + p
-		} else {
-			out[i] = pad + strings.TrimLeft(p, " ")
+		line := head + p
+		if i > 0 {
+			line = pad + open + strings.TrimLeft(p, " ")
 		}
+		if open = sgrOpen(line); open != "" {
+			line += "\x1b[m"
+		}
+		out[i] = line
 	}
 	return out
+}
+
+// sgrOpen is the SGR sequences in force at the end of s: those after its
+// last reset, in order ("" when none is).
+func sgrOpen(s string) string {
+	var open strings.Builder
+	for {
+		i := strings.Index(s, "\x1b[")
+		if i < 0 {
+			return open.String()
+		}
+		j := i + 2
+		for j < len(s) && (s[j] < 0x40 || s[j] > 0x7e) {
+			j++
+		}
+		if j == len(s) {
+			return open.String()
+		}
+		if s[j] == 'm' {
+			switch params := s[i+2 : j]; {
+			case params == "" || params == "0":
+				open.Reset()
+			case strings.HasPrefix(params, "0;"):
+				open.Reset()
+				open.WriteString(s[i : j+1])
+			default:
+				open.WriteString(s[i : j+1])
+			}
+		}
+		s = s[j+1:]
+	}
 }
 
 // JoinSoftBreaks joins the lines of each paragraph and list item into one

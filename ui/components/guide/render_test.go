@@ -52,3 +52,62 @@ func TestRenderReadsLikeAPage(t *testing.T) {
 		}
 	}
 }
+
+// A wrapped line keeps its style on every line it becomes: the pane shows
+// each beside another pane's line, so a colour opened on the first line
+// must be opened again on the next and closed on each.
+func TestWrappedLinesKeepTheirStyle(t *testing.T) {
+	src := "# Top\n\nA paragraph long enough to wrap over several lines of a narrow pane, every one of them in the paragraph's colour.\n"
+	fsys := fstest.MapFS{"g.md": {Data: []byte(src)}}
+	rendered, err := Render(fsys, runbooks.GuideRef{File: "g.md", Anchor: "top"}, Key{Style: "dark"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var para []string
+	for _, l := range Wrap(rendered, 40) {
+		if p := ansi.Strip(l); strings.Contains(p, "paragraph") || strings.Contains(p, "colour") || strings.Contains(p, "lines") {
+			para = append(para, l)
+		}
+	}
+	if len(para) < 3 {
+		t.Fatalf("the paragraph wrapped onto %d lines, want 3 or more: %q", len(para), para)
+	}
+	for i, l := range para {
+		text := strings.TrimLeft(ansi.Strip(l), " ")
+		at := strings.Index(l, text[:1])
+		// The colour's SGR is in force where the text starts: some SGR
+		// other than a reset precedes it on the line itself.
+		opened := false
+		for _, seq := range sgrs(l[:at]) {
+			opened = seq != "\x1b[0m" && seq != "\x1b[m"
+		}
+		if !opened {
+			t.Errorf("line %d of the paragraph starts its text without its style: %q", i+1, l)
+		}
+		if seqs := sgrs(l); len(seqs) == 0 || (seqs[len(seqs)-1] != "\x1b[0m" && seqs[len(seqs)-1] != "\x1b[m") {
+			t.Errorf("line %d of the paragraph leaves its style open at its end: %q", i+1, l)
+		}
+	}
+}
+
+// sgrs lists the SGR sequences of s in order.
+func sgrs(s string) []string {
+	var out []string
+	for {
+		i := strings.Index(s, "\x1b[")
+		if i < 0 {
+			return out
+		}
+		j := i + 2
+		for j < len(s) && (s[j] < 0x40 || s[j] > 0x7e) {
+			j++
+		}
+		if j < len(s) && s[j] == 'm' {
+			out = append(out, s[i:j+1])
+		}
+		if j >= len(s) {
+			return out
+		}
+		s = s[j+1:]
+	}
+}
