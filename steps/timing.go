@@ -155,6 +155,13 @@ func ComputeTiming(rb *runbooks.Runbook, run *Run, now time.Time) Timing {
 			end = current.PlannedStart.Add(current.Budget)
 		}
 		t.Variance = end.Sub(current.PlannedEnd)
+		if t.Variance < 0 && now.Before(t.PlannedStart) {
+			// Work done before the window opens does not put the run
+			// ahead: between steps it waits for their planned starts
+			// (the rule above), so counting a running step's early end
+			// would flip the pace to "ahead" and back with every step.
+			t.Variance = 0
+		}
 	} else if len(plan) > 0 && run.Finished {
 		t.Variance = run.FinishedAt.Sub(t.PlannedEnd)
 	}

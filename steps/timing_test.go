@@ -334,3 +334,22 @@ func checkTiming(t *testing.T, got, want Timing) {
 		t.Errorf("no return %v; want %v", got.NoReturn, want.NoReturn)
 	}
 }
+
+// Before the window opens, steps worked on early leave the run on plan,
+// running or between them: the pace does not flip to "ahead" while a
+// step runs and back when it ends.
+func TestTimingWorkBeforeTheWindowIsNotAhead(t *testing.T) {
+	r := newRunOnClock(t, "07:30").at("07:30", ev(EvStepStarted, "a")).at("07:35")
+	if tm := r.timing(); tm.Variance != 0 || tm.Current != "a" {
+		t.Errorf("a running at 07:35 (planned 08:00–08:10): variance %s, current %s; want on plan", tm.Variance, tm.Current)
+	}
+	r.at("07:40", ev(EvStepSucceeded, "a")).at("07:41")
+	if tm := r.timing(); tm.Variance != 0 || tm.Current != "b" {
+		t.Errorf("between a and b at 07:41: variance %s, current %s; want on plan", tm.Variance, tm.Current)
+	}
+	// Once the window is open, starting early is ahead again.
+	r.at("08:01", ev(EvStepStarted, "b")).at("08:02")
+	if tm := r.timing(); tm.Variance != -9*time.Minute {
+		t.Errorf("b running from 08:01 (planned 08:10–08:30): variance %s, want -9m", tm.Variance)
+	}
+}
