@@ -58,38 +58,48 @@ func StatusStyle(st styles.Styles, s steps.Status) func(...string) string {
 // Bar draws used against budget in w cells: green while inside the budget,
 // red once over it.
 func Bar(st styles.Styles, used, budget time.Duration, w int) string {
-	full, over := BarFill(used, budget, w)
-	return DrawBar(st, full, over, w)
+	eighths, over := BarFill(used, budget, w)
+	return DrawBar(st, eighths, over, w)
 }
 
-// BarFill is how many of w cells a bar of used against budget fills, and
-// whether it is over the budget.
-func BarFill(used, budget time.Duration, w int) (full int, over bool) {
+// BarFill is how much of w cells a bar of used against budget fills, in
+// eighths of a cell, and whether it is over the budget. Any work fills an
+// eighth at least: it shows, without looking like a whole cell's share.
+func BarFill(used, budget time.Duration, w int) (eighths int, over bool) {
 	if w <= 0 || budget <= 0 {
 		return 0, false
 	}
 	if used > budget {
-		return w, true
+		return 8 * w, true
 	}
-	full = int(int64(w) * int64(used) / int64(budget))
-	if used > 0 && full == 0 {
-		full = 1
+	eighths = int(int64(8*w) * int64(used) / int64(budget))
+	if used > 0 && eighths == 0 {
+		eighths = 1
 	}
-	return min(full, w), false
+	return min(eighths, 8*w), false
 }
 
-// DrawBar draws a bar of full filled cells out of w.
-func DrawBar(st styles.Styles, full int, over bool, w int) string {
+// partialCell draws n eighths of a cell (1 to 7), filled from the left.
+var partialCell = [8]string{"", "▏", "▎", "▍", "▌", "▋", "▊", "▉"}
+
+// DrawBar draws a bar filled to eighths of its w cells: whole cells, then
+// the part of one.
+func DrawBar(st styles.Styles, eighths int, over bool, w int) string {
 	if w <= 0 {
 		return ""
 	}
 	if over {
 		return st.BarOver.Render(strings.Repeat("█", w))
 	}
-	if full == 0 {
+	if eighths == 0 {
 		return st.BarEmpty.Render(strings.Repeat("░", w))
 	}
-	return st.BarFull.Render(strings.Repeat("█", full)) + st.BarEmpty.Render(strings.Repeat("░", w-full))
+	full, part := eighths/8, partialCell[eighths%8]
+	empty := w - full
+	if part != "" {
+		empty--
+	}
+	return st.BarFull.Render(strings.Repeat("█", full)+part) + st.BarEmpty.Render(strings.Repeat("░", empty))
 }
 
 // Dur writes a duration compactly: 45s, 12m, 1h05, 2h, 3d04h (the

@@ -29,8 +29,10 @@ func TestBar(t *testing.T) {
 		want         string
 	}{
 		{0, 10 * time.Minute, "░░░░"},
-		{time.Second, 10 * time.Minute, "█░░░"}, // any work shows
+		{time.Second, 10 * time.Minute, "▏░░░"},     // any work shows, as a sliver
+		{3 * time.Minute, 10 * time.Minute, "█▏░░"}, // 9.6 of 32 eighths
 		{5 * time.Minute, 10 * time.Minute, "██░░"},
+		{9*time.Minute + 50*time.Second, 10 * time.Minute, "███▉"},
 		{10 * time.Minute, 10 * time.Minute, "████"},
 		{11 * time.Minute, 10 * time.Minute, "████"},
 		{time.Minute, 0, "░░░░"},

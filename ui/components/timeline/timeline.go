@@ -294,8 +294,8 @@ func (c *memo) get(k memoKey, draw func() string) string {
 }
 
 func (c *memo) bar(st styles.Styles, used, budget time.Duration, w int) string {
-	full, over := common.BarFill(used, budget, w)
-	return c.get(memoKey{theme: st.Theme, kind: 1, a: full, b: w, over: over}, func() string { return common.DrawBar(st, full, over, w) })
+	eighths, over := common.BarFill(used, budget, w)
+	return c.get(memoKey{theme: st.Theme, kind: 1, a: eighths, b: w, over: over}, func() string { return common.DrawBar(st, eighths, over, w) })
 }
 
 func (c *memo) icon(st styles.Styles, s steps.Status, icon string) string {
