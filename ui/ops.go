@@ -186,7 +186,9 @@ func (m Model) start(o op) (tea.Model, tea.Cmd) {
 		now := m.clock.Now().In(m.location())
 		m.out.Mark(o.step, fmt.Sprintf("── %s %s · %s ──", o.kind, o.step, now.Format("15:04:05")))
 		m.out.Follow()
-		m.setStatus(levelInfo, "%s: %s…", o.step, o.kind)
+		// The status line says what runs (statusLine) until something
+		// else is said.
+		m.setStatus(levelInfo, "")
 	}
 	return m, runOpCmd(ctx, m.sess, m.clock, m.opt.Operator, o)
 }

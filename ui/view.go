@@ -204,7 +204,12 @@ func (m Model) statusLine() string {
 	st := m.st
 	text := termsafe.Flat(m.status)
 	if m.busy != nil && !m.quitting {
-		text = "▶ " + m.busy.op.step + " " + m.busy.op.kind.String() + " in progress · " + text
+		running := "▶ " + m.busy.op.step + " " + m.busy.op.kind.String() + " in progress"
+		if text == "" {
+			text = running
+		} else {
+			text = running + " · " + text
+		}
 	}
 	text = ansi.Truncate(text, m.width, "…")
 	switch m.statusLevel {
