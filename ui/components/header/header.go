@@ -108,7 +108,10 @@ func View(p Props) string {
 			long:  style.Render("Step "+timer) + " " + common.Bar(st, stt.Elapsed, stt.Budget, 10),
 			short: style.Render(timer) + " " + common.Bar(st, stt.Elapsed, stt.Budget, 6)})
 		left := ph.t.SlotLeft
-		if left < 0 {
+		if opens := ph.t.SlotStart.Sub(t.Now); opens > 0 {
+			// Before its slot, the time left in it would count the wait.
+			segs = append(segs, segment{prio: 3, long: st.Muted.Render("slot opens in " + common.Dur(opens)), short: st.Muted.Render("opens " + common.Dur(opens))})
+		} else if left < 0 {
 			segs = append(segs, segment{prio: 3, long: st.Bad.Render("slot over by " + common.Dur(-left)), short: st.Bad.Render("slot -" + common.Dur(-left))})
 		} else {
 			segs = append(segs, segment{prio: 3, long: st.Muted.Render("slot " + common.Dur(left) + " left"), short: st.Muted.Render("slot " + common.Dur(left))})
@@ -167,6 +170,10 @@ func appendPace(segs []segment, p Props) []segment {
 		loc = time.UTC
 	}
 	fin := t.ProjectedFinish.In(loc).Format("15:04")
+	if y, m, d := t.ProjectedFinish.In(loc).Date(); !sameDay(t.Now.In(loc), y, m, d) {
+		// A finish on another day (a rehearsal the day before) says which.
+		fin = t.ProjectedFinish.In(loc).Format("Mon 15:04")
+	}
 	segs = append(segs, segment{prio: 2, long: "finish " + st.Accent.Render(fin), short: "fin " + st.Accent.Render(fin)})
 	bstyle := st.OK
 	if t.Buffer < 0 {
@@ -184,6 +191,11 @@ func appendPace(segs []segment, p Props) []segment {
 	}
 	pace.prio, pace.short = 1, pace.long
 	return append(segs, pace)
+}
+
+func sameDay(t time.Time, y int, m time.Month, d int) bool {
+	ty, tm, td := t.Date()
+	return ty == y && tm == m && td == d
 }
 
 type pos struct {

@@ -198,3 +198,18 @@ func TestSharedRunStatus(t *testing.T) {
 		}
 	}
 }
+
+// The evening before the window (less than a day before it, so its clocks
+// are shown): the slot says when it opens, not how long is left of it
+// counted from now, and the finish names its day.
+func TestEveningBeforeTheWindow(t *testing.T) {
+	_, s := view(t, steps.NewRun(), day.Add(-3*time.Hour), 120) // Thu 21:00
+	for _, want := range []string{"slot opens in 11h", "finish Fri 08:40", "on plan"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("header lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "left") {
+		t.Errorf("a slot that has not opened shows time left:\n%s", s)
+	}
+}
