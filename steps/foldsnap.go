@@ -32,16 +32,7 @@ const foldSnapEvery = 1024
 // that snapshot still holds, folds only the records after it, and stores
 // a new snapshot when it folded many. The result is ReadRun's.
 func ReadRunCached(path string, cache runbooks.Cache, key string) (*Run, *TornTail, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return NewRun(), nil, nil
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("read journal: %w", err)
-	}
-	defer f.Close()
-	run, torn, _, err := foldFile(f, path, cache, key, false)
-	return run, torn, err
+	return readRunCached(path, cache, key, false)
 }
 
 // ReadRunCachedNoNotes is ReadRunCached for a reader that shows no note
@@ -49,6 +40,17 @@ func ReadRunCached(path string, cache runbooks.Cache, key string) (*Run, *TornTa
 // notes are read past, not held — on a long, troubled window they are
 // most of the run. What it stores is a whole snapshot, notes included.
 func ReadRunCachedNoNotes(path string, cache runbooks.Cache, key string) (*Run, *TornTail, error) {
+	run, torn, err := readRunCached(path, cache, key, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, st := range run.Steps {
+		st.Notes = nil
+	}
+	return run, torn, nil
+}
+
+func readRunCached(path string, cache runbooks.Cache, key string, noNotes bool) (*Run, *TornTail, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return NewRun(), nil, nil
@@ -57,14 +59,8 @@ func ReadRunCachedNoNotes(path string, cache runbooks.Cache, key string) (*Run, 
 		return nil, nil, fmt.Errorf("read journal: %w", err)
 	}
 	defer f.Close()
-	run, torn, _, err := foldFile(f, path, cache, key, true)
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, st := range run.Steps {
-		st.Notes = nil
-	}
-	return run, torn, nil
+	run, torn, _, err := foldFile(f, path, cache, key, noNotes)
+	return run, torn, err
 }
 
 // foldFile folds the journal open in f from its start, through the fold

@@ -294,12 +294,16 @@ func (c *mapCache) Put(slot string, data []byte) {
 	c.puts++
 }
 
+// walkedJournal is where a test writes a journal, and the records of a
+// random legal walk of n of them to write there.
+func walkedJournal(t *testing.T, seed uint64, n int) (path string, lines [][]byte) {
+	t.Helper()
+	lines = bytes.SplitAfter(walkJournal(t, seed, n), []byte("\n"))
+	return filepath.Join(t.TempDir(), "journal"), lines[:len(lines)-1]
+}
+
 func TestReadRunCached(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "journal")
-	data := walkJournal(t, 11, 3000)
-	lines := bytes.SplitAfter(data, []byte("\n"))
-	lines = lines[:len(lines)-1]
+	path, lines := walkedJournal(t, 11, 3000)
 	write := func(b []byte) {
 		t.Helper()
 		if err := os.WriteFile(path, b, 0o600); err != nil {
@@ -457,11 +461,7 @@ func withoutNotes(run *Run) *Run {
 // what it stores is a whole snapshot, from which a reader of notes gets
 // the whole run.
 func TestReadRunCachedNoNotes(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "journal")
-	data := walkJournal(t, 17, 3000)
-	lines := bytes.SplitAfter(data, []byte("\n"))
-	lines = lines[:len(lines)-1]
+	path, lines := walkedJournal(t, 17, 3000)
 	cache := &mapCache{m: map[string][]byte{}}
 	check := func(what string, n, wantPuts int) {
 		t.Helper()
