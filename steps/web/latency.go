@@ -351,16 +351,28 @@ feed:
 	wg.Wait()
 }
 
+// table prints the figures, a row per URL named by its role (baseline,
+// probed), then the URLs: a URL at the end of its row made the rows
+// wider than an output pane, and each wrapped.
 func (p *LatencyProbe) table(env *steps.Env, stats []*Stats) {
+	role := func(i int) string {
+		if i == len(stats)-1 {
+			return "probed"
+		}
+		return "baseline"
+	}
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "requests\terrors\tP50\tP95\tP99\tmax\t\tURL")
-	for _, s := range stats {
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t\t%s\n", s.N, s.Errors, us(s.P50), us(s.P95), us(s.P99), us(s.Max), s.URL)
+	fmt.Fprintln(tw, "\trequests\terrors\tP50\tP95\tP99\tmax\t")
+	for i, s := range stats {
+		fmt.Fprintf(tw, "%-8s\t%d\t%d\t%s\t%s\t%s\t%s\t\n", role(i), s.N, s.Errors, us(s.P50), us(s.P95), us(s.P99), us(s.Max))
 	}
 	_ = tw.Flush()
 	for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
 		env.Printf("%s", strings.TrimRight(line, " "))
+	}
+	for i, s := range stats {
+		env.Printf("%-8s  %s", role(i), s.URL)
 	}
 }
 

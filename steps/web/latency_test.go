@@ -53,16 +53,28 @@ func TestLatencyProbeHTTPvsHTTPS(t *testing.T) {
 	for _, l := range lines {
 		f := strings.Fields(l)
 		switch {
-		case len(f) == 7 && f[0] == "requests" && f[2] == "P50" && f[6] == "URL":
+		case len(f) == 6 && f[0] == "requests" && f[2] == "P50" && f[5] == "max":
 			header = true
-		case len(f) == 7 && f[0] == "60" && f[1] == "0" && f[6] == plain.URL+"/health":
+		case len(f) == 7 && f[0] == "baseline" && f[1] == "60" && f[2] == "0" && strings.HasSuffix(f[3], "µs"):
 			rowHTTP = true
-		case len(f) == 7 && f[0] == "60" && f[1] == "0" && f[6] == secure.URL+"/health":
+		case len(f) == 7 && f[0] == "probed" && f[1] == "60" && f[2] == "0" && strings.HasSuffix(f[3], "µs"):
 			rowHTTPS = true
 		}
 	}
 	if !header || !rowHTTP || !rowHTTPS {
-		t.Errorf("table incomplete (header %v, http %v, https %v):\n%s", header, rowHTTP, rowHTTPS, out)
+		t.Errorf("table incomplete (header %v, baseline %v, probed %v):\n%s", header, rowHTTP, rowHTTPS, out)
+	}
+	// The URLs follow, each named by its role; no line is wider than an
+	// output pane at 120 columns (about 68 cells).
+	for _, want := range []string{"baseline  " + plain.URL + "/health", "probed    " + secure.URL + "/health"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, l := range lines {
+		if strings.Contains(l, "µs") && len([]rune(l)) > 68 {
+			t.Errorf("a figures line is %d cells wide: %q", len([]rune(l)), l)
+		}
 	}
 	for _, want := range []string{"ok   P95 ", "< 1s", "ok   overhead (P50, probed − baseline): "} {
 		if !strings.Contains(out.String(), want) {
@@ -191,9 +203,9 @@ func probeFigures(tb testing.TB, out string) (p50, p95 time.Duration) {
 	tb.Helper()
 	for _, l := range strings.Split(out, "\n") {
 		f := strings.Fields(l)
-		if len(f) == 7 && f[0] != "requests" && strings.HasSuffix(f[2], "µs") {
-			a, err1 := strconv.Atoi(strings.TrimSuffix(f[2], "µs"))
-			b, err2 := strconv.Atoi(strings.TrimSuffix(f[3], "µs"))
+		if len(f) == 7 && f[0] == "probed" && strings.HasSuffix(f[3], "µs") {
+			a, err1 := strconv.Atoi(strings.TrimSuffix(f[3], "µs"))
+			b, err2 := strconv.Atoi(strings.TrimSuffix(f[4], "µs"))
 			if err1 != nil || err2 != nil {
 				tb.Fatalf("table row %q", l)
 			}
