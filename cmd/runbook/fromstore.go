@@ -54,6 +54,31 @@ func (c *common) fromStore(local string) bool {
 	return errors.Is(err, os.ErrNotExist)
 }
 
+// pinStoreRun names the run a command works on when it comes from the
+// store (see fromStore) and the flags named none: the store's newest run
+// of rb, the one status and report read. A store with no run of rb names
+// nothing.
+func (c *common) pinStoreRun(ctx context.Context, rb *runbooks.Runbook) error {
+	if c.runID != "" || !c.fromStore(steps.JournalPath(c.stateDir, rb.ID)) {
+		return nil
+	}
+	st, err := c.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	run, err := c.findRun(ctx, st, rb)
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c.runID = run.ID
+	return nil
+}
+
 // readStore reads the run of rb the flags name from the store: its
 // records, its first event and its lease. Without --run, a store that has
 // no run of rb yet is nil and no error: the (absent) local journal says

@@ -83,7 +83,14 @@ func rollbackRun(ctx context.Context, opts *rollbackOptions) error {
 	if err := checkRollbackPoint(rb, *to); err != nil {
 		return err
 	}
-	prior, _, err := steps.ReadRun(steps.JournalPath(h.c.stateDir, rb.ID))
+	// The run as the store has it when this machine has none of its own
+	// (or --run names it): a rollback on another machine needs no run
+	// opened here first. It is named, so the session below opens that
+	// run, restored from the store, instead of starting a new one.
+	if err := h.c.pinStoreRun(ctx, rb); err != nil {
+		return err
+	}
+	rb, prior, _, err := h.c.readRunFor(ctx, rb)
 	if err != nil {
 		return err
 	}

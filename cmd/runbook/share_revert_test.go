@@ -149,3 +149,37 @@ func TestRollbackOnAnotherMachineRefusedWithoutSavedFiles(t *testing.T) {
 		t.Fatalf("after the rollback with the copied files: version %d, rows %d; want reverted", v, n)
 	}
 }
+
+// TestRollbackOnAFreshMachineReadsTheStore: bob has never opened ana's
+// run; with the team's store configured, `rollback --to start` reads the
+// run from the store, restores it here and reverts it, with no
+// `run --run ID` first.
+func TestRollbackOnAFreshMachineReadsTheStore(t *testing.T) {
+	db := shareTargetDB(t)
+	tm := newTeamOf(t, shareStoreDSN(t), "share-revert.yaml", "share-revert-test", "share-revert")
+	tm.targets = []string{"db=" + db}
+	ana, bob := tm.machine("ana"), tm.machine("bob")
+	if r := runbook(t, nil, ana.args()...); r.code != 0 || !strings.Contains(r.out, "run finished") {
+		t.Fatalf("ana's run: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	// Bob's workspace follows the team's; his state directory has no run.
+	git(t, bob.work, "fetch", "-q", "origin")
+	git(t, bob.work, "merge", "-q", "--ff-only", "origin/main")
+	if _, err := os.Stat(filepath.Join(bob.state, "share-revert-test")); !os.IsNotExist(err) {
+		t.Fatalf("bob's state already holds the run: %v", err)
+	}
+	dry := runbook(t, nil, append(bob.rollbackArgs(), "--dry-run")...)
+	if dry.code != 0 || !strings.Contains(dry.out, "would undo 2 step(s)") {
+		t.Fatalf("bob's dry run from the store: exit %d\n%s%s", dry.code, dry.out, dry.err)
+	}
+	r := runbook(t, nil, bob.rollbackArgs()...)
+	if r.code != 0 || !strings.Contains(r.out, "rollback to start finished") {
+		t.Fatalf("bob's rollback from a fresh machine: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if v, n := revertDB(t, db); v != 0 || n != -1 {
+		t.Fatalf("after bob's rollback: version %d, rows %d; want version 0 and no items table\n%s", v, n, r.out)
+	}
+	if _, shared := tm.storeJournal(); !strings.Contains(string(shared), "k=undo.finished\ts=migrate") {
+		t.Errorf("the shared journal lacks the migrate step's undo:\n%s", shared)
+	}
+}
