@@ -79,6 +79,7 @@ func ComputeTiming(rb *runbooks.Runbook, run *Run, now time.Time) Timing {
 	t := Timing{Now: now, PlannedStart: rb.Schedule.Start, PlannedEnd: runbooks.PlanEnd(plan), CurrentPhase: -1, Phases: make([]PhaseTiming, 0, len(plan))}
 	var current *StepTiming
 	var currentState StepState
+	var lastEnd time.Time // when the last step done ended
 	for pi, pp := range plan {
 		ph := PhaseTiming{Steps: make([]StepTiming, 0, len(pp.Steps)), ID: pp.Phase.ID, SlotStart: pp.Phase.SlotStart, SlotEnd: pp.Phase.SlotEnd, SlotLeft: pp.Phase.SlotEnd.Sub(now), Budget: pp.Phase.Budget(), Total: len(pp.Steps)}
 		for _, ps := range pp.Steps {
@@ -89,6 +90,9 @@ func ComputeTiming(rb *runbooks.Runbook, run *Run, now time.Time) Timing {
 			if st.Status.Done() {
 				ph.Done++
 				t.Done++
+				if st.FinishedAt.After(lastEnd) {
+					lastEnd = st.FinishedAt
+				}
 			} else {
 				left := stt.Budget - stt.Elapsed
 				if left < 0 {
@@ -138,9 +142,15 @@ func ComputeTiming(rb *runbooks.Runbook, run *Run, now time.Time) Timing {
 		base = t.PlannedStart
 	}
 	t.ProjectedFinish = base.Add(t.Remaining)
-	if run.Finished && t.Remaining == 0 {
+	allDone := t.Total > 0 && t.Done == t.Total
+	switch {
+	case run.Finished && t.Remaining == 0:
 		// The window is over: its finish is a fact, not a projection.
 		t.ProjectedFinish = run.FinishedAt
+	case allDone && !lastEnd.IsZero():
+		// Every step is done but nobody ended the run yet: the work
+		// finished when its last step did, not at every new now.
+		t.ProjectedFinish = lastEnd
 	}
 	t.Buffer = t.PlannedEnd.Sub(t.ProjectedFinish)
 	if current != nil {
@@ -162,8 +172,8 @@ func ComputeTiming(rb *runbooks.Runbook, run *Run, now time.Time) Timing {
 			// would flip the pace to "ahead" and back with every step.
 			t.Variance = 0
 		}
-	} else if len(plan) > 0 && run.Finished {
-		t.Variance = run.FinishedAt.Sub(t.PlannedEnd)
+	} else if len(plan) > 0 && (run.Finished || allDone) {
+		t.Variance = t.ProjectedFinish.Sub(t.PlannedEnd)
 	}
 	if t.CurrentPhase >= 0 {
 		for _, s := range t.Phases[t.CurrentPhase].Steps {

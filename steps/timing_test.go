@@ -353,3 +353,21 @@ func TestTimingWorkBeforeTheWindowIsNotAhead(t *testing.T) {
 		t.Errorf("b running from 08:01 (planned 08:10–08:30): variance %s, want -9m", tm.Variance)
 	}
 }
+
+// Every step done but the run not ended (nobody pressed finish, or the
+// process died first): the finish is when the last step ended, not a
+// projection that moves with the clock.
+func TestTimingAllDoneNotEnded(t *testing.T) {
+	r := newRunOnClock(t, "08:00").
+		at("08:00", ev(EvStepStarted, "a")).at("08:10", ev(EvStepSucceeded, "a"), ev(EvStepStarted, "b")).
+		at("08:30", ev(EvStepSucceeded, "b")).
+		at("09:00", ev(EvStepStarted, "c")).at("09:30", ev(EvStepSucceeded, "c")).
+		at("09:35", ev(EvStepSkipped, "d"))
+	for _, now := range []string{"09:40", "11:00"} {
+		tm := r.at(now).timing()
+		if !tm.ProjectedFinish.Equal(clockAt(t, "09:35")) || tm.Buffer != 25*time.Minute || tm.Variance != -25*time.Minute {
+			t.Errorf("at %s: finish %s, buffer %s, variance %s; want 09:35, +25m, -25m",
+				now, tm.ProjectedFinish.Format("15:04"), tm.Buffer, tm.Variance)
+		}
+	}
+}
