@@ -57,7 +57,9 @@ type Share struct {
 	Run string
 	// LeaseTimeout is how old the holder's heartbeat must be before
 	// Options.TakeOver may take the run over (default 30 s). The driver
-	// renews its lease every fifth of it: a team uses one value.
+	// renews its lease every fifth of it (at most every 5 s) and keeps
+	// its value with the lease: a take-over waits for the longer of the
+	// holder's and its own.
 	LeaseTimeout time.Duration
 	// Force takes the run over at once from the holder it names (the
 	// holder's operator name), however fresh its heartbeat. Journaled.
@@ -570,7 +572,7 @@ func (s *Session) openShared(now time.Time) (note string, err error) {
 	if _, err := st.CreateRun(ctx, id, rb.ID, s.opt.Rehearsal); err != nil {
 		return "", err
 	}
-	h := store.Holder{Operator: s.opt.Operator, Host: s.opt.Host, PID: s.opt.PID}
+	h := store.Holder{Operator: s.opt.Operator, Host: s.opt.Host, PID: s.opt.PID, StaleAfter: opt.LeaseTimeout}
 	lease, note, err := s.takeLease(ctx, st, id, h, opt)
 	if err != nil {
 		return "", err

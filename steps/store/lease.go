@@ -15,6 +15,20 @@ type Holder struct {
 	Operator string
 	Host     string
 	PID      int
+	// StaleAfter is how old this holder's heartbeat must be before another
+	// may take its lease over (it beats at a fraction of it); kept with
+	// the lease, so a take-over waits for the longer of it and its own.
+	// Zero: not declared.
+	StaleAfter time.Duration
+}
+
+// staleMS is h.StaleAfter as the lease row keeps it (NULL when zero).
+func (h Holder) staleMS() *int64 {
+	if h.StaleAfter <= 0 {
+		return nil
+	}
+	ms := max(h.StaleAfter.Milliseconds(), 1)
+	return &ms
 }
 
 // Lease is the right to drive one run. Every write carries its Epoch; the
@@ -29,13 +43,20 @@ type Lease struct {
 	Heartbeat time.Time
 	Epoch     int64
 	Released  bool
+	// StaleAfter is what the holder declared (Holder.StaleAfter); zero
+	// when it did not.
+	StaleAfter time.Duration
 }
 
-const leaseCols = `holder, host, pid, since, heartbeat, epoch, released`
+const leaseCols = `holder, host, pid, since, heartbeat, epoch, released, stale_after_ms`
 
-func scanLease(row pgx.Row, run string) (Lease, error) {
+func scanLease(row pgx.Row, run string, more ...any) (Lease, error) {
 	l := Lease{Run: run}
-	err := row.Scan(&l.Holder, &l.Host, &l.PID, &l.Since, &l.Heartbeat, &l.Epoch, &l.Released)
+	var ms *int64
+	err := row.Scan(append([]any{&l.Holder, &l.Host, &l.PID, &l.Since, &l.Heartbeat, &l.Epoch, &l.Released, &ms}, more...)...)
+	if ms != nil {
+		l.StaleAfter = time.Duration(*ms) * time.Millisecond
+	}
 	return l, err
 }
 
@@ -44,11 +65,11 @@ func scanLease(row pgx.Row, run string) (Lease, error) {
 // *HeldError naming its holder.
 func (s *Store) Acquire(ctx context.Context, run string, h Holder) (Lease, error) {
 	l, err := scanLease(s.pool.QueryRow(ctx, `
-		INSERT INTO runbook.leases AS l (run, holder, host, pid, epoch) VALUES ($1, $2, $3, $4, 1)
+		INSERT INTO runbook.leases AS l (run, holder, host, pid, epoch, stale_after_ms) VALUES ($1, $2, $3, $4, 1, $5)
 		ON CONFLICT (run) DO UPDATE SET holder = excluded.holder, host = excluded.host, pid = excluded.pid,
-			since = now(), heartbeat = now(), epoch = l.epoch + 1, released = false
+			since = now(), heartbeat = now(), epoch = l.epoch + 1, released = false, stale_after_ms = excluded.stale_after_ms
 		WHERE l.released
-		RETURNING `+leaseCols, run, h.Operator, h.Host, h.PID), run)
+		RETURNING `+leaseCols, run, h.Operator, h.Host, h.PID, h.staleMS()), run)
 	if errors.Is(err, pgx.ErrNoRows) {
 		cur, age, err := s.currentLease(ctx, run)
 		if err != nil {
@@ -65,10 +86,8 @@ func (s *Store) Acquire(ctx context.Context, run string, h Holder) (Lease, error
 // currentLease reads a run's lease and its heartbeat's age (for messages).
 func (s *Store) currentLease(ctx context.Context, run string) (Lease, time.Duration, error) {
 	var age float64
-	l := Lease{Run: run}
-	err := s.pool.QueryRow(ctx, `SELECT `+leaseCols+`, extract(epoch FROM now() - heartbeat)::float8
-		FROM runbook.leases WHERE run = $1`, run).
-		Scan(&l.Holder, &l.Host, &l.PID, &l.Since, &l.Heartbeat, &l.Epoch, &l.Released, &age)
+	l, err := scanLease(s.pool.QueryRow(ctx, `SELECT `+leaseCols+`, extract(epoch FROM now() - heartbeat)::float8
+		FROM runbook.leases WHERE run = $1`, run), run, &age)
 	if err != nil {
 		return Lease{}, 0, s.translate(err, "read the lease of run "+run, false, run, 0, 0)
 	}
@@ -133,32 +152,36 @@ type TakeOver struct {
 func (s *Store) TakeOver(ctx context.Context, run string, h Holder, opt TakeOver) (now, was Lease, err error) {
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var age float64
-		was = Lease{Run: run}
-		err := tx.QueryRow(ctx, `SELECT `+leaseCols+`, extract(epoch FROM now() - heartbeat)::float8
-			FROM runbook.leases WHERE run = $1 FOR UPDATE`, run).
-			Scan(&was.Holder, &was.Host, &was.PID, &was.Since, &was.Heartbeat, &was.Epoch, &was.Released, &age)
+		was, err = scanLease(tx.QueryRow(ctx, `SELECT `+leaseCols+`, extract(epoch FROM now() - heartbeat)::float8
+			FROM runbook.leases WHERE run = $1 FOR UPDATE`, run), run, &age)
 		if errors.Is(err, pgx.ErrNoRows) {
 			was = Lease{}
-			now, err = scanLease(tx.QueryRow(ctx, `INSERT INTO runbook.leases (run, holder, host, pid, epoch)
-				VALUES ($1, $2, $3, $4, 1) RETURNING `+leaseCols, run, h.Operator, h.Host, h.PID), run)
+			now, err = scanLease(tx.QueryRow(ctx, `INSERT INTO runbook.leases (run, holder, host, pid, epoch, stale_after_ms)
+				VALUES ($1, $2, $3, $4, 1, $5) RETURNING `+leaseCols, run, h.Operator, h.Host, h.PID, h.staleMS()), run)
 			return err
 		}
 		if err != nil {
 			return err
 		}
 		stale := time.Duration(age * float64(time.Second))
+		// The holder beats at a fraction of the limit it declared: a
+		// shorter limit here must not take a lease that is alive.
+		limit := opt.StaleAfter
+		if limit > 0 {
+			limit = max(limit, was.StaleAfter)
+		}
 		switch {
 		case was.Released:
 		case opt.Force != "":
 			if opt.Force != was.Holder {
 				return &ForceMismatchError{Run: run, Named: opt.Force, Lease: was}
 			}
-		case opt.StaleAfter <= 0 || stale < opt.StaleAfter:
-			return &HeldError{Run: run, Lease: was, Age: stale, Limit: opt.StaleAfter}
+		case limit <= 0 || stale < limit:
+			return &HeldError{Run: run, Lease: was, Age: stale, Limit: limit}
 		}
 		now, err = scanLease(tx.QueryRow(ctx, `UPDATE runbook.leases SET holder = $2, host = $3, pid = $4,
-				since = clock_timestamp(), heartbeat = clock_timestamp(), epoch = epoch + 1, released = false
-			WHERE run = $1 RETURNING `+leaseCols, run, h.Operator, h.Host, h.PID), run)
+				since = clock_timestamp(), heartbeat = clock_timestamp(), epoch = epoch + 1, released = false, stale_after_ms = $5
+			WHERE run = $1 RETURNING `+leaseCols, run, h.Operator, h.Host, h.PID, h.staleMS()), run)
 		return err
 	})
 	if err != nil {

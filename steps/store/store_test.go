@@ -651,3 +651,53 @@ func TestRolesReaderFollowsButCannotWrite(t *testing.T) {
 	}
 	_ = s
 }
+
+// TestTakeOverWaitsForTheHoldersLimit: the holder declared how stale its
+// heartbeat may grow (it beats at a fraction of that); a take-over with a
+// shorter limit of its own waits for the holder's, and the new holder's
+// declaration replaces it.
+func TestTakeOverWaitsForTheHoldersLimit(t *testing.T) {
+	s, dsn, _ := openStore(t)
+	ctx := ctxT(t)
+	if _, err := s.CreateRun(ctx, "run-limit", "rb", false); err != nil {
+		t.Fatal(err)
+	}
+	alice := Holder{Operator: "alice", Host: "laptop-a", PID: 101, StaleAfter: 5 * time.Minute}
+	a, err := s.Acquire(ctx, "run-limit", alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.StaleAfter != 5*time.Minute {
+		t.Fatalf("the lease keeps %s as the holder's limit, want 5m", a.StaleAfter)
+	}
+	age := func(d string) {
+		t.Helper()
+		if _, err := adminConn(t, dsn).Exec(ctx, `UPDATE runbook.leases SET heartbeat = now() - $2::interval WHERE run = $1`, "run-limit", d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bob := Holder{Operator: "bob", Host: "laptop-b", PID: 202, StaleAfter: time.Minute}
+	age("2 minutes")
+	_, _, err = s.TakeOver(ctx, "run-limit", bob, TakeOver{StaleAfter: time.Minute})
+	var held *HeldError
+	if !errors.As(err, &held) || held.Limit != 5*time.Minute || !strings.Contains(err.Error(), "once it is 5m0s old") {
+		t.Fatalf("a 1m take-over of a lease whose holder declared 5m, 2m after its heartbeat: %v; want held until 5m", err)
+	}
+	age("6 minutes")
+	b, _, err := s.TakeOver(ctx, "run-limit", bob, TakeOver{StaleAfter: time.Minute})
+	if err != nil {
+		t.Fatalf("take over past the holder's limit: %v", err)
+	}
+	if b.Holder != "bob" || b.StaleAfter != time.Minute {
+		t.Fatalf("after the take-over: %+v; want bob's lease keeping his 1m", b)
+	}
+	// A holder that declared nothing (an older driver) leaves the taker's
+	// own limit.
+	if _, err := adminConn(t, dsn).Exec(ctx, `UPDATE runbook.leases SET stale_after_ms = NULL WHERE run = $1`, "run-limit"); err != nil {
+		t.Fatal(err)
+	}
+	age("2 minutes")
+	if _, _, err := s.TakeOver(ctx, "run-limit", alice, TakeOver{StaleAfter: time.Minute}); err != nil {
+		t.Fatalf("take over an undeclared lease past the taker's limit: %v", err)
+	}
+}
