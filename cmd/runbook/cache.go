@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"sync"
 
 	"github.com/runbook-dev/runbook/runbooks"
 	"github.com/runbook-dev/runbook/steps"
@@ -34,7 +35,7 @@ func newLoadCache(stateDir string) *loadCache {
 	if fi, err := os.Stat(stateDir); err != nil || !fi.IsDir() {
 		return nil
 	}
-	id, ok := buildIdentity()
+	id, ok := binaryIdentity()
 	if !ok {
 		return nil
 	}
@@ -88,6 +89,11 @@ func (c *loadCache) Put(slot string, data []byte) {
 
 // CacheKey implements runbooks.CacheKeyer.
 func (c *loadCache) CacheKey() string { return c.id }
+
+// binaryIdentity is buildIdentity, worked out once per process: the load
+// cache and the fold snapshots both key on it, and it reads the
+// executable's ELF headers.
+var binaryIdentity = sync.OnceValues(buildIdentity)
 
 // buildIdentity names this binary: its Go build ID when the executable
 // carries one (ELF), else what the build info records, and always the
